@@ -1,0 +1,114 @@
+//! The typed accessor: every read and write of the region goes through
+//! [`Region`], which encodes the region's rules once.
+//!
+//! - publish (rule 3): body, flush, fence, commit word, flush, fence;
+//! - read (rule 4): invalidate every line, full fence, check the commit word,
+//!   then read the body;
+//! - single-writer lines (heartbeats, frontiers): write, flush, fence; read
+//!   after invalidating.
+
+use std::mem::size_of;
+
+use bytemuck::Pod;
+
+use crate::layout::{CommitRecord, Layout};
+use crate::memory::MemoryBackend;
+
+/// One participant's handle on a formatted region.
+pub struct Region<B> {
+    backend: B,
+    layout: Layout,
+    cluster_id: [u8; 16],
+}
+
+impl<B: MemoryBackend> Region<B> {
+    pub(crate) fn from_parts(backend: B, layout: Layout, cluster_id: [u8; 16]) -> Self {
+        Self {
+            backend,
+            layout,
+            cluster_id,
+        }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn cluster_id(&self) -> [u8; 16] {
+        self.cluster_id
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Publishes a commit record: everything after the commit word first,
+    /// then the commit word, each made visible before the next step.
+    pub fn publish<T: CommitRecord>(&self, offset: usize, record: &T) {
+        let bytes = bytemuck::bytes_of(record);
+        self.backend.write(offset + 8, &bytes[8..]);
+        self.backend.flush(offset + 8, bytes.len() - 8);
+        self.backend.store_fence();
+        self.backend.store_u64(offset, record.commit());
+        self.backend.flush(offset, 8);
+        self.backend.store_fence();
+    }
+
+    /// Reads a commit record if its commit word equals `expected`.
+    pub fn read_committed<T: CommitRecord>(&self, offset: usize, expected: u64) -> Option<T> {
+        let len = size_of::<T>();
+        self.backend.invalidate(offset, len);
+        self.backend.full_fence();
+        if self.backend.load_u64(offset) != expected {
+            return None;
+        }
+        let mut record = T::zeroed();
+        self.backend
+            .read(offset, bytemuck::bytes_of_mut(&mut record));
+        // The slot may have been reused between the two reads only if the
+        // reader was too slow for the ring; the copy's own word says so.
+        (record.commit() == expected).then_some(record)
+    }
+
+    /// Writes a line that only this participant writes and makes it visible.
+    pub fn write_line<T: Pod>(&self, offset: usize, value: &T) {
+        let bytes = bytemuck::bytes_of(value);
+        self.backend.write(offset, bytes);
+        self.backend.flush(offset, bytes.len());
+        self.backend.store_fence();
+    }
+
+    /// Reads what another participant last published at `offset`.
+    pub fn read_fresh<T: Pod>(&self, offset: usize) -> T {
+        let mut value = T::zeroed();
+        self.read_bytes_fresh(offset, bytemuck::bytes_of_mut(&mut value));
+        value
+    }
+
+    /// Stores one word that only this participant writes and publishes it.
+    pub fn store_word(&self, offset: usize, value: u64) {
+        self.backend.store_u64(offset, value);
+        self.backend.flush(offset, 8);
+        self.backend.store_fence();
+    }
+
+    /// Loads one word another participant publishes, after invalidating it.
+    pub fn load_word_fresh(&self, offset: usize) -> u64 {
+        self.backend.invalidate(offset, 8);
+        self.backend.full_fence();
+        self.backend.load_u64(offset)
+    }
+
+    /// Writes payload bytes and starts their write-back; the fence before the
+    /// header's commit word completes it.
+    pub fn write_payload(&self, offset: usize, bytes: &[u8]) {
+        self.backend.write_flushed(offset, bytes);
+    }
+
+    /// Copies bytes another participant published.
+    pub fn read_bytes_fresh(&self, offset: usize, dst: &mut [u8]) {
+        self.backend.invalidate(offset, dst.len());
+        self.backend.full_fence();
+        self.backend.read(offset, dst);
+    }
+}

@@ -1,0 +1,22 @@
+//! cxlkafka-log: the shared CXL region.
+//!
+//! - [`layout`]: every on-region structure and where it lives;
+//! - [`memory`]: the coherent, non-coherent and simulated memory backends;
+//! - [`accessor`]: [`Region`], the one typed accessor that applies the
+//!   publish and read rules;
+//! - [`open`]: creating and attaching region files and device-DAX nodes;
+//! - [`ring`] and [`arena`]: a gateway's batch ring and payload arena.
+//!
+//! This crate knows nothing about Kafka: it moves batches of bytes for
+//! numbered streams.
+
+pub mod accessor;
+pub mod arena;
+pub mod error;
+pub mod layout;
+pub mod memory;
+pub mod open;
+pub mod ring;
+
+pub use accessor::Region;
+pub use error::RegionError;

@@ -1,0 +1,82 @@
+//! Memory backends: how a participant reads, writes, flushes and invalidates
+//! the shared region.
+//!
+//! The typed accessor ([`crate::accessor::Region`]) is generic over
+//! [`MemoryBackend`], so each backend is monomorphized into the hot path and a
+//! no-op flush costs nothing on coherent memory.
+//!
+//! | backend | flush | invalidate | use |
+//! |---|---|---|---|
+//! | [`Coherent`] | no-op | no-op | one host, `/dev/shm` emulation |
+//! | [`NonCoherent`] | `clwb`/`clflushopt`/`clflush` + `sfence` | `clflushopt`/`clflush` + `mfence` | CXL shared between hosts |
+//! | [`Simulated`] | writes a private cache back | drops private cache lines | tests: stale reads, torn lines, crashes |
+
+mod coherent;
+pub mod mapped;
+mod noncoherent;
+pub mod simulated;
+
+pub use coherent::Coherent;
+pub use mapped::{MappedMemory, CACHE_LINE};
+pub use noncoherent::NonCoherent;
+pub use simulated::{SimFaults, Simulated, SimulatedMemory};
+
+/// One participant's view of the shared region.
+///
+/// Offsets are bytes from the start of the region (rule 2: offsets, never
+/// pointers). Implementations panic on an out-of-range offset: offsets come
+/// from validated geometry, so one out of range is a bug, not bad input.
+pub trait MemoryBackend: Send + Sync + 'static {
+    /// Human name for logs and errors.
+    fn name(&self) -> &'static str;
+    /// Size of the region in bytes.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Copies bytes out of this participant's view of the region.
+    fn read(&self, offset: usize, dst: &mut [u8]);
+    /// Copies bytes into this participant's view; invisible to others until
+    /// flushed on non-coherent memory.
+    fn write(&self, offset: usize, src: &[u8]);
+    /// Writes bytes and starts their write-back at once: what a payload copy
+    /// wants. Non-coherent memory overrides it with non-temporal stores.
+    fn write_flushed(&self, offset: usize, src: &[u8]) {
+        self.write(offset, src);
+        self.flush(offset, src.len());
+    }
+    /// Loads an 8-byte aligned word atomically.
+    fn load_u64(&self, offset: usize) -> u64;
+    /// Stores an 8-byte aligned word atomically.
+    fn store_u64(&self, offset: usize, value: u64);
+    /// Starts writing back every line of the range (completes at the next fence).
+    fn flush(&self, offset: usize, len: usize);
+    /// Discards this participant's cached copy of every line of the range, so
+    /// the next read fetches what others published.
+    fn invalidate(&self, offset: usize, len: usize);
+    /// Completes earlier flushes and orders earlier stores before later ones.
+    fn store_fence(&self);
+    /// Orders everything earlier before every later load.
+    fn full_fence(&self);
+}
+
+/// Which backend a gateway maps its region with (a `--memory-backend` value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Coherent,
+    NonCoherent,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "coherent" => Ok(BackendKind::Coherent),
+            "non-coherent" | "noncoherent" => Ok(BackendKind::NonCoherent),
+            other => Err(format!(
+                "unknown memory backend {other:?}: expected coherent or non-coherent"
+            )),
+        }
+    }
+}

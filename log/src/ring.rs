@@ -1,0 +1,222 @@
+//! A gateway's batch ring: the writer side ([`RingWriter`], owned by the
+//! gateway) and the reader side ([`RingReader`], owned by the sequencer).
+//!
+//! The writer reserves arena space, copies the payload once, publishes the
+//! header with its commit word last, and reuses ring slots and arena bytes
+//! only after the reader's consumed frontier has passed them. The reader
+//! accepts a slot only when its commit word equals the absolute slot index,
+//! which also tells a stale slot from the previous lap apart (no ABA).
+
+use std::collections::VecDeque;
+use std::mem::offset_of;
+
+use crate::accessor::Region;
+use crate::arena::{ArenaAllocator, ArenaError};
+use crate::layout::{BatchHeader, GatewayFrontiers, GatewayIndex, GatewayLines, SequencerView};
+use crate::memory::MemoryBackend;
+
+/// Why a batch was not published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    #[error("every ring slot is waiting for the sequencer")]
+    RingFull,
+    #[error(transparent)]
+    Arena(#[from] ArenaError),
+}
+
+/// Why a payload could not be copied out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("header describes {length} bytes at {position}, outside an arena of {size}")]
+    OutOfBounds {
+        position: u64,
+        length: u64,
+        size: u64,
+    },
+    #[error("arena bytes at {position} were recycled (floor {floor})")]
+    Recycled { position: u64, floor: u64 },
+}
+
+fn arena_floor_offset<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> usize {
+    region.layout().gateway_lines(gateway)
+        + offset_of!(GatewayLines, frontiers)
+        + offset_of!(GatewayFrontiers, arena_floor)
+}
+
+fn consumed_offset<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> usize {
+    region.layout().sequencer_view(gateway) + offset_of!(SequencerView, consumed)
+}
+
+/// The publishing side of one gateway's ring. Not shared between processes:
+/// one gateway process owns it (behind a mutex if several tasks publish).
+pub struct RingWriter {
+    gateway: GatewayIndex,
+    ring_slots: u64,
+    next_slot: u64,
+    consumed: u64,
+    arena: ArenaAllocator,
+    /// (slot, arena end) of every published batch not yet released.
+    in_flight: VecDeque<(u64, u64)>,
+}
+
+impl RingWriter {
+    /// A writer for a freshly formatted ring: first slot 1, arena position 0.
+    pub fn new<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> Self {
+        let geometry = region.layout().geometry;
+        Self {
+            gateway,
+            ring_slots: u64::from(geometry.ring_slots),
+            next_slot: 1,
+            consumed: 1,
+            arena: ArenaAllocator::new(geometry.arena_bytes, 0),
+            in_flight: VecDeque::new(),
+        }
+    }
+
+    pub fn gateway(&self) -> GatewayIndex {
+        self.gateway
+    }
+
+    /// The absolute slot the next batch will take.
+    pub fn next_slot(&self) -> u64 {
+        self.next_slot
+    }
+
+    /// Arena bytes reserved and not yet released.
+    pub fn arena_used(&self) -> u64 {
+        self.arena.used()
+    }
+
+    /// Reads the consumer frontier and releases what it has passed.
+    pub fn refresh_consumed<B: MemoryBackend>(&mut self, region: &Region<B>) -> u64 {
+        let consumed = region.load_word_fresh(consumed_offset(region, self.gateway));
+        assert!(
+            consumed <= self.next_slot,
+            "consumer frontier {consumed} is past the last published slot {}",
+            self.next_slot - 1
+        );
+        // Never move backwards: a stale frontier read changes nothing.
+        self.consumed = self.consumed.max(consumed);
+        while let Some(&(slot, arena_end)) = self.in_flight.front() {
+            if slot >= self.consumed {
+                break;
+            }
+            self.arena.release(arena_end);
+            self.in_flight.pop_front();
+        }
+        self.consumed
+    }
+
+    /// Publishes `payload` with `header`'s descriptive fields and returns the
+    /// absolute slot. `commit`, `arena_position` and `length` are filled in
+    /// here; `payload_crc` is the caller's (0 when the payload carries its
+    /// own checksum, as Kafka batches do).
+    pub fn publish<B: MemoryBackend>(
+        &mut self,
+        region: &Region<B>,
+        mut header: BatchHeader,
+        payload: &[u8],
+    ) -> Result<u64, PublishError> {
+        let length = payload.len() as u64;
+        if self.next_slot - self.consumed >= self.ring_slots {
+            self.refresh_consumed(region);
+            if self.next_slot - self.consumed >= self.ring_slots {
+                return Err(PublishError::RingFull);
+            }
+        }
+        let position = match self.arena.reserve(length) {
+            Ok(position) => position,
+            Err(ArenaError::Full { .. }) => {
+                self.refresh_consumed(region);
+                self.arena.reserve(length)?
+            }
+            Err(error) => return Err(error.into()),
+        };
+        // Readers copying old payloads re-check the floor after copying, so it
+        // must move before the bytes below it are overwritten.
+        let floor_offset = arena_floor_offset(region, self.gateway);
+        if self.arena.floor() > 0 {
+            region.store_word(floor_offset, self.arena.floor());
+        }
+        let arena_offset =
+            region.layout().arena(self.gateway) + self.arena.physical(position) as usize;
+        region.write_payload(arena_offset, payload);
+
+        let slot = self.next_slot;
+        header.commit = slot;
+        header.arena_position = position;
+        header.length = payload.len() as u32;
+        region.publish(region.layout().batch_header(self.gateway, slot), &header);
+        self.in_flight.push_back((slot, position + length));
+        self.next_slot += 1;
+        Ok(slot)
+    }
+}
+
+/// The consuming side of one gateway's ring.
+pub struct RingReader {
+    gateway: GatewayIndex,
+    next_slot: u64,
+}
+
+impl RingReader {
+    /// A reader that expects slot `next_slot` next (1 for a fresh ring).
+    pub fn new(gateway: GatewayIndex, next_slot: u64) -> Self {
+        Self { gateway, next_slot }
+    }
+
+    pub fn gateway(&self) -> GatewayIndex {
+        self.gateway
+    }
+
+    pub fn next_slot(&self) -> u64 {
+        self.next_slot
+    }
+
+    /// The next header if the writer has committed it; advances past it.
+    pub fn poll<B: MemoryBackend>(&mut self, region: &Region<B>) -> Option<BatchHeader> {
+        let offset = region.layout().batch_header(self.gateway, self.next_slot);
+        let header = region.read_committed::<BatchHeader>(offset, self.next_slot)?;
+        self.next_slot += 1;
+        Some(header)
+    }
+
+    /// Publishes that every slot below `next_slot` is consumed, so the writer
+    /// may reuse those slots and their arena bytes.
+    pub fn release<B: MemoryBackend>(&self, region: &Region<B>) {
+        region.store_word(consumed_offset(region, self.gateway), self.next_slot);
+    }
+}
+
+/// Copies the payload at `position` out of `gateway`'s arena into `dst`
+/// (whose length is the payload's), checking that the writer did not recycle
+/// the bytes during the copy (seqlock). Any reader may call it: the
+/// sequencer, a replica, a fetch.
+pub fn read_payload<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+    position: u64,
+    dst: &mut [u8],
+) -> Result<(), PayloadError> {
+    let length = dst.len() as u64;
+    let size = region.layout().geometry.arena_bytes;
+    let physical = position % size;
+    if length > size || physical + length > size {
+        return Err(PayloadError::OutOfBounds {
+            position,
+            length,
+            size,
+        });
+    }
+    let floor_offset = arena_floor_offset(region, gateway);
+    let floor = region.load_word_fresh(floor_offset);
+    if position < floor {
+        return Err(PayloadError::Recycled { position, floor });
+    }
+    region.read_bytes_fresh(region.layout().arena(gateway) + physical as usize, dst);
+    let floor = region.load_word_fresh(floor_offset);
+    if position < floor {
+        return Err(PayloadError::Recycled { position, floor });
+    }
+    Ok(())
+}
