@@ -83,7 +83,7 @@ impl Geometry {
             ring_slots: 4096,
             arena_bytes: 0,
             order_log_entries: 1 << 18,
-            sequencer_state_bytes: 1 << 20,
+            sequencer_state_bytes: SEQUENCER_STATE_MIN_BYTES,
         };
         let fixed = geometry.layout_unchecked().total_bytes;
         let per_gateway_fixed = geometry.ring_area_bytes();
@@ -355,6 +355,98 @@ pub struct SequencerView {
 
 const _: () = assert!(size_of::<SequencerView>() == 128);
 const _: () = assert!(offset_of!(SequencerView, consumed) == 0);
+
+/// Topics the catalog can hold.
+pub const MAX_TOPICS: u32 = 1024;
+/// Partitions one topic can have: stream = topic slot * this + partition.
+pub const MAX_PARTITIONS_PER_TOPIC: u32 = 256;
+/// Streams (partitions) the region can order.
+pub const MAX_STREAMS: u32 = MAX_TOPICS * MAX_PARTITIONS_PER_TOPIC;
+/// Checkpoint line, catalog, then one next-offset word per stream.
+pub const SEQUENCER_STATE_MIN_BYTES: u64 = {
+    let bytes = size_of::<SequencerCheckpoint>() as u64
+        + MAX_TOPICS as u64 * size_of::<TopicEntry>() as u64
+        + MAX_STREAMS as u64 * 8;
+    bytes.div_ceil(SECTION_ALIGN) * SECTION_ALIGN
+};
+
+impl Layout {
+    /// True when the sequencer state area holds the catalog and offsets
+    /// (tiny test regions of the ring alone leave it out).
+    pub fn has_catalog(&self) -> bool {
+        self.geometry.sequencer_state_bytes >= SEQUENCER_STATE_MIN_BYTES
+    }
+
+    pub fn checkpoint(&self) -> usize {
+        self.sequencer_state as usize
+    }
+
+    pub fn topic_entry(&self, topic: u32) -> usize {
+        assert!(topic < MAX_TOPICS, "topic slot {topic} out of range");
+        self.checkpoint()
+            + size_of::<SequencerCheckpoint>()
+            + topic as usize * size_of::<TopicEntry>()
+    }
+
+    /// The next offset of `stream`: its high watermark.
+    pub fn stream_next_offset(&self, stream: u32) -> usize {
+        assert!(stream < MAX_STREAMS, "stream {stream} out of range");
+        self.topic_entry(0) + MAX_TOPICS as usize * size_of::<TopicEntry>() + stream as usize * 8
+    }
+}
+
+/// The sequencer's counters, rewritten after every pass. A successor reads
+/// it and replays committed order-log entries past `next_sequence`.
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq)]
+#[repr(C, align(128))]
+pub struct SequencerCheckpoint {
+    /// Next global sequence to assign (starts at 1).
+    pub next_sequence: u64,
+    /// Next producer id to hand out (starts at 1000).
+    pub next_producer_id: u64,
+    /// Bumped on every catalog change, so gateways know to reload it.
+    pub catalog_version: u64,
+    pub _pad: [u8; 104],
+}
+
+const _: () = assert!(size_of::<SequencerCheckpoint>() == 128);
+
+/// Catalog states of a topic slot.
+pub mod topic_state {
+    pub const EMPTY: u32 = 0;
+    pub const LIVE: u32 = 1;
+    pub const DELETED: u32 = 2;
+}
+
+/// One topic of the catalog. Written by the sequencer when it orders the
+/// control record that creates, changes or deletes the topic.
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq)]
+#[repr(C, align(128))]
+pub struct TopicEntry {
+    /// The global sequence of the control record that last wrote it; 0 = never.
+    pub commit: u64,
+    pub topic_id: [u8; 16],
+    pub state: u32,
+    pub partitions: u32,
+    pub name_len: u32,
+    pub _pad0: u32,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    /// Topic configs beyond retention, as `key=value\n` text.
+    pub configs_len: u32,
+    pub _pad1: [u8; 4],
+    pub name: [u8; 256],
+    pub configs: [u8; 192],
+}
+
+const _: () = assert!(size_of::<TopicEntry>() == 512);
+const _: () = assert!(offset_of!(TopicEntry, commit) == 0);
+
+impl CommitRecord for TopicEntry {
+    fn commit(&self) -> u64 {
+        self.commit
+    }
+}
 
 /// Record kinds carried in [`BatchHeader::kind`] and [`OrderEntry::kind`].
 pub mod kind {

@@ -1,0 +1,218 @@
+//! Control records: metadata changes that travel through the same log as
+//! data, so every gateway applies them in the same order.
+//!
+//! Encoding (little-endian): one tag byte, then the fields in declaration
+//! order; strings are a u16 length and UTF-8 bytes. A record that does not
+//! decode is answered with [`crate::status::INVALID_CONTROL`], never applied.
+
+/// A change the sequencer applies when it orders the record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlRecord {
+    CreateTopic {
+        name: String,
+        partitions: u32,
+        topic_id: [u8; 16],
+        retention_ms: i64,
+        retention_bytes: i64,
+        /// Other topic configs as `key=value` lines.
+        configs: String,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    CreatePartitions {
+        name: String,
+        total: u32,
+    },
+    AlterTopicConfigs {
+        name: String,
+        retention_ms: i64,
+        retention_bytes: i64,
+        configs: String,
+    },
+    /// Asks for a fresh producer id; the completion carries it.
+    AllocateProducerId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("malformed control record: {0}")]
+pub struct ControlDecodeError(pub &'static str);
+
+mod tag {
+    pub const CREATE_TOPIC: u8 = 1;
+    pub const DELETE_TOPIC: u8 = 2;
+    pub const CREATE_PARTITIONS: u8 = 3;
+    pub const ALTER_TOPIC_CONFIGS: u8 = 4;
+    pub const ALLOCATE_PRODUCER_ID: u8 = 5;
+}
+
+impl ControlRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        match self {
+            ControlRecord::CreateTopic {
+                name,
+                partitions,
+                topic_id,
+                retention_ms,
+                retention_bytes,
+                configs,
+            } => {
+                out.push(tag::CREATE_TOPIC);
+                put_str(&mut out, name);
+                out.extend_from_slice(&partitions.to_le_bytes());
+                out.extend_from_slice(topic_id);
+                out.extend_from_slice(&retention_ms.to_le_bytes());
+                out.extend_from_slice(&retention_bytes.to_le_bytes());
+                put_str(&mut out, configs);
+            }
+            ControlRecord::DeleteTopic { name } => {
+                out.push(tag::DELETE_TOPIC);
+                put_str(&mut out, name);
+            }
+            ControlRecord::CreatePartitions { name, total } => {
+                out.push(tag::CREATE_PARTITIONS);
+                put_str(&mut out, name);
+                out.extend_from_slice(&total.to_le_bytes());
+            }
+            ControlRecord::AlterTopicConfigs {
+                name,
+                retention_ms,
+                retention_bytes,
+                configs,
+            } => {
+                out.push(tag::ALTER_TOPIC_CONFIGS);
+                put_str(&mut out, name);
+                out.extend_from_slice(&retention_ms.to_le_bytes());
+                out.extend_from_slice(&retention_bytes.to_le_bytes());
+                put_str(&mut out, configs);
+            }
+            ControlRecord::AllocateProducerId => out.push(tag::ALLOCATE_PRODUCER_ID),
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<ControlRecord, ControlDecodeError> {
+        let mut reader = Reader { bytes };
+        let record = match reader.u8()? {
+            tag::CREATE_TOPIC => ControlRecord::CreateTopic {
+                name: reader.string()?,
+                partitions: reader.u32()?,
+                topic_id: reader.array()?,
+                retention_ms: reader.i64()?,
+                retention_bytes: reader.i64()?,
+                configs: reader.string()?,
+            },
+            tag::DELETE_TOPIC => ControlRecord::DeleteTopic {
+                name: reader.string()?,
+            },
+            tag::CREATE_PARTITIONS => ControlRecord::CreatePartitions {
+                name: reader.string()?,
+                total: reader.u32()?,
+            },
+            tag::ALTER_TOPIC_CONFIGS => ControlRecord::AlterTopicConfigs {
+                name: reader.string()?,
+                retention_ms: reader.i64()?,
+                retention_bytes: reader.i64()?,
+                configs: reader.string()?,
+            },
+            tag::ALLOCATE_PRODUCER_ID => ControlRecord::AllocateProducerId,
+            _ => return Err(ControlDecodeError("unknown tag")),
+        };
+        if !reader.bytes.is_empty() {
+            return Err(ControlDecodeError("trailing bytes"));
+        }
+        Ok(record)
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, value: &str) {
+    let bytes = &value.as_bytes()[..value.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn take(&mut self, len: usize) -> Result<&[u8], ControlDecodeError> {
+        if self.bytes.len() < len {
+            return Err(ControlDecodeError("truncated"));
+        }
+        let (head, rest) = self.bytes.split_at(len);
+        self.bytes = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], ControlDecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8, ControlDecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+    fn u32(&mut self) -> Result<u32, ControlDecodeError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Result<i64, ControlDecodeError> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+    fn string(&mut self) -> Result<String, ControlDecodeError> {
+        let len = u16::from_le_bytes(self.array()?) as usize;
+        String::from_utf8(self.take(len)?.to_vec())
+            .map_err(|_| ControlDecodeError("string is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_round_trips() {
+        let records = [
+            ControlRecord::CreateTopic {
+                name: "orders".into(),
+                partitions: 4,
+                topic_id: [7; 16],
+                retention_ms: 604_800_000,
+                retention_bytes: -1,
+                configs: "cleanup.policy=delete".into(),
+            },
+            ControlRecord::DeleteTopic {
+                name: "orders".into(),
+            },
+            ControlRecord::CreatePartitions {
+                name: "orders".into(),
+                total: 8,
+            },
+            ControlRecord::AlterTopicConfigs {
+                name: "orders".into(),
+                retention_ms: 1000,
+                retention_bytes: 1 << 30,
+                configs: String::new(),
+            },
+            ControlRecord::AllocateProducerId,
+        ];
+        for record in records {
+            assert_eq!(ControlRecord::decode(&record.encode()), Ok(record));
+        }
+    }
+
+    #[test]
+    fn truncated_or_unknown_records_are_errors_not_panics() {
+        let encoded = ControlRecord::DeleteTopic {
+            name: "orders".into(),
+        }
+        .encode();
+        for len in 0..encoded.len() {
+            assert!(ControlRecord::decode(&encoded[..len]).is_err());
+        }
+        assert!(ControlRecord::decode(&[99]).is_err());
+        let mut trailing = encoded.clone();
+        trailing.push(0);
+        assert!(ControlRecord::decode(&trailing).is_err());
+    }
+}

@@ -1,0 +1,500 @@
+//! The ordering loop: scan every gateway's ring (invalidating before every
+//! read), give each committed batch the next global sequence and its
+//! stream's next offsets, publish the order-log entry and then the slot's
+//! completion, and release consumed slots back to their gateway.
+
+use std::mem::offset_of;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cxlkafka_log::layout::{
+    kind, topic_state, BatchHeader, Completion, GatewayFrontiers, GatewayIndex, GatewayLines,
+    Heartbeat, OrderEntry, SequencerCheckpoint, TopicEntry, MAX_PARTITIONS_PER_TOPIC, MAX_STREAMS,
+    MAX_TOPICS,
+};
+use cxlkafka_log::memory::MemoryBackend;
+use cxlkafka_log::ring::{read_payload, RingReader};
+use cxlkafka_log::Region;
+
+use crate::catalog::{entry_name, split_stream, stream_of};
+use crate::control::ControlRecord;
+use crate::idempotence::{IdempotentBatch, ProducerTable, Verdict};
+use crate::status;
+
+/// Batches taken from one gateway's ring per pass, so one busy gateway
+/// cannot starve the others.
+const BATCHES_PER_GATEWAY_PASS: usize = 256;
+const FIRST_PRODUCER_ID: u64 = 1000;
+
+/// Whether a gateway counts as live for order-log backpressure.
+pub fn heartbeat_is_fresh(heartbeat: &Heartbeat, now_unix_ns: u64, timeout_ns: u64) -> bool {
+    heartbeat.alive == 1 && now_unix_ns.saturating_sub(heartbeat.unix_ns) <= timeout_ns
+}
+
+pub fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64)
+}
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Batches given a place in the order.
+    pub ordered: u64,
+    /// Slots answered without ordering (duplicates and refusals).
+    pub answered: u64,
+    /// True when the pass stopped because a live gateway lags on the order log.
+    pub order_log_full: bool,
+}
+
+/// The single active sequencer of a region.
+pub struct Sequencer<B: MemoryBackend> {
+    region: std::sync::Arc<Region<B>>,
+    readers: Vec<RingReader>,
+    next_sequence: u64,
+    next_producer_id: u64,
+    catalog_version: u64,
+    /// Next offset (high watermark) of every stream.
+    stream_next: Vec<i64>,
+    topics: Vec<TopicEntry>,
+    producers: ProducerTable,
+    payload: Vec<u8>,
+    heartbeat_timeout_ns: u64,
+}
+
+impl<B: MemoryBackend> Sequencer<B> {
+    /// Takes over the region's order where the checkpoint and the order log
+    /// say it stands: a fresh region starts at sequence 1.
+    pub fn recover(region: std::sync::Arc<Region<B>>, heartbeat_timeout_ns: u64) -> Self {
+        let layout = *region.layout();
+        assert!(
+            layout.has_catalog(),
+            "the region has no sequencer state area"
+        );
+        let checkpoint: SequencerCheckpoint = region.read_fresh(layout.checkpoint());
+        let mut stream_next = vec![0i64; MAX_STREAMS as usize];
+        for (stream, next) in stream_next.iter_mut().enumerate() {
+            *next = region.load_word_fresh(layout.stream_next_offset(stream as u32)) as i64;
+        }
+        let topics = (0..MAX_TOPICS)
+            .map(|slot| region.read_fresh::<TopicEntry>(layout.topic_entry(slot)))
+            .collect();
+        let readers = (0..layout.geometry.max_gateways as GatewayIndex)
+            .map(|gateway| {
+                let consumed = region.load_word_fresh(layout.sequencer_view(gateway));
+                RingReader::new(gateway, consumed.max(1))
+            })
+            .collect();
+        let mut sequencer = Self {
+            region,
+            readers,
+            next_sequence: checkpoint.next_sequence.max(1),
+            next_producer_id: checkpoint.next_producer_id.max(FIRST_PRODUCER_ID),
+            catalog_version: checkpoint.catalog_version,
+            stream_next,
+            topics,
+            producers: ProducerTable::default(),
+            payload: Vec::new(),
+            heartbeat_timeout_ns,
+        };
+        sequencer.replay_after_checkpoint();
+        sequencer
+    }
+
+    /// Entries ordered after the last checkpoint (a predecessor that died
+    /// mid-pass) are already in the order log: adopt them, never re-order.
+    fn replay_after_checkpoint(&mut self) {
+        let layout = *self.region.layout();
+        let mut replayed = 0u64;
+        while let Some(entry) = self.region.read_committed::<OrderEntry>(
+            layout.order_entry(self.next_sequence),
+            self.next_sequence,
+        ) {
+            if entry.kind == kind::DATA && entry.stream < MAX_STREAMS {
+                let next = entry.base_offset + i64::from(entry.record_count);
+                self.stream_next[entry.stream as usize] =
+                    self.stream_next[entry.stream as usize].max(next);
+                self.region
+                    .store_word(layout.stream_next_offset(entry.stream), next as u64);
+            }
+            // The predecessor may have died before answering the slot.
+            if entry.gateway < layout.geometry.max_gateways as GatewayIndex {
+                self.complete(
+                    entry.gateway,
+                    entry.slot,
+                    status::OK,
+                    entry.base_offset,
+                    entry.commit,
+                    entry.log_append_unix_ms,
+                );
+            }
+            if let Some(reader) = self.readers.get_mut(entry.gateway as usize) {
+                if reader.next_slot() <= entry.slot {
+                    *reader = RingReader::new(entry.gateway, entry.slot + 1);
+                }
+            }
+            self.next_sequence += 1;
+            replayed += 1;
+        }
+        if replayed > 0 {
+            tracing::info!(
+                replayed,
+                next_sequence = self.next_sequence,
+                "adopted entries ordered after the checkpoint"
+            );
+            self.write_checkpoint();
+            for reader in &self.readers {
+                reader.release(&self.region);
+            }
+        }
+    }
+
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence
+    }
+
+    pub fn region(&self) -> &Region<B> {
+        &self.region
+    }
+
+    /// The lowest order-log sequence some live gateway has not applied yet.
+    fn order_log_floor(&self) -> u64 {
+        let layout = self.region.layout();
+        let now = unix_ns();
+        (0..layout.geometry.max_gateways as GatewayIndex)
+            .filter_map(|gateway| {
+                let lines = layout.gateway_lines(gateway);
+                let heartbeat: Heartbeat = self
+                    .region
+                    .read_fresh(lines + offset_of!(GatewayLines, heartbeat));
+                heartbeat_is_fresh(&heartbeat, now, self.heartbeat_timeout_ns).then(|| {
+                    self.region.load_word_fresh(
+                        lines
+                            + offset_of!(GatewayLines, frontiers)
+                            + offset_of!(GatewayFrontiers, order_log_applied),
+                    )
+                })
+            })
+            .min()
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// One scan over every gateway's ring.
+    pub fn pass(&mut self) -> PassReport {
+        let mut report = PassReport::default();
+        let entries = self.region.layout().geometry.order_log_entries;
+        let mut floor = self.order_log_floor();
+        for gateway in 0..self.readers.len() {
+            let mut progressed = false;
+            for _ in 0..BATCHES_PER_GATEWAY_PASS {
+                if self.next_sequence >= floor.saturating_add(entries) {
+                    // Writing would overwrite an entry a live gateway has
+                    // not applied; look again, then wait for it.
+                    floor = self.order_log_floor();
+                    if self.next_sequence >= floor.saturating_add(entries) {
+                        report.order_log_full = true;
+                        break;
+                    }
+                }
+                let Some(header) = self.readers[gateway].poll(&self.region) else {
+                    break;
+                };
+                progressed = true;
+                if self.order_one(gateway as GatewayIndex, &header) {
+                    report.ordered += 1;
+                } else {
+                    report.answered += 1;
+                }
+            }
+            if progressed {
+                self.readers[gateway].release(&self.region);
+            }
+        }
+        if report.ordered > 0 || report.answered > 0 {
+            self.write_checkpoint();
+        }
+        report
+    }
+
+    fn write_checkpoint(&self) {
+        let checkpoint = SequencerCheckpoint {
+            next_sequence: self.next_sequence,
+            next_producer_id: self.next_producer_id,
+            catalog_version: self.catalog_version,
+            _pad: [0; 104],
+        };
+        self.region
+            .write_line(self.region.layout().checkpoint(), &checkpoint);
+    }
+
+    fn complete(
+        &self,
+        gateway: GatewayIndex,
+        slot: u64,
+        error: i32,
+        base_offset: i64,
+        global_sequence: u64,
+        now_ms: i64,
+    ) {
+        let completion = Completion {
+            commit: slot,
+            global_sequence,
+            base_offset,
+            log_append_unix_ms: now_ms,
+            error,
+            _pad: [0; 28],
+        };
+        self.region
+            .publish(self.region.layout().completion(gateway, slot), &completion);
+    }
+
+    /// Orders or answers one batch; true when it took a global sequence.
+    fn order_one(&mut self, gateway: GatewayIndex, header: &BatchHeader) -> bool {
+        let now_ms = (unix_ns() / 1_000_000) as i64;
+        let slot = header.commit;
+        match header.kind {
+            kind::DATA => self.order_data(gateway, header, now_ms),
+            kind::CONTROL => {
+                let (error, value) = self.apply_control(gateway, header);
+                if error != status::OK {
+                    self.complete(gateway, slot, error, -1, 0, now_ms);
+                    return false;
+                }
+                let sequence = self.append_entry(gateway, header, value, now_ms);
+                self.complete(gateway, slot, status::OK, value, sequence, now_ms);
+                true
+            }
+            _ => {
+                self.complete(gateway, slot, status::CORRUPT_BATCH, -1, 0, now_ms);
+                false
+            }
+        }
+    }
+
+    fn stream_is_live(&self, stream: u32) -> bool {
+        if stream >= MAX_STREAMS {
+            return false;
+        }
+        let (slot, partition) = split_stream(stream);
+        let entry = &self.topics[slot as usize];
+        entry.state == topic_state::LIVE && partition < entry.partitions
+    }
+
+    fn order_data(&mut self, gateway: GatewayIndex, header: &BatchHeader, now_ms: i64) -> bool {
+        let slot = header.commit;
+        let stream = header.stream;
+        if !self.stream_is_live(stream) {
+            self.complete(gateway, slot, status::UNKNOWN_STREAM, -1, 0, now_ms);
+            return false;
+        }
+        let idempotent = (header.producer_id >= 0).then_some(IdempotentBatch {
+            producer_id: header.producer_id,
+            epoch: header.producer_epoch,
+            stream,
+            base_sequence: header.base_sequence,
+            record_count: header.record_count,
+        });
+        if let Some(batch) = idempotent {
+            match self.producers.check(batch) {
+                Verdict::Append => {}
+                Verdict::Duplicate {
+                    base_offset,
+                    global_sequence,
+                } => {
+                    self.complete(
+                        gateway,
+                        slot,
+                        status::OK,
+                        base_offset,
+                        global_sequence,
+                        now_ms,
+                    );
+                    return false;
+                }
+                Verdict::Reject(error) => {
+                    self.complete(gateway, slot, error, -1, 0, now_ms);
+                    return false;
+                }
+            }
+        }
+        let base_offset = self.stream_next[stream as usize];
+        let next = base_offset + i64::from(header.record_count);
+        self.stream_next[stream as usize] = next;
+        let sequence = self.append_entry(gateway, header, base_offset, now_ms);
+        self.region
+            .store_word(self.region.layout().stream_next_offset(stream), next as u64);
+        if let Some(batch) = idempotent {
+            self.producers.record(batch, base_offset, sequence);
+        }
+        self.complete(gateway, slot, status::OK, base_offset, sequence, now_ms);
+        true
+    }
+
+    /// Writes the order-log entry for `header` and returns its sequence.
+    fn append_entry(
+        &mut self,
+        gateway: GatewayIndex,
+        header: &BatchHeader,
+        base_offset: i64,
+        now_ms: i64,
+    ) -> u64 {
+        let sequence = self.next_sequence;
+        let entry = OrderEntry {
+            commit: sequence,
+            base_offset,
+            arena_position: header.arena_position,
+            max_timestamp: header.max_timestamp,
+            log_append_unix_ms: now_ms,
+            stream: header.stream,
+            record_count: header.record_count,
+            length: header.length,
+            kind: header.kind,
+            gateway,
+            slot: header.commit,
+        };
+        self.region
+            .publish(self.region.layout().order_entry(sequence), &entry);
+        self.next_sequence += 1;
+        sequence
+    }
+
+    /// Applies a control record; returns (status, value for the completion:
+    /// the topic's catalog slot, or the allocated producer id).
+    fn apply_control(&mut self, gateway: GatewayIndex, header: &BatchHeader) -> (i32, i64) {
+        let length = header.length as usize;
+        if length > 64 << 10 {
+            return (status::INVALID_CONTROL, -1);
+        }
+        self.payload.resize(length, 0);
+        if read_payload(
+            &self.region,
+            gateway,
+            header.arena_position,
+            &mut self.payload,
+        )
+        .is_err()
+        {
+            return (status::CORRUPT_BATCH, -1);
+        }
+        let Ok(record) = ControlRecord::decode(&self.payload) else {
+            return (status::INVALID_CONTROL, -1);
+        };
+        let sequence = self.next_sequence;
+        match record {
+            ControlRecord::AllocateProducerId => {
+                let id = self.next_producer_id;
+                self.next_producer_id += 1;
+                (status::OK, id as i64)
+            }
+            ControlRecord::CreateTopic {
+                name,
+                partitions,
+                topic_id,
+                retention_ms,
+                retention_bytes,
+                configs,
+            } => {
+                if self.find_topic(&name).is_some() {
+                    return (status::TOPIC_EXISTS, -1);
+                }
+                if partitions == 0 || partitions > MAX_PARTITIONS_PER_TOPIC {
+                    return (status::INVALID_PARTITIONS, -1);
+                }
+                if name.is_empty() || name.len() > 249 || configs.len() > 192 {
+                    return (status::INVALID_CONTROL, -1);
+                }
+                // Prefer a never-used slot so a deleted topic's streams are
+                // not reused while readers may still hold their batches.
+                let slot = (0..MAX_TOPICS)
+                    .find(|&slot| self.topics[slot as usize].state == topic_state::EMPTY)
+                    .or_else(|| {
+                        (0..MAX_TOPICS)
+                            .find(|&slot| self.topics[slot as usize].state == topic_state::DELETED)
+                    });
+                let Some(slot) = slot else {
+                    return (status::CATALOG_FULL, -1);
+                };
+                for partition in 0..MAX_PARTITIONS_PER_TOPIC {
+                    let stream = stream_of(slot, partition);
+                    self.stream_next[stream as usize] = 0;
+                    self.region
+                        .store_word(self.region.layout().stream_next_offset(stream), 0);
+                    self.producers.forget_stream(stream);
+                }
+                let mut entry: TopicEntry = bytemuck::Zeroable::zeroed();
+                entry.commit = sequence;
+                entry.topic_id = topic_id;
+                entry.state = topic_state::LIVE;
+                entry.partitions = partitions;
+                entry.retention_ms = retention_ms;
+                entry.retention_bytes = retention_bytes;
+                entry.name_len = name.len() as u32;
+                entry.name[..name.len()].copy_from_slice(name.as_bytes());
+                entry.configs_len = configs.len() as u32;
+                entry.configs[..configs.len()].copy_from_slice(configs.as_bytes());
+                self.write_topic(slot, entry);
+                (status::OK, i64::from(slot))
+            }
+            ControlRecord::DeleteTopic { name } => {
+                let Some(slot) = self.find_topic(&name) else {
+                    return (status::UNKNOWN_TOPIC, -1);
+                };
+                let mut entry = self.topics[slot as usize];
+                entry.commit = sequence;
+                entry.state = topic_state::DELETED;
+                self.write_topic(slot, entry);
+                (status::OK, i64::from(slot))
+            }
+            ControlRecord::CreatePartitions { name, total } => {
+                let Some(slot) = self.find_topic(&name) else {
+                    return (status::UNKNOWN_TOPIC, -1);
+                };
+                let mut entry = self.topics[slot as usize];
+                if total <= entry.partitions || total > MAX_PARTITIONS_PER_TOPIC {
+                    return (status::INVALID_PARTITIONS, -1);
+                }
+                entry.commit = sequence;
+                entry.partitions = total;
+                self.write_topic(slot, entry);
+                (status::OK, i64::from(slot))
+            }
+            ControlRecord::AlterTopicConfigs {
+                name,
+                retention_ms,
+                retention_bytes,
+                configs,
+            } => {
+                let Some(slot) = self.find_topic(&name) else {
+                    return (status::UNKNOWN_TOPIC, -1);
+                };
+                if configs.len() > 192 {
+                    return (status::INVALID_CONTROL, -1);
+                }
+                let mut entry = self.topics[slot as usize];
+                entry.commit = sequence;
+                entry.retention_ms = retention_ms;
+                entry.retention_bytes = retention_bytes;
+                entry.configs = [0; 192];
+                entry.configs_len = configs.len() as u32;
+                entry.configs[..configs.len()].copy_from_slice(configs.as_bytes());
+                self.write_topic(slot, entry);
+                (status::OK, i64::from(slot))
+            }
+        }
+    }
+
+    fn find_topic(&self, name: &str) -> Option<u32> {
+        (0..MAX_TOPICS).find(|&slot| {
+            let entry = &self.topics[slot as usize];
+            entry.state == topic_state::LIVE && entry_name(entry) == name.as_bytes()
+        })
+    }
+
+    fn write_topic(&mut self, slot: u32, entry: TopicEntry) {
+        self.topics[slot as usize] = entry;
+        self.region
+            .publish(self.region.layout().topic_entry(slot), &entry);
+        self.catalog_version += 1;
+    }
+}
