@@ -34,6 +34,20 @@ impl ArenaAllocator {
         }
     }
 
+    /// An arena whose bytes `released..head` are still held (a restarted
+    /// writer resuming after batches its predecessor published).
+    pub fn resume(size: u64, released: u64, head: u64) -> Self {
+        assert!(
+            released <= head && head - released <= size,
+            "resume range {released}..{head} exceeds {size}"
+        );
+        Self {
+            size,
+            head,
+            released,
+        }
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }

@@ -73,6 +73,49 @@ impl RingWriter {
         }
     }
 
+    /// A writer for a gateway slot a previous process held: it continues
+    /// after the last slot that process committed, keeps the arena bytes of
+    /// its batches the sequencer has not consumed yet (they are still
+    /// ordered), and never moves an arena position backwards.
+    pub fn resume<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> Self {
+        let layout = region.layout();
+        let geometry = layout.geometry;
+        let consumed = region
+            .load_word_fresh(consumed_offset(region, gateway))
+            .max(1);
+        let header_at = |slot: u64| {
+            region.read_committed::<BatchHeader>(layout.batch_header(gateway, slot), slot)
+        };
+        let mut head = if consumed > 1 {
+            header_at(consumed - 1)
+                .map_or(0, |header| header.arena_position + u64::from(header.length))
+        } else {
+            0
+        };
+        head = head.max(region.load_word_fresh(arena_floor_offset(region, gateway)));
+        let mut released = head;
+        let mut in_flight = VecDeque::new();
+        let mut slot = consumed;
+        while slot - consumed < u64::from(geometry.ring_slots) {
+            let Some(header) = header_at(slot) else { break };
+            let end = header.arena_position + u64::from(header.length);
+            if in_flight.is_empty() {
+                released = released.min(header.arena_position);
+            }
+            in_flight.push_back((slot, end));
+            head = head.max(end);
+            slot += 1;
+        }
+        Self {
+            gateway,
+            ring_slots: u64::from(geometry.ring_slots),
+            next_slot: slot,
+            consumed,
+            arena: ArenaAllocator::resume(geometry.arena_bytes, released.min(head), head),
+            in_flight,
+        }
+    }
+
     pub fn gateway(&self) -> GatewayIndex {
         self.gateway
     }

@@ -1,0 +1,14 @@
+//! One file per Kafka API, each exporting an `ENTRY` for the dispatch table
+//! ([`crate::dispatch::DispatchTable::standard`]).
+//!
+//! A handler decodes its request with [`ApiRequest::decode`], does its
+//! ordered work, and answers with [`ApiRequest::respond`] (or a
+//! [`Reply::Deferred`] when the answer waits on the sequencer or on new
+//! data). Error codes it puts in a response are counted with
+//! [`crate::telemetry::record_error_code`].
+//!
+//! [`ApiRequest::decode`]: crate::dispatch::ApiRequest::decode
+//! [`ApiRequest::respond`]: crate::dispatch::ApiRequest::respond
+//! [`Reply::Deferred`]: crate::dispatch::Reply::Deferred
+
+pub mod api_versions;

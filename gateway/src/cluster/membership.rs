@@ -1,0 +1,119 @@
+//! Joining the region as a gateway slot, heartbeating, and seeing who else
+//! is live.
+
+use std::mem::offset_of;
+
+use cxlkafka_log::layout::{GatewayIndex, GatewayInfo, GatewayLines, Heartbeat};
+use cxlkafka_log::memory::MemoryBackend;
+use cxlkafka_log::Region;
+use cxlkafka_sequencer::sequencer::{heartbeat_is_fresh, unix_ns};
+
+/// A live gateway as Metadata lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Slot in the region = Kafka node id.
+    pub gateway: GatewayIndex,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: u16,
+}
+
+pub(crate) fn heartbeat_offset<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+) -> usize {
+    region.layout().gateway_lines(gateway) + offset_of!(GatewayLines, heartbeat)
+}
+
+fn info_offset<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> usize {
+    region.layout().gateway_lines(gateway) + offset_of!(GatewayLines, info)
+}
+
+pub(crate) fn read_heartbeat<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+) -> Heartbeat {
+    region.read_fresh(heartbeat_offset(region, gateway))
+}
+
+/// Picks this gateway's slot: the requested one, or the lowest slot whose
+/// heartbeat is not fresh. Two gateways started at the same instant without
+/// `--node-id` could pick the same slot; give explicit node ids to avoid it.
+pub(crate) fn choose_slot<B: MemoryBackend>(
+    region: &Region<B>,
+    requested: Option<GatewayIndex>,
+    timeout_ns: u64,
+) -> Result<GatewayIndex, String> {
+    let gateways = region.layout().geometry.max_gateways as GatewayIndex;
+    let now = unix_ns();
+    let is_free = |gateway| !heartbeat_is_fresh(&read_heartbeat(region, gateway), now, timeout_ns);
+    match requested {
+        Some(gateway) if gateway >= gateways => Err(format!(
+            "node id {gateway} is outside the region's {gateways} gateway slots"
+        )),
+        Some(gateway) if !is_free(gateway) => Err(format!(
+            "node id {gateway} is held by a live gateway (its heartbeat is fresh)"
+        )),
+        Some(gateway) => Ok(gateway),
+        None => (0..gateways)
+            .find(|&gateway| is_free(gateway))
+            .ok_or_else(|| format!("all {gateways} gateway slots of the region are live")),
+    }
+}
+
+/// Writes this gateway's info line and first heartbeat; returns its incarnation.
+pub(crate) fn join<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+    host: &str,
+    port: u16,
+) -> u64 {
+    let previous: GatewayInfo = region.read_fresh(info_offset(region, gateway));
+    let incarnation = previous.incarnation + 1;
+    let mut info: GatewayInfo = bytemuck::Zeroable::zeroed();
+    info.incarnation = incarnation;
+    info.pid = std::process::id();
+    info.advertised_port = port;
+    let host = &host.as_bytes()[..host.len().min(info.advertised_host.len())];
+    info.advertised_host_len = host.len() as u16;
+    info.advertised_host[..host.len()].copy_from_slice(host);
+    region.write_line(info_offset(region, gateway), &info);
+    beat(region, gateway, incarnation, 1, true);
+    incarnation
+}
+
+/// Publishes one heartbeat.
+pub(crate) fn beat<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+    incarnation: u64,
+    beats: u64,
+    alive: bool,
+) {
+    let heartbeat = Heartbeat {
+        incarnation,
+        beats,
+        unix_ns: unix_ns(),
+        alive: u64::from(alive),
+        _pad: [0; 96],
+    };
+    region.write_line(heartbeat_offset(region, gateway), &heartbeat);
+}
+
+/// Every gateway whose heartbeat is fresh, lowest slot first.
+pub(crate) fn live_members<B: MemoryBackend>(region: &Region<B>, timeout_ns: u64) -> Vec<Member> {
+    let now = unix_ns();
+    (0..region.layout().geometry.max_gateways as GatewayIndex)
+        .filter(|&gateway| heartbeat_is_fresh(&read_heartbeat(region, gateway), now, timeout_ns))
+        .map(|gateway| {
+            let info: GatewayInfo = region.read_fresh(info_offset(region, gateway));
+            let len = (info.advertised_host_len as usize).min(info.advertised_host.len());
+            Member {
+                gateway,
+                host: String::from_utf8_lossy(&info.advertised_host[..len]).into_owned(),
+                port: info.advertised_port,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,126 @@
+//! The gateway's storage side: its slot in the shared region, the batches
+//! it publishes, the sequencer it may run, and its index of the global order.
+//!
+//! Background threads (plain OS threads: they poll region memory, which
+//! async tasks must not block on):
+//!
+//! | thread | does |
+//! |---|---|
+//! | `heartbeat` | bumps this gateway's heartbeat every `lease_timeout / 8` |
+//! | `sequencer` | holds or waits for the lease; while holding it, orders every ring |
+//! | `completions` | reads the sequencer's completions for this gateway's slots and wakes produces |
+//! | `tailer` | applies the order log to the index and wakes fetches |
+//!
+//! Handlers use [`ClusterLog`], so they stay free of the backend type.
+
+mod index;
+mod membership;
+mod open;
+mod runtime;
+
+use std::time::Duration;
+
+pub use index::{BatchLocation, OrderIndex, PartitionIndex};
+pub use membership::Member;
+pub use open::{open_cluster, slot_for_node_id, RegionSettings};
+pub use runtime::{start, Cluster, ClusterOptions};
+
+use bytes::Bytes;
+use cxlkafka_log::layout::Completion;
+use cxlkafka_sequencer::catalog::Topic;
+use cxlkafka_sequencer::control::ControlRecord;
+
+/// One batch to publish.
+#[derive(Clone, Copy, Debug)]
+pub struct AppendBatch<'a> {
+    /// The partition's stream.
+    pub stream: u32,
+    /// The record batch bytes exactly as the producer sent them.
+    pub payload: &'a [u8],
+    /// Records in the batch.
+    pub record_count: u32,
+    /// Idempotent producer id, or -1.
+    pub producer_id: i64,
+    /// Producer epoch.
+    pub producer_epoch: i16,
+    /// First sequence number.
+    pub base_sequence: i32,
+    /// Largest record timestamp.
+    pub max_timestamp: i64,
+}
+
+/// Why a batch could not be published.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// Larger than this gateway's arena can ever hold.
+    #[error("batch of {0} bytes exceeds the region arena")]
+    TooLarge(usize),
+    /// No ring or arena space freed up within the request's timeout.
+    #[error("region full: no space within the timeout")]
+    Full,
+    /// The gateway is shutting down.
+    #[error("gateway shutting down")]
+    ShuttingDown,
+}
+
+/// Result of reading a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchRead {
+    /// Whole batches starting with the one holding the offset (base offsets
+    /// rewritten), plus the partition's high watermark and log start.
+    Batches {
+        /// Batch bytes.
+        batches: Vec<Bytes>,
+        /// High watermark.
+        high_watermark: i64,
+        /// Log start offset.
+        log_start: i64,
+    },
+    /// The offset is below the log start or above the high watermark.
+    OutOfRange {
+        /// High watermark.
+        high_watermark: i64,
+        /// Log start offset.
+        log_start: i64,
+    },
+}
+
+/// What handlers may ask of the storage side.
+#[async_trait::async_trait]
+pub trait ClusterLog: Send + Sync + 'static {
+    /// This gateway's slot (= Kafka node id).
+    fn node_id(&self) -> i32;
+    /// Live gateways, lowest slot first.
+    fn members(&self) -> Vec<Member>;
+    /// Live topics.
+    fn topics(&self) -> Vec<Topic>;
+    /// One live topic.
+    fn topic(&self, name: &str) -> Option<Topic>;
+    /// Publishes a batch and waits (bounded) for the sequencer's answer.
+    async fn append(
+        &self,
+        batch: AppendBatch<'_>,
+        timeout: Duration,
+    ) -> Result<Completion, AppendError>;
+    /// Publishes a control record and waits until this gateway applied it.
+    async fn control(
+        &self,
+        record: &ControlRecord,
+        timeout: Duration,
+    ) -> Result<Completion, AppendError>;
+    /// (log start, high watermark) of a partition.
+    fn offsets(&self, stream: u32) -> (i64, i64);
+    /// Copies whole batches from `offset` on, up to about `max_bytes` (at
+    /// least one batch when any exists).
+    fn read(&self, stream: u32, offset: i64, max_bytes: usize) -> FetchRead;
+    /// First offset whose batch has a timestamp >= `timestamp`, with that
+    /// batch's max timestamp.
+    fn offset_for_timestamp(&self, stream: u32, timestamp: i64) -> Option<(i64, i64)>;
+    /// Waits until the order log moves past `sequence` or `timeout` passes;
+    /// returns the next sequence to apply.
+    async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64;
+    /// Next order-log sequence this gateway will apply.
+    fn applied(&self) -> u64;
+    /// Stops the background threads and leaves the region cleanly.
+    fn shutdown(&self);
+}

@@ -1,0 +1,600 @@
+//! [`Cluster`]: the running storage side of one gateway, and its threads.
+
+use std::collections::BTreeMap;
+use std::mem::offset_of;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use cxlkafka_log::layout::{
+    kind, BatchHeader, Completion, GatewayFrontiers, GatewayIndex, GatewayLines, Lease, OrderEntry,
+    SequencerCheckpoint,
+};
+use cxlkafka_log::memory::MemoryBackend;
+use cxlkafka_log::ring::{read_payload, PublishError, RingWriter};
+use cxlkafka_log::Region;
+use cxlkafka_sequencer::catalog::{read_catalog, Topic};
+use cxlkafka_sequencer::control::ControlRecord;
+use cxlkafka_sequencer::sequencer::{heartbeat_is_fresh, unix_ns};
+use cxlkafka_sequencer::wait::Backoff;
+use cxlkafka_sequencer::Sequencer;
+use tokio::sync::{oneshot, watch};
+
+use super::index::OrderIndex;
+use super::membership::{self, Member};
+use super::{AppendBatch, AppendError, ClusterLog, FetchRead};
+use crate::records::set_base_offset;
+
+/// How a gateway joins its region.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Requested slot (node id), or the lowest free one.
+    pub node_id: Option<GatewayIndex>,
+    /// Advertised host for Metadata.
+    pub advertised_host: String,
+    /// Advertised port for Metadata.
+    pub advertised_port: u16,
+    /// A gateway whose heartbeat is older than this is dead; its sequencer
+    /// lease passes to the lowest live gateway.
+    pub lease_timeout: Duration,
+}
+
+/// The storage side of one gateway over a region mapped with backend `B`.
+pub struct Cluster<B: MemoryBackend> {
+    region: Arc<Region<B>>,
+    gateway: GatewayIndex,
+    incarnation: u64,
+    lease_timeout_ns: u64,
+    writer: Mutex<RingWriter>,
+    pending: Mutex<BTreeMap<u64, oneshot::Sender<Completion>>>,
+    pending_signal: Condvar,
+    index: RwLock<OrderIndex>,
+    applied_tx: watch::Sender<u64>,
+    applied: AtomicU64,
+    stop: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Joins the region, starts the background threads, and waits until the
+/// index has caught up with the order log.
+pub fn start<B: MemoryBackend>(
+    region: Region<B>,
+    options: ClusterOptions,
+) -> Result<Arc<Cluster<B>>, String> {
+    let region = Arc::new(region);
+    let lease_timeout_ns = options.lease_timeout.as_nanos() as u64;
+    let gateway = membership::choose_slot(&region, options.node_id, lease_timeout_ns)?;
+    let writer = RingWriter::resume(&region, gateway);
+    let incarnation = membership::join(
+        &region,
+        gateway,
+        &options.advertised_host,
+        options.advertised_port,
+    );
+    let layout = *region.layout();
+    let checkpoint: SequencerCheckpoint = region.read_fresh(layout.checkpoint());
+    // Entries older than one order-log lap may be overwritten: start there.
+    let first = checkpoint
+        .next_sequence
+        .saturating_sub(layout.geometry.order_log_entries - 1)
+        .max(1);
+    let mut index = OrderIndex {
+        next_sequence: first,
+        ..OrderIndex::default()
+    };
+    index.set_topics(read_catalog(&region));
+    let (applied_tx, _) = watch::channel(first);
+    let cluster = Arc::new(Cluster {
+        region,
+        gateway,
+        incarnation,
+        lease_timeout_ns,
+        writer: Mutex::new(writer),
+        pending: Mutex::new(BTreeMap::new()),
+        pending_signal: Condvar::new(),
+        index: RwLock::new(index),
+        applied_tx,
+        applied: AtomicU64::new(first),
+        stop: AtomicBool::new(false),
+        threads: Mutex::new(Vec::new()),
+    });
+    cluster.store_applied(first);
+    let spawn = |name: &str, body: fn(&Cluster<B>)| {
+        let cluster = Arc::clone(&cluster);
+        std::thread::Builder::new()
+            .name(format!("cxlkafka-{name}"))
+            .spawn(move || body(&cluster))
+            .map_err(|error| format!("cannot start the {name} thread: {error}"))
+    };
+    let threads = vec![
+        spawn("heartbeat", Cluster::heartbeat_loop)?,
+        spawn("tailer", Cluster::tail_loop)?,
+        spawn("completions", Cluster::completion_loop)?,
+        spawn("sequencer", Cluster::sequencer_loop)?,
+    ];
+    *cluster.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
+    tracing::info!(
+        gateway,
+        incarnation,
+        backend = cluster.region.backend().name(),
+        "joined the region"
+    );
+    Ok(cluster)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<B: MemoryBackend> Cluster<B> {
+    /// Stops the threads and marks this gateway as cleanly gone.
+    pub fn stop(&self) {
+        if self.stop.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.pending_signal.notify_all();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            let _ = thread.join();
+        }
+        membership::beat(
+            &self.region,
+            self.gateway,
+            self.incarnation,
+            u64::MAX,
+            false,
+        );
+        tracing::info!(gateway = self.gateway, "left the region");
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    fn frontiers_offset(&self) -> usize {
+        self.region.layout().gateway_lines(self.gateway) + offset_of!(GatewayLines, frontiers)
+    }
+
+    fn store_applied(&self, next: u64) {
+        self.region.store_word(
+            self.frontiers_offset() + offset_of!(GatewayFrontiers, order_log_applied),
+            next,
+        );
+    }
+
+    fn heartbeat_loop(&self) {
+        let period = Duration::from_nanos(self.lease_timeout_ns / 8).max(Duration::from_millis(10));
+        let mut beats = 1u64;
+        while !self.stopping() {
+            beats += 1;
+            membership::beat(&self.region, self.gateway, self.incarnation, beats, true);
+            std::thread::sleep(period);
+        }
+    }
+
+    fn lease(&self) -> Lease {
+        self.region
+            .read_fresh(self.region.layout().sequencer_lines as usize)
+    }
+
+    /// Whether the lease holder is gone, so the lowest live gateway may take over.
+    fn lease_is_free(&self, lease: &Lease) -> bool {
+        if lease.holder == 0 {
+            return true;
+        }
+        let holder = (lease.holder - 1) as GatewayIndex;
+        let heartbeat = membership::read_heartbeat(&self.region, holder);
+        heartbeat.incarnation != lease.holder_incarnation
+            || !heartbeat_is_fresh(&heartbeat, unix_ns(), self.lease_timeout_ns)
+    }
+
+    /// Holds the sequencer lease when the holder is gone and this is the
+    /// lowest live gateway, and orders every ring while holding it.
+    fn sequencer_loop(&self) {
+        while !self.stopping() {
+            let lease = self.lease();
+            let mine = lease.holder == u64::from(self.gateway) + 1
+                && lease.holder_incarnation == self.incarnation;
+            let lowest_live = membership::live_members(&self.region, self.lease_timeout_ns)
+                .first()
+                .map(|member| member.gateway);
+            let may_take_over = self.lease_is_free(&lease) && lowest_live == Some(self.gateway);
+            if !(mine || may_take_over) {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let epoch = if mine { lease.epoch } else { lease.epoch + 1 };
+            let taken = Lease {
+                epoch,
+                holder: u64::from(self.gateway) + 1,
+                holder_incarnation: self.incarnation,
+                next_sequence: 0,
+                _pad: [0; 96],
+            };
+            self.region
+                .write_line(self.region.layout().sequencer_lines as usize, &taken);
+            tracing::info!(gateway = self.gateway, epoch, "holding the sequencer lease");
+            self.run_sequencer(epoch);
+        }
+    }
+
+    fn run_sequencer(&self, epoch: u64) {
+        let mut sequencer = Sequencer::recover(Arc::clone(&self.region), self.lease_timeout_ns);
+        let mut backoff = Backoff::default();
+        let mut last_lease_check = Instant::now();
+        while !self.stopping() {
+            if last_lease_check.elapsed() > Duration::from_millis(10) {
+                last_lease_check = Instant::now();
+                let lease = self.lease();
+                if lease.epoch != epoch || lease.holder != u64::from(self.gateway) + 1 {
+                    tracing::warn!(gateway = self.gateway, epoch, "lost the sequencer lease");
+                    return;
+                }
+            }
+            let report = sequencer.pass();
+            if report.ordered + report.answered > 0 {
+                metrics::counter!("cxlkafka_sequencer_batches_ordered_total")
+                    .increment(report.ordered);
+                backoff.reset();
+            } else {
+                backoff.wait();
+            }
+        }
+    }
+
+    fn completion_loop(&self) {
+        let mut backoff = Backoff::default();
+        while !self.stopping() {
+            let next = {
+                let pending = lock(&self.pending);
+                if pending.is_empty() {
+                    // Nothing outstanding: sleep until a publish signals.
+                    let _unused = self
+                        .pending_signal
+                        .wait_timeout(pending, Duration::from_millis(50))
+                        .unwrap_or_else(|e| e.into_inner());
+                    continue;
+                }
+                pending.keys().next().copied()
+            };
+            let Some(slot) = next else { continue };
+            let offset = self.region.layout().completion(self.gateway, slot);
+            match self.region.read_committed::<Completion>(offset, slot) {
+                Some(completion) => {
+                    if let Some(waiter) = lock(&self.pending).remove(&slot) {
+                        let _ = waiter.send(completion);
+                    }
+                    backoff.reset();
+                }
+                None => backoff.wait(),
+            }
+        }
+        // Wake every waiter with a closed channel.
+        lock(&self.pending).clear();
+    }
+
+    fn tail_loop(&self) {
+        let layout = *self.region.layout();
+        let mut backoff = Backoff::default();
+        let mut since_prune = 0u64;
+        while !self.stopping() {
+            let mut next = lock_read(&self.index).next_sequence;
+            let mut applied_any = false;
+            let mut catalog_changed = false;
+            {
+                let mut index = lock_write(&self.index);
+                for _ in 0..4096 {
+                    let Some(entry) = self
+                        .region
+                        .read_committed::<OrderEntry>(layout.order_entry(next), next)
+                    else {
+                        break;
+                    };
+                    match entry.kind {
+                        kind::DATA => index.apply_data(&entry),
+                        _ => catalog_changed = true,
+                    }
+                    next += 1;
+                    applied_any = true;
+                }
+                index.next_sequence = next;
+                if catalog_changed {
+                    index.set_topics(read_catalog(&self.region));
+                }
+                since_prune += u64::from(applied_any);
+                if since_prune >= 64 {
+                    since_prune = 0;
+                    let floors: Vec<u64> = (0..layout.geometry.max_gateways as GatewayIndex)
+                        .map(|gateway| self.arena_floor(gateway))
+                        .collect();
+                    index.drop_recycled(|gateway| {
+                        floors.get(gateway as usize).copied().unwrap_or(u64::MAX)
+                    });
+                }
+            }
+            if applied_any {
+                self.store_applied(next);
+                self.applied.store(next, Ordering::Release);
+                let _ = self.applied_tx.send(next);
+                backoff.reset();
+            } else {
+                backoff.wait();
+            }
+        }
+    }
+
+    fn arena_floor(&self, gateway: GatewayIndex) -> u64 {
+        let layout = self.region.layout();
+        self.region.load_word_fresh(
+            layout.gateway_lines(gateway)
+                + offset_of!(GatewayLines, frontiers)
+                + offset_of!(GatewayFrontiers, arena_floor),
+        )
+    }
+
+    /// Publishes one batch, retrying while the region is full, and returns
+    /// the channel its completion arrives on.
+    async fn publish(
+        &self,
+        header: BatchHeader,
+        payload: &[u8],
+        deadline: Instant,
+    ) -> Result<oneshot::Receiver<Completion>, AppendError> {
+        let mut wait = Duration::from_micros(50);
+        loop {
+            if self.stopping() {
+                return Err(AppendError::ShuttingDown);
+            }
+            let attempt = {
+                let mut writer = lock(&self.writer);
+                writer.publish(&self.region, header, payload).map(|slot| {
+                    // Register before releasing the writer so the completion
+                    // thread cannot miss the slot.
+                    let (tx, rx) = oneshot::channel();
+                    lock(&self.pending).insert(slot, tx);
+                    rx
+                })
+            };
+            match attempt {
+                Ok(receiver) => {
+                    self.pending_signal.notify_one();
+                    return Ok(receiver);
+                }
+                Err(PublishError::Arena(cxlkafka_log::arena::ArenaError::TooLarge {
+                    length,
+                    ..
+                })) => {
+                    return Err(AppendError::TooLarge(length as usize));
+                }
+                Err(_) if Instant::now() >= deadline => {
+                    metrics::counter!("cxlkafka_region_full_total").increment(1);
+                    return Err(AppendError::Full);
+                }
+                Err(_) => {
+                    // Backpressure: the sequencer (or a lagging replica)
+                    // has not released space yet.
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+
+    async fn await_completion(
+        receiver: oneshot::Receiver<Completion>,
+        deadline: Instant,
+    ) -> Result<Completion, AppendError> {
+        match tokio::time::timeout_at(deadline.into(), receiver).await {
+            Ok(Ok(completion)) => Ok(completion),
+            Ok(Err(_)) => Err(AppendError::ShuttingDown),
+            Err(_) => Err(AppendError::Full),
+        }
+    }
+}
+
+fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[async_trait::async_trait]
+impl<B: MemoryBackend> ClusterLog for Cluster<B> {
+    fn node_id(&self) -> i32 {
+        i32::from(self.gateway)
+    }
+
+    fn members(&self) -> Vec<Member> {
+        membership::live_members(&self.region, self.lease_timeout_ns)
+    }
+
+    fn topics(&self) -> Vec<Topic> {
+        let mut topics: Vec<Topic> = lock_read(&self.index).topics.values().cloned().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics
+    }
+
+    fn topic(&self, name: &str) -> Option<Topic> {
+        lock_read(&self.index).topics.get(name).cloned()
+    }
+
+    async fn append(
+        &self,
+        batch: AppendBatch<'_>,
+        timeout: Duration,
+    ) -> Result<Completion, AppendError> {
+        let deadline = Instant::now() + timeout;
+        let header = BatchHeader {
+            kind: kind::DATA,
+            stream: batch.stream,
+            record_count: batch.record_count,
+            producer_id: batch.producer_id,
+            producer_epoch: batch.producer_epoch,
+            base_sequence: batch.base_sequence,
+            max_timestamp: batch.max_timestamp,
+            publish_unix_ns: unix_ns(),
+            ..bytemuck::Zeroable::zeroed()
+        };
+        let receiver = self.publish(header, batch.payload, deadline).await?;
+        Self::await_completion(receiver, deadline).await
+    }
+
+    async fn control(
+        &self,
+        record: &ControlRecord,
+        timeout: Duration,
+    ) -> Result<Completion, AppendError> {
+        let deadline = Instant::now() + timeout;
+        let header = BatchHeader {
+            kind: kind::CONTROL,
+            producer_id: -1,
+            publish_unix_ns: unix_ns(),
+            ..bytemuck::Zeroable::zeroed()
+        };
+        let receiver = self.publish(header, &record.encode(), deadline).await?;
+        let completion = Self::await_completion(receiver, deadline).await?;
+        if completion.global_sequence > 0 {
+            // Answer only once this gateway's own view includes the change.
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            self.wait_for_order(completion.global_sequence, remaining)
+                .await;
+        }
+        Ok(completion)
+    }
+
+    fn offsets(&self, stream: u32) -> (i64, i64) {
+        if let Some(partition) = lock_read(&self.index).partitions.get(&stream) {
+            return (partition.log_start, partition.high_watermark);
+        }
+        // Nothing of this partition in the retained order log: its high
+        // watermark is the sequencer's, and nothing older is readable.
+        let layout = self.region.layout();
+        if stream >= cxlkafka_log::layout::MAX_STREAMS {
+            return (0, 0);
+        }
+        let next = self
+            .region
+            .load_word_fresh(layout.stream_next_offset(stream)) as i64;
+        (next, next)
+    }
+
+    fn read(&self, stream: u32, offset: i64, max_bytes: usize) -> FetchRead {
+        let index = lock_read(&self.index);
+        let Some(partition) = index.partitions.get(&stream) else {
+            drop(index);
+            let (log_start, high_watermark) = self.offsets(stream);
+            return if offset == high_watermark {
+                FetchRead::Batches {
+                    batches: Vec::new(),
+                    high_watermark,
+                    log_start,
+                }
+            } else {
+                FetchRead::OutOfRange {
+                    high_watermark,
+                    log_start,
+                }
+            };
+        };
+        let (log_start, high_watermark) = (partition.log_start, partition.high_watermark);
+        if offset < log_start || offset > high_watermark {
+            return FetchRead::OutOfRange {
+                high_watermark,
+                log_start,
+            };
+        }
+        let locations: Vec<_> = partition
+            .batches
+            .range(partition.position(offset)..)
+            .scan(0usize, |taken, location| {
+                // At least one batch, then up to max_bytes.
+                if *taken > 0 && *taken + location.length as usize > max_bytes {
+                    return None;
+                }
+                *taken += location.length as usize;
+                Some(*location)
+            })
+            .collect();
+        drop(index);
+        let mut batches = Vec::with_capacity(locations.len());
+        for location in locations {
+            let mut bytes = BytesMut::zeroed(location.length as usize);
+            if read_payload(
+                &self.region,
+                location.gateway,
+                location.arena_position,
+                &mut bytes,
+            )
+            .is_err()
+            {
+                // Recycled while we copied: what we have is still a prefix.
+                break;
+            }
+            if set_base_offset(&mut bytes, location.base_offset).is_err() {
+                break;
+            }
+            batches.push(bytes.freeze());
+        }
+        if batches.is_empty() && offset < high_watermark {
+            // Everything from `offset` was recycled under us.
+            let (log_start, high_watermark) = self.offsets(stream);
+            if offset < log_start {
+                return FetchRead::OutOfRange {
+                    high_watermark,
+                    log_start,
+                };
+            }
+        }
+        FetchRead::Batches {
+            batches,
+            high_watermark,
+            log_start,
+        }
+    }
+
+    fn offset_for_timestamp(&self, stream: u32, timestamp: i64) -> Option<(i64, i64)> {
+        let index = lock_read(&self.index);
+        let partition = index.partitions.get(&stream)?;
+        partition
+            .batches
+            .iter()
+            .find(|batch| batch.max_timestamp >= timestamp)
+            .map(|batch| (batch.base_offset, batch.max_timestamp))
+    }
+
+    async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64 {
+        let mut receiver = self.applied_tx.subscribe();
+        let reached = tokio::time::timeout(timeout, async {
+            receiver
+                .wait_for(|&next| next > sequence)
+                .await
+                .map(|next| *next)
+        })
+        .await;
+        match reached {
+            Ok(Ok(next)) => next,
+            _ => self.applied(),
+        }
+    }
+
+    fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    fn shutdown(&self) {
+        self.stop();
+    }
+}
+
+impl<B: MemoryBackend> Drop for Cluster<B> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}

@@ -1,0 +1,206 @@
+//! State shared by every connection and handler of one gateway.
+//!
+//! One [`GatewayContext`] is built at startup and handed to every handler as
+//! an `Arc`. It holds what a handler needs to answer a request: who this
+//! broker is (node id, advertised address), the limits it enforces, and the
+//! topic defaults. Storage handles (the region accessor, the order-log index,
+//! the group coordinator) join it as fields when those layers land; handlers
+//! never reach for globals.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::cluster::ClusterLog;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Kafka's default `message.max.bytes`: 1 MiB plus the 12-byte log overhead
+/// of one record batch.
+pub const DEFAULT_MESSAGE_MAX_BYTES: u64 = 1_048_588;
+/// Kafka's default `socket.request.max.bytes` (100 MiB).
+pub const DEFAULT_MAX_FRAME_BYTES: u64 = 100 * 1024 * 1024;
+/// Default cap on open client connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default cap on requests in flight on one connection.
+///
+/// Java clients pipeline 5 requests per connection and librdkafka up to its
+/// `max.in.flight` (5 with idempotence); 64 leaves room for both without
+/// letting one connection hold unbounded memory.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Kafka's default `connections.max.idle.ms` (10 minutes).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long shutdown waits for in-flight responses before closing anyway.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The address clients are told to connect to (Metadata's broker list and
+/// FindCoordinator's answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvertisedListener {
+    /// Host name or IP literal, without brackets for IPv6.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl AdvertisedListener {
+    /// Advertises a bound socket address as is.
+    pub fn from_socket_addr(addr: SocketAddr) -> Self {
+        Self {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        }
+    }
+}
+
+impl fmt::Display for AdvertisedListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Limits the protocol layer enforces on every connection.
+///
+/// Each one bounds memory or time that a client could otherwise make the
+/// gateway spend (TigerBeetle style: every queue and wait has a limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request frame accepted, in bytes (Kafka's
+    /// `socket.request.max.bytes`). A larger size prefix closes the
+    /// connection before any of the frame is read.
+    pub max_frame_bytes: usize,
+    /// Largest record batch accepted by Produce, in bytes, counting the
+    /// batch's 12-byte log overhead (Kafka's `message.max.bytes`).
+    pub message_max_bytes: usize,
+    /// Open connections; further clients wait in the kernel's accept
+    /// backlog until one closes.
+    pub max_connections: usize,
+    /// Requests in flight on one connection: read but whose response has
+    /// not been written yet. At the limit the gateway stops reading that
+    /// connection, which pushes back on the client through TCP.
+    pub max_in_flight: usize,
+    /// A connection with no complete request for this long is closed.
+    pub idle_timeout: Duration,
+    /// On shutdown, how long a connection may take to finish writing the
+    /// responses it owes before it is closed anyway.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: usize::try_from(DEFAULT_MAX_FRAME_BYTES).unwrap_or(usize::MAX),
+            message_max_bytes: usize::try_from(DEFAULT_MESSAGE_MAX_BYTES).unwrap_or(usize::MAX),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// Defaults for topics the gateway creates on its own (Metadata
+/// auto-creation, CreateTopics without explicit counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDefaults {
+    /// Partitions of an auto-created topic (Kafka's `num.partitions`).
+    pub partitions: i32,
+    /// Copies of each batch, the region counting as one (see DESIGN.md,
+    /// Durability).
+    pub replication_factor: i16,
+    /// Whether Metadata creates unknown topics (Kafka's
+    /// `auto.create.topics.enable`).
+    pub auto_create: bool,
+}
+
+impl Default for TopicDefaults {
+    fn default() -> Self {
+        Self {
+            partitions: 1,
+            replication_factor: 2,
+            auto_create: true,
+        }
+    }
+}
+
+/// Everything a handler may consult, shared by all connections.
+#[derive(Clone)]
+pub struct GatewayContext {
+    /// The storage side: the region, the sequencer, the order index.
+    pub log: Arc<dyn ClusterLog>,
+    /// This broker's node id in Metadata (the gateway's region slot).
+    pub node_id: i32,
+    /// Cluster name; also names the default region file.
+    pub cluster: String,
+    /// Where clients should connect to reach this gateway.
+    pub advertised: AdvertisedListener,
+    /// Protocol limits.
+    pub limits: Limits,
+    /// Topic creation defaults.
+    pub topics: TopicDefaults,
+}
+
+impl fmt::Debug for GatewayContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayContext")
+            .field("node_id", &self.node_id)
+            .field("cluster", &self.cluster)
+            .field("advertised", &self.advertised)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayContext {
+    /// A context with default limits and topic defaults.
+    pub fn new(
+        log: Arc<dyn ClusterLog>,
+        cluster: impl Into<String>,
+        advertised: AdvertisedListener,
+    ) -> Self {
+        Self {
+            node_id: log.node_id(),
+            log,
+            cluster: cluster.into(),
+            advertised,
+            limits: Limits::default(),
+            topics: TopicDefaults::default(),
+        }
+    }
+
+    /// Replaces the limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Replaces the topic defaults.
+    pub fn with_topic_defaults(mut self, topics: TopicDefaults) -> Self {
+        self.topics = topics;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_listener_brackets_ipv6_hosts() {
+        let v6 = AdvertisedListener::from_socket_addr("[::1]:9092".parse().expect("literal"));
+        assert_eq!(v6.host, "::1");
+        assert_eq!(v6.to_string(), "[::1]:9092");
+        let v4 = AdvertisedListener::from_socket_addr("10.0.0.7:19092".parse().expect("literal"));
+        assert_eq!(v4.to_string(), "10.0.0.7:19092");
+    }
+
+    #[test]
+    fn default_limits_match_kafka_defaults() {
+        let limits = Limits::default();
+        assert_eq!(limits.message_max_bytes, 1_048_588);
+        assert_eq!(limits.max_frame_bytes, 104_857_600);
+        assert_eq!(limits.idle_timeout, Duration::from_millis(600_000));
+    }
+}

@@ -1,0 +1,124 @@
+//! Why the gateway closes a client connection.
+//!
+//! Kafka answers bad input in one of two ways: an error code inside a
+//! well-formed response (a CRC mismatch, an unknown topic), or, when no
+//! well-formed response is possible, a closed connection. [`CloseReason`] is
+//! the second kind: each variant is a log line, a
+//! `cxlkafka_protocol_errors_total{reason}` increment (its [`label`]) and a
+//! closed socket. Error codes of the first kind live with the handlers and
+//! [`crate::records::BatchError`].
+//!
+//! [`label`]: CloseReason::label
+
+use thiserror::Error;
+
+/// An error from the `kafka-protocol` crate's decoders and encoders.
+pub type CodecError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Input after which no response can be given, so the connection closes.
+#[derive(Debug, Error)]
+pub enum CloseReason {
+    /// The size prefix of a frame is negative.
+    #[error("frame size {size} is negative")]
+    NegativeFrameSize {
+        /// The size prefix.
+        size: i32,
+    },
+    /// The size prefix exceeds the configured maximum frame size.
+    #[error("frame of {size} bytes exceeds the limit of {max} bytes")]
+    FrameTooLarge {
+        /// The size prefix.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The peer closed its side in the middle of a frame.
+    #[error("connection closed after {received} of {expected} frame bytes")]
+    TruncatedFrame {
+        /// Bytes of the frame received, size prefix included.
+        received: usize,
+        /// Bytes the frame needed, size prefix included (4 while the prefix
+        /// itself is incomplete).
+        expected: usize,
+    },
+    /// The request header could not be decoded.
+    #[error("malformed request header: {reason}")]
+    MalformedHeader {
+        /// What was wrong.
+        reason: String,
+    },
+    /// An API key Kafka does not define.
+    #[error("unknown API key {api_key}")]
+    UnknownApiKey {
+        /// The key received.
+        api_key: i16,
+    },
+    /// A Kafka API this gateway does not serve (and does not advertise).
+    #[error("API {name:?} (key {api_key}) is not served by this gateway")]
+    UnsupportedApi {
+        /// The key received.
+        api_key: i16,
+        /// Kafka's name for it.
+        name: String,
+    },
+    /// A version outside the served range of an API that, like every Kafka
+    /// API but ApiVersions, gets no response for it.
+    #[error("{api} v{version} is not supported (supported {min}..={max})")]
+    UnsupportedVersion {
+        /// The API's name.
+        api: &'static str,
+        /// The version received.
+        version: i16,
+        /// Lowest version served.
+        min: i16,
+        /// Highest version served.
+        max: i16,
+    },
+    /// The request body could not be decoded.
+    #[error("malformed {api} v{version} request: {source}")]
+    MalformedRequest {
+        /// The API's name.
+        api: &'static str,
+        /// The request version.
+        version: i16,
+        /// The decoder's complaint.
+        source: CodecError,
+    },
+    /// A response could not be encoded (a handler built a response the
+    /// version cannot carry); a bug, but the client still needs closure.
+    #[error("encoding the {api} v{version} response failed: {source}")]
+    EncodeFailed {
+        /// The API's name.
+        api: &'static str,
+        /// The response version.
+        version: i16,
+        /// The encoder's complaint.
+        source: CodecError,
+    },
+    /// A deferred response's task panicked or was cancelled.
+    #[error("the {api} handler failed: {detail}")]
+    HandlerFailed {
+        /// The API's name.
+        api: &'static str,
+        /// The join error.
+        detail: String,
+    },
+}
+
+impl CloseReason {
+    /// The `reason` label of `cxlkafka_protocol_errors_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CloseReason::NegativeFrameSize { .. } => "negative_frame_size",
+            CloseReason::FrameTooLarge { .. } => "frame_too_large",
+            CloseReason::TruncatedFrame { .. } => "truncated_frame",
+            CloseReason::MalformedHeader { .. } => "malformed_header",
+            CloseReason::UnknownApiKey { .. } => "unknown_api_key",
+            CloseReason::UnsupportedApi { .. } => "unsupported_api",
+            CloseReason::UnsupportedVersion { .. } => "unsupported_version",
+            CloseReason::MalformedRequest { .. } => "malformed_request",
+            CloseReason::EncodeFailed { .. } => "encode_failed",
+            CloseReason::HandlerFailed { .. } => "handler_failed",
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The Kafka gateway: the Kafka wire protocol in front of the shared log.
+//!
+//! Reading order, outside in:
+//!
+//! - [`server`]: the listener (connection cap, graceful shutdown) and
+//!   [`serve`], which the `cxlkafka serve` binary and the tests call;
+//! - [`connection`]: framing, and the pipeline that answers each connection's
+//!   requests in order;
+//! - [`dispatch`]: header decoding, the one table from API key to handler,
+//!   version checks, response encoding;
+//! - [`api`]: one file per Kafka API;
+//! - [`records`]: record batch validation, shared by Produce and Fetch;
+//! - [`context`]: [`GatewayContext`], the state every handler shares;
+//! - [`config`]: the command line; [`telemetry`]: the metrics.
+//!
+//! Bad input never panics: it becomes a Kafka error code in a response or a
+//! closed connection with a log line and a metric ([`error::CloseReason`]).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod cluster;
+pub mod config;
+pub mod connection;
+pub mod context;
+pub mod dispatch;
+pub mod error;
+pub mod records;
+pub mod server;
+pub mod telemetry;
+
+pub use context::GatewayContext;
+pub use dispatch::DispatchTable;
+pub use server::{serve, Server, ServerHandle};

@@ -1,0 +1,93 @@
+//! `cxlkafka`: the gateway binary.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cxlkafka_gateway::config::{Cli, Command, ServeArgs};
+use cxlkafka_gateway::{serve, telemetry};
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => run_serve(args),
+    }
+}
+
+fn run_serve(args: ServeArgs) -> ExitCode {
+    let filter = match EnvFilter::try_new(&args.log_level) {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!(
+                "cxlkafka: invalid --log-level {:?}: {error}",
+                args.log_level
+            );
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        if let Err(error) = telemetry::install_prometheus(args.metrics_addr) {
+            error!(addr = %args.metrics_addr, %error, "cannot serve metrics");
+            return ExitCode::FAILURE;
+        }
+        info!(
+            region_path = %args.region_path().display(),
+            region_size = %args.region_size,
+            data_dir = %args.data_dir.display(),
+            memory_backend = ?args.memory_backend,
+            metrics_addr = %args.metrics_addr,
+            "starting gateway"
+        );
+        let server = match serve(&args, shutdown_signal()).await {
+            Ok(server) => server,
+            Err(error) => {
+                error!(%error, "cannot start the Kafka listener");
+                return ExitCode::FAILURE;
+            }
+        };
+        server.stopped().await;
+        info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM. If a handler cannot
+/// be installed, that signal is simply not awaited; the other still works.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(error) => {
+                error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => info!("SIGINT received"),
+        () = terminate => info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,699 @@
+//! Specification of record batch validation: each test names the input and
+//! the Kafka error code a Kafka broker answers for it.
+
+use super::*;
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
+use proptest::prelude::*;
+
+/// A batch header with every field under the test's control; `encode`
+/// computes the length and the CRC unless told to lie.
+#[derive(Debug, Clone)]
+struct RawBatch {
+    base_offset: i64,
+    partition_leader_epoch: i32,
+    magic: i8,
+    attributes: i16,
+    last_offset_delta: i32,
+    first_timestamp: i64,
+    max_timestamp: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    record_count: i32,
+    /// Stands in for the records section; never decoded.
+    records: Vec<u8>,
+}
+
+impl RawBatch {
+    /// A plain (non-idempotent, uncompressed) batch of `count` records of
+    /// 10 filler bytes each.
+    fn plain(count: i32) -> Self {
+        let filler = usize::try_from(count).unwrap_or(0) * 10;
+        Self {
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            magic: 2,
+            attributes: 0,
+            last_offset_delta: count - 1,
+            first_timestamp: 1_700_000_000_000,
+            max_timestamp: 1_700_000_000_500,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            record_count: count,
+            records: vec![0x5a; filler],
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut body = BytesMut::new();
+        body.put_i16(self.attributes);
+        body.put_i32(self.last_offset_delta);
+        body.put_i64(self.first_timestamp);
+        body.put_i64(self.max_timestamp);
+        body.put_i64(self.producer_id);
+        body.put_i16(self.producer_epoch);
+        body.put_i32(self.base_sequence);
+        body.put_i32(self.record_count);
+        body.put_slice(&self.records);
+        let mut out = BytesMut::new();
+        out.put_i64(self.base_offset);
+        out.put_i32(i32::try_from(4 + 1 + 4 + body.len()).expect("test batches are small"));
+        out.put_i32(self.partition_leader_epoch);
+        out.put_i8(self.magic);
+        out.put_u32(crc32c::crc32c(&body));
+        out.put_slice(&body);
+        out.to_vec()
+    }
+}
+
+/// A batch as a real client encodes it (kafka-protocol's encoder).
+fn client_batch(count: usize, producer_id: i64, first_sequence: i32) -> Vec<u8> {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: if producer_id >= 0 { 3 } else { -1 },
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder keeps records in one batch while offset - sequence
+            // is constant; a non-idempotent batch starts at sequence -1.
+            sequence: first_sequence.wrapping_add(i as i32),
+            timestamp: 1_700_000_000_000 + i as i64,
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(vec![b'v'; 100])),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encoding records");
+    buf.to_vec()
+}
+
+const PRODUCE_V9: ProduceCheck = ProduceCheck {
+    produce_version: 9,
+    message_max_bytes: 1_048_588,
+};
+
+fn produce(bytes: &[u8]) -> Result<BatchInfo, BatchError> {
+    validate_produce_records(bytes, PRODUCE_V9)
+}
+
+fn produce_code(bytes: &[u8]) -> i16 {
+    produce(bytes).map_or_else(|e| e.code(), |_| 0)
+}
+
+#[test]
+fn a_client_encoded_batch_is_valid_and_its_header_is_extracted() {
+    let bytes = client_batch(5, 42, 7);
+    let info = produce(&bytes).expect("valid batch");
+    assert_eq!(info.size, bytes.len());
+    assert_eq!(info.base_offset, 0);
+    assert_eq!(info.record_count, 5);
+    assert_eq!(info.last_offset_delta, 4);
+    assert_eq!(info.producer_id, 42);
+    assert_eq!(info.producer_epoch, 3);
+    assert_eq!(info.base_sequence, 7);
+    assert_eq!(info.first_timestamp, 1_700_000_000_000);
+    assert_eq!(info.max_timestamp, 1_700_000_000_004);
+    assert_eq!(info.compression, Compression::None);
+    assert_eq!(info.timestamp_type, TimestampType::Creation);
+    assert!(info.has_producer_id());
+    assert!(!info.transactional && !info.control);
+    assert_eq!(validate_batch(&bytes), Ok(info.clone()));
+    assert_eq!(validate_record_set(&bytes), Ok(vec![info]));
+}
+
+#[test]
+fn a_non_idempotent_batch_without_sequence_is_valid() {
+    let info = produce(&client_batch(3, -1, -1)).expect("valid batch");
+    assert!(!info.has_producer_id());
+    assert_eq!(info.base_sequence, -1);
+}
+
+#[test]
+fn attributes_are_decoded() {
+    let mut batch = RawBatch::plain(2);
+    batch.attributes = 0b0001_1011; // lz4, log-append time, transactional
+    batch.producer_id = 9;
+    batch.producer_epoch = 0;
+    batch.base_sequence = 0;
+    let info = produce(&batch.encode()).expect("valid batch");
+    assert_eq!(info.compression, Compression::Lz4);
+    assert_eq!(info.timestamp_type, TimestampType::LogAppend);
+    assert!(info.transactional);
+    assert!(!info.control);
+    assert_eq!(info.attributes, 0b0001_1011);
+}
+
+#[test]
+fn a_flipped_record_byte_fails_the_crc_with_corrupt_message() {
+    let mut bytes = client_batch(2, -1, -1);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    assert!(matches!(
+        produce(&bytes),
+        Err(BatchError::CrcMismatch { .. })
+    ));
+    assert_eq!(produce_code(&bytes), 2);
+    assert!(matches!(
+        validate_batch(&bytes),
+        Err(BatchError::CrcMismatch { .. })
+    ));
+}
+
+#[test]
+fn a_corrupted_codec_reports_the_crc_not_the_codec() {
+    let mut bytes = RawBatch::plain(1).encode();
+    bytes[22] |= 0x07; // attributes low byte: codec 7, CRC now stale
+    assert!(matches!(
+        validate_batch(&bytes),
+        Err(BatchError::CrcMismatch { .. })
+    ));
+}
+
+#[test]
+fn an_unknown_codec_with_a_valid_crc_is_corrupt() {
+    let mut batch = RawBatch::plain(1);
+    batch.attributes = 5;
+    let error = produce(&batch.encode()).expect_err("codec 5 is unknown");
+    assert_eq!(error, BatchError::UnknownCompression { codec: 5 });
+    assert_eq!(error.code(), 2);
+}
+
+#[test]
+fn base_offset_and_leader_epoch_rewrites_keep_the_batch_valid() {
+    let mut bytes = client_batch(4, 1, 0);
+    set_base_offset(&mut bytes, 1_000_000).expect("long enough");
+    set_partition_leader_epoch(&mut bytes, 17).expect("long enough");
+    let info = validate_batch(&bytes).expect("CRC does not cover these fields");
+    assert_eq!(info.base_offset, 1_000_000);
+    assert_eq!(info.last_offset(), 1_000_003);
+    assert_eq!(info.partition_leader_epoch, 17);
+    assert_eq!(&bytes[..8], &1_000_000_i64.to_be_bytes());
+}
+
+#[test]
+fn rewrites_refuse_short_buffers() {
+    let mut short = [0_u8; 7];
+    assert_eq!(
+        set_base_offset(&mut short, 1),
+        Err(ShortBuffer {
+            needed: 8,
+            available: 7
+        })
+    );
+    let mut short = [0_u8; 15];
+    assert_eq!(
+        set_partition_leader_epoch(&mut short, 1),
+        Err(ShortBuffer {
+            needed: 16,
+            available: 15
+        })
+    );
+}
+
+#[test]
+fn an_empty_partition_is_invalid_record() {
+    assert_eq!(produce(&[]), Err(BatchError::Empty));
+    assert_eq!(produce_code(&[]), 87);
+    assert_eq!(validate_record_set(&[]), Ok(vec![]));
+}
+
+#[test]
+fn a_truncated_lone_batch_is_invalid_record_like_kafka() {
+    let bytes = client_batch(2, -1, -1);
+    for cut in [1, 11, 12, 16, 17, 60, bytes.len() - 1] {
+        let error = produce(&bytes[..cut]).expect_err("truncated");
+        assert!(
+            matches!(error, BatchError::Truncated { .. }),
+            "cut at {cut}: {error:?}"
+        );
+        assert_eq!(error.code(), 87, "cut at {cut}");
+        assert!(matches!(
+            validate_record_set(&bytes[..cut]),
+            Err(BatchError::Truncated { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_length_below_any_format_minimum_is_corrupt() {
+    let mut bytes = RawBatch::plain(1).encode();
+    bytes[8..12].copy_from_slice(&13_i32.to_be_bytes());
+    assert_eq!(
+        produce(&bytes),
+        Err(BatchError::LengthTooSmall {
+            length: 13,
+            minimum: 14
+        })
+    );
+    bytes[8..12].copy_from_slice(&(-5_i32).to_be_bytes());
+    assert_eq!(produce_code(&bytes), 2);
+}
+
+#[test]
+fn a_magic_2_length_shorter_than_the_header_is_corrupt() {
+    // A 30-byte length with magic 2 leaves no room for the 61-byte header.
+    let mut bytes = vec![0_u8; 42];
+    bytes[8..12].copy_from_slice(&30_i32.to_be_bytes());
+    bytes[16] = 2;
+    let error = produce(&bytes).expect_err("too short");
+    assert!(matches!(
+        error,
+        BatchError::LengthTooSmall {
+            length: 30,
+            minimum: 49
+        }
+    ));
+    assert_eq!(error.code(), 2);
+}
+
+#[test]
+fn an_unknown_magic_is_corrupt() {
+    for magic in [3_i8, 0x7f, -1, -128] {
+        let mut batch = RawBatch::plain(1);
+        batch.magic = magic;
+        let error = produce(&batch.encode()).expect_err("bad magic");
+        assert_eq!(error, BatchError::InvalidMagic { magic });
+        assert_eq!(error.code(), 2);
+    }
+}
+
+#[test]
+fn legacy_magic_0_and_1_are_invalid_record() {
+    for magic in [0_i8, 1] {
+        let mut batch = RawBatch::plain(1);
+        batch.magic = magic;
+        let error = produce(&batch.encode()).expect_err("legacy magic");
+        assert_eq!(error, BatchError::LegacyMagic { magic });
+        assert_eq!(error.code(), 87);
+        assert_eq!(validate_record_set(&batch.encode()), Err(error));
+    }
+}
+
+#[test]
+fn several_batches_are_a_valid_record_set_but_not_a_valid_produce() {
+    let mut bytes = client_batch(2, -1, -1);
+    let mut second = client_batch(3, -1, -1);
+    set_base_offset(&mut second, 2).expect("long enough");
+    let first_len = bytes.len();
+    bytes.extend_from_slice(&second);
+    let batches = validate_record_set(&bytes).expect("two valid batches");
+    assert_eq!(batches.len(), 2);
+    assert_eq!(batches[0].size, first_len);
+    assert_eq!(batches[1].base_offset, 2);
+    assert_eq!(batches[1].record_count, 3);
+    assert_eq!(produce(&bytes), Err(BatchError::MultipleBatches));
+    assert_eq!(produce_code(&bytes), 87);
+}
+
+#[test]
+fn trailing_bytes_after_the_last_batch_are_corrupt() {
+    let batch = client_batch(2, -1, -1);
+    // The last one has a plausible length but stops before its magic byte.
+    let short_header: &[u8] = &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 0];
+    for garbage in [&[0_u8][..], &[1, 2, 3, 4, 5], short_header] {
+        let mut bytes = batch.clone();
+        bytes.extend_from_slice(garbage);
+        let expected = BatchError::TrailingBytes {
+            position: batch.len(),
+            len: garbage.len(),
+        };
+        assert_eq!(validate_record_set(&bytes), Err(expected.clone()));
+        assert_eq!(produce(&bytes), Err(expected));
+        assert_eq!(produce_code(&bytes), 2);
+    }
+}
+
+#[test]
+fn trailing_zeros_report_their_length_like_kafka() {
+    let mut bytes = client_batch(2, -1, -1);
+    bytes.extend_from_slice(&[0; 16]);
+    let error = BatchError::LengthTooSmall {
+        length: 0,
+        minimum: 14,
+    };
+    assert_eq!(validate_record_set(&bytes), Err(error.clone()));
+    assert_eq!(produce(&bytes), Err(error));
+    assert_eq!(produce_code(&bytes), 2);
+}
+
+#[test]
+fn a_trailing_batch_with_bad_magic_reports_the_magic() {
+    let mut bytes = client_batch(1, -1, -1);
+    let mut bad = RawBatch::plain(1);
+    bad.magic = 9;
+    bytes.extend_from_slice(&bad.encode());
+    assert_eq!(produce(&bytes), Err(BatchError::InvalidMagic { magic: 9 }));
+    assert_eq!(
+        validate_record_set(&bytes),
+        Err(BatchError::InvalidMagic { magic: 9 })
+    );
+}
+
+#[test]
+fn a_producer_chosen_base_offset_is_invalid_record() {
+    let mut batch = RawBatch::plain(1);
+    batch.base_offset = 5;
+    assert_eq!(
+        produce(&batch.encode()),
+        Err(BatchError::NonZeroBaseOffset { base_offset: 5 })
+    );
+    assert_eq!(produce_code(&batch.encode()), 87);
+    // Stored batches carry real offsets.
+    assert!(validate_batch(&batch.encode()).is_ok());
+}
+
+#[test]
+fn a_batch_above_message_max_bytes_is_message_too_large() {
+    let bytes = client_batch(10, -1, -1);
+    let exact = ProduceCheck {
+        produce_version: 9,
+        message_max_bytes: bytes.len(),
+    };
+    assert!(validate_produce_records(&bytes, exact).is_ok());
+    let below = ProduceCheck {
+        message_max_bytes: bytes.len() - 1,
+        ..exact
+    };
+    let error = validate_produce_records(&bytes, below).expect_err("too large");
+    assert_eq!(
+        error,
+        BatchError::TooLarge {
+            size: bytes.len(),
+            max: bytes.len() - 1
+        }
+    );
+    assert_eq!(error.code(), 10);
+}
+
+#[test]
+fn checks_run_in_kafkas_order() {
+    // Base offset before size before CRC.
+    let mut batch = RawBatch::plain(2);
+    batch.base_offset = 3;
+    let mut bytes = batch.encode();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    let tiny = ProduceCheck {
+        produce_version: 9,
+        message_max_bytes: 10,
+    };
+    assert!(matches!(
+        validate_produce_records(&bytes, tiny),
+        Err(BatchError::NonZeroBaseOffset { .. })
+    ));
+    set_base_offset(&mut bytes, 0).expect("long enough");
+    assert!(matches!(
+        validate_produce_records(&bytes, tiny),
+        Err(BatchError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        produce(&bytes),
+        Err(BatchError::CrcMismatch { .. })
+    ));
+    // CRC before record count.
+    let mut batch = RawBatch::plain(2);
+    batch.record_count = 0;
+    let mut bytes = batch.encode();
+    bytes[last] ^= 0xff;
+    assert!(matches!(
+        produce(&bytes),
+        Err(BatchError::CrcMismatch { .. })
+    ));
+}
+
+#[test]
+fn record_count_must_match_the_offset_delta_for_produce() {
+    for (count, delta) in [
+        (0, -1),
+        (0, 0),
+        (3, 1),
+        (1, 2),
+        (-1, -2),
+        (i32::MAX, i32::MAX),
+    ] {
+        let mut batch = RawBatch::plain(1);
+        batch.record_count = count;
+        batch.last_offset_delta = delta;
+        let error = produce(&batch.encode()).expect_err("inconsistent");
+        assert_eq!(
+            error,
+            BatchError::InconsistentRecordCount {
+                record_count: count,
+                last_offset_delta: delta
+            },
+            "count {count}, delta {delta}"
+        );
+        assert_eq!(error.code(), 87);
+    }
+}
+
+#[test]
+fn stored_batches_may_hold_fewer_records_than_offsets() {
+    // What compaction leaves behind: an empty batch keeping its offsets.
+    let mut batch = RawBatch::plain(0);
+    batch.last_offset_delta = 9;
+    let info = validate_batch(&batch.encode()).expect("plausible");
+    assert_eq!(info.record_count, 0);
+    let mut batch = RawBatch::plain(2);
+    batch.last_offset_delta = 1;
+    batch.record_count = 3;
+    assert!(matches!(
+        validate_batch(&batch.encode()),
+        Err(BatchError::InconsistentRecordCount { .. })
+    ));
+    batch.record_count = -1;
+    assert_eq!(
+        validate_batch(&batch.encode()).map_err(|e| e.code()),
+        Err(87)
+    );
+}
+
+#[test]
+fn an_uncompressed_count_the_bytes_cannot_hold_is_invalid_record() {
+    let mut batch = RawBatch::plain(1);
+    batch.records = vec![0; 13]; // room for one 7-byte record, not two
+    batch.record_count = 2;
+    batch.last_offset_delta = 1;
+    assert!(matches!(
+        produce(&batch.encode()),
+        Err(BatchError::InconsistentRecordCount { .. })
+    ));
+    // Compressed records can be far smaller than their count.
+    batch.attributes = 1;
+    batch.record_count = 1_000;
+    batch.last_offset_delta = 999;
+    assert!(produce(&batch.encode()).is_ok());
+}
+
+#[test]
+fn control_batches_from_clients_are_invalid_record() {
+    let mut batch = RawBatch::plain(1);
+    batch.attributes = 0b0011_0000;
+    batch.producer_id = 1;
+    batch.producer_epoch = 0;
+    batch.base_sequence = 0;
+    assert_eq!(produce(&batch.encode()), Err(BatchError::ControlBatch));
+    assert_eq!(produce_code(&batch.encode()), 87);
+    assert!(validate_batch(&batch.encode()).is_ok_and(|info| info.control));
+}
+
+#[test]
+fn an_idempotent_batch_needs_a_sequence() {
+    let mut batch = RawBatch::plain(1);
+    batch.producer_id = 77;
+    batch.producer_epoch = 0;
+    batch.base_sequence = -1;
+    assert_eq!(
+        produce(&batch.encode()),
+        Err(BatchError::InvalidSequence {
+            producer_id: 77,
+            base_sequence: -1
+        })
+    );
+    assert_eq!(produce_code(&batch.encode()), 87);
+}
+
+#[test]
+fn zstd_needs_produce_v7() {
+    let mut batch = RawBatch::plain(1);
+    batch.attributes = 4;
+    let bytes = batch.encode();
+    let v6 = ProduceCheck {
+        produce_version: 6,
+        ..PRODUCE_V9
+    };
+    let error = validate_produce_records(&bytes, v6).expect_err("zstd on v6");
+    assert_eq!(
+        error,
+        BatchError::ZstdRequiresNewerProduce { produce_version: 6 }
+    );
+    assert_eq!(error.code(), 76);
+    let v7 = ProduceCheck {
+        produce_version: 7,
+        ..PRODUCE_V9
+    };
+    let info = validate_produce_records(&bytes, v7).expect("zstd on v7");
+    assert_eq!(info.compression, Compression::Zstd);
+}
+
+#[test]
+fn every_error_maps_to_the_documented_kafka_code() {
+    let cases: [(BatchError, i16); 16] = [
+        (BatchError::Empty, 87),
+        (
+            BatchError::Truncated {
+                needed: 70,
+                available: 60,
+            },
+            87,
+        ),
+        (
+            BatchError::TrailingBytes {
+                position: 70,
+                len: 3,
+            },
+            2,
+        ),
+        (
+            BatchError::LengthTooSmall {
+                length: 1,
+                minimum: 14,
+            },
+            2,
+        ),
+        (BatchError::InvalidMagic { magic: 3 }, 2),
+        (BatchError::LegacyMagic { magic: 1 }, 87),
+        (
+            BatchError::CrcMismatch {
+                stored: 1,
+                computed: 2,
+            },
+            2,
+        ),
+        (BatchError::UnknownCompression { codec: 6 }, 2),
+        (
+            BatchError::ZstdRequiresNewerProduce { produce_version: 3 },
+            76,
+        ),
+        (
+            BatchError::InconsistentRecordCount {
+                record_count: 0,
+                last_offset_delta: 0,
+            },
+            87,
+        ),
+        (BatchError::MultipleBatches, 87),
+        (BatchError::NonZeroBaseOffset { base_offset: 1 }, 87),
+        (BatchError::TooLarge { size: 2, max: 1 }, 10),
+        (BatchError::ControlBatch, 87),
+        (
+            BatchError::InvalidSequence {
+                producer_id: 1,
+                base_sequence: -1,
+            },
+            87,
+        ),
+        (BatchError::LegacyMagic { magic: 0 }, 87),
+    ];
+    for (error, code) in cases {
+        assert_eq!(error.code(), code, "{error}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn random_bytes_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        version in any::<i16>(),
+        max in 0_usize..2_000,
+    ) {
+        let _ = validate_record_set(&bytes);
+        let _ = validate_batch(&bytes);
+        let check = ProduceCheck { produce_version: version, message_max_bytes: max };
+        let _ = validate_produce_records(&bytes, check);
+        let mut copy = bytes.clone();
+        let _ = set_base_offset(&mut copy, 1);
+        let _ = set_partition_leader_epoch(&mut copy, 1);
+    }
+
+    #[test]
+    fn mutated_valid_batches_never_panic(
+        edits in proptest::collection::vec((0_usize..200, any::<u8>()), 0..8),
+        cut in 0_usize..200,
+        repeat in 1_usize..3,
+    ) {
+        let mut bytes = client_batch(3, 5, 0).repeat(repeat);
+        for (at, value) in edits {
+            if let Some(byte) = bytes.get_mut(at) {
+                *byte = value;
+            }
+        }
+        bytes.truncate(bytes.len().saturating_sub(cut));
+        let _ = validate_record_set(&bytes);
+        let _ = produce(&bytes);
+    }
+
+    #[test]
+    fn any_change_under_the_crc_is_detected(
+        count in 1_usize..5,
+        offset in 0_usize..10_000,
+        flip in 1_u8..=255,
+    ) {
+        let mut bytes = client_batch(count, 3, 0);
+        let at = CRC_START + offset % (bytes.len() - CRC_START);
+        bytes[at] ^= flip;
+        let crc_error = matches!(validate_batch(&bytes), Err(BatchError::CrcMismatch { .. }));
+        prop_assert!(crc_error);
+        prop_assert_eq!(produce_code(&bytes), 2);
+    }
+
+    #[test]
+    fn header_fields_round_trip(
+        base_offset in any::<i64>(),
+        leader_epoch in any::<i32>(),
+        first_timestamp in any::<i64>(),
+        max_timestamp in any::<i64>(),
+        producer_id in any::<i64>(),
+        producer_epoch in any::<i16>(),
+        base_sequence in any::<i32>(),
+        count in 1_i32..50,
+    ) {
+        let mut batch = RawBatch::plain(count);
+        batch.base_offset = base_offset;
+        batch.partition_leader_epoch = leader_epoch;
+        batch.first_timestamp = first_timestamp;
+        batch.max_timestamp = max_timestamp;
+        batch.producer_id = producer_id;
+        batch.producer_epoch = producer_epoch;
+        batch.base_sequence = base_sequence;
+        let bytes = batch.encode();
+        let info = validate_batch(&bytes).expect("valid");
+        prop_assert_eq!(info.size, bytes.len());
+        prop_assert_eq!(info.base_offset, base_offset);
+        prop_assert_eq!(info.partition_leader_epoch, leader_epoch);
+        prop_assert_eq!(info.first_timestamp, first_timestamp);
+        prop_assert_eq!(info.max_timestamp, max_timestamp);
+        prop_assert_eq!(info.producer_id, producer_id);
+        prop_assert_eq!(info.producer_epoch, producer_epoch);
+        prop_assert_eq!(info.base_sequence, base_sequence);
+        prop_assert_eq!(info.record_count, count);
+    }
+}

@@ -1,0 +1,287 @@
+//! The Kafka listener: accepts connections and runs each on its own task,
+//! with a cap on open connections and a graceful shutdown.
+//!
+//! Shaped like mini-redis's `server.rs`: a `Listener` owns the socket, a
+//! semaphore bounds connections, a broadcast channel tells every connection
+//! to stop, and an mpsc channel whose senders live in the connection tasks
+//! tells the listener when the last one is gone.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, timeout};
+use tracing::{error, info, warn};
+
+use crate::cluster::{open_cluster, ClusterLog};
+use crate::config::{ConfigError, ServeArgs};
+use crate::connection::Connection;
+use crate::context::GatewayContext;
+use crate::dispatch::DispatchTable;
+use crate::telemetry;
+
+/// First pause after a failed `accept()`.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Longest pause between `accept()` retries. Errors such as running out of
+/// file descriptors clear when connections close, so the listener retries
+/// forever rather than taking the broker down, but never busy-loops.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A bound Kafka listener, not yet accepting.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+}
+
+impl Server {
+    /// Binds the listener. Binding before building the context lets port 0
+    /// resolve to the real port that is then advertised.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        Ok(Self {
+            listener,
+            local_addr,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, tells every
+    /// connection to finish the responses it owes, and waits for them (at
+    /// most the context's shutdown grace, plus a second).
+    pub async fn run(
+        self,
+        ctx: Arc<GatewayContext>,
+        table: Arc<DispatchTable>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let (notify_shutdown, _) = broadcast::channel(1);
+        let (shutdown_complete_tx, mut shutdown_complete_rx) = mpsc::channel(1);
+        let grace = ctx.limits.shutdown_grace;
+        let mut listener = Listener {
+            limit_connections: Arc::new(Semaphore::new(ctx.limits.max_connections)),
+            listener: self.listener,
+            ctx,
+            table,
+            notify_shutdown,
+            shutdown_complete_tx,
+        };
+        tokio::select! {
+            () = listener.accept_loop() => {}
+            () = shutdown => info!("shutting down: no new connections"),
+        }
+        let Listener {
+            listener: socket,
+            notify_shutdown,
+            shutdown_complete_tx,
+            ..
+        } = listener;
+        // Closing the socket first makes new clients fail fast instead of
+        // queueing in the backlog of a listener that will never accept.
+        drop(socket);
+        drop(notify_shutdown);
+        drop(shutdown_complete_tx);
+        let drain = grace + Duration::from_secs(1);
+        if timeout(drain, shutdown_complete_rx.recv()).await.is_err() {
+            warn!(
+                ?drain,
+                "connections still open after the shutdown grace period"
+            );
+        }
+    }
+
+    /// Runs the server on a new task; see [`Server::run`].
+    pub fn spawn(
+        self,
+        ctx: Arc<GatewayContext>,
+        table: Arc<DispatchTable>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> ServerHandle {
+        let local_addr = self.local_addr;
+        let log = Arc::clone(&ctx.log);
+        let task = tokio::spawn(self.run(ctx, table, shutdown));
+        ServerHandle {
+            local_addr,
+            task,
+            log,
+        }
+    }
+}
+
+/// A server running on its own task.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    task: JoinHandle<()>,
+    /// Left cleanly once the listener has stopped.
+    log: Arc<dyn ClusterLog>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Waits until the server has shut down.
+    pub async fn stopped(self) {
+        if let Err(join_error) = self.task.await {
+            error!(%join_error, "server task failed");
+        }
+        let log = self.log;
+        let _ = tokio::task::spawn_blocking(move || log.shutdown()).await;
+    }
+}
+
+/// Why [`serve`] could not start.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// The flags describe an unusable configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The region could not be opened or joined.
+    #[error("region: {0}")]
+    Region(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: String,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Binds `args.listen`, builds the context from the flags and the bound
+/// address, and serves the standard dispatch table on a new task until
+/// `shutdown` completes. The returned handle knows the bound address (useful
+/// with port 0).
+pub async fn serve(
+    args: &ServeArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<ServerHandle, ServeError> {
+    let server = Server::bind(args.listen.as_str())
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: args.listen.clone(),
+            source,
+        })?;
+    let options = args.cluster_options(server.local_addr())?;
+    let settings = args.region_settings();
+    // Mapping and formatting the region touches memory and may wait for a
+    // gateway that is formatting it: keep that off the async workers.
+    let log = tokio::task::spawn_blocking(move || open_cluster(&settings, options))
+        .await
+        .map_err(|error| ServeError::Region(error.to_string()))?
+        .map_err(ServeError::Region)?;
+    let ctx = args.context(log, server.local_addr())?;
+    info!(
+        listen = %server.local_addr(),
+        advertised = %ctx.advertised,
+        node_id = ctx.node_id,
+        cluster = %ctx.cluster,
+        "Kafka listener ready"
+    );
+    Ok(server.spawn(Arc::new(ctx), Arc::new(DispatchTable::standard()), shutdown))
+}
+
+/// Accept-side state. Each field exists for one reason, noted beside it.
+struct Listener {
+    /// The bound socket.
+    listener: TcpListener,
+    /// Shared by every handler.
+    ctx: Arc<GatewayContext>,
+    /// Shared by every connection.
+    table: Arc<DispatchTable>,
+    /// One permit per open connection: at the cap, the listener stops
+    /// accepting and further clients wait in the kernel backlog.
+    limit_connections: Arc<Semaphore>,
+    /// Closed on shutdown; each connection holds a receiver.
+    notify_shutdown: broadcast::Sender<()>,
+    /// Cloned into each connection task and dropped when it ends, so the
+    /// receiving side learns when the last connection is gone.
+    shutdown_complete_tx: mpsc::Sender<()>,
+}
+
+impl Listener {
+    /// Accepts forever; returns only if the semaphore is closed, which
+    /// nothing does.
+    async fn accept_loop(&mut self) {
+        loop {
+            let Ok(permit) = Arc::clone(&self.limit_connections).acquire_owned().await else {
+                return;
+            };
+            let (stream, peer) = self.accept().await;
+            if let Err(error) = stream.set_nodelay(true) {
+                // Responses are written whole; without NODELAY, Nagle would
+                // hold small responses back behind the client's delayed ACK.
+                warn!(%peer, %error, "cannot set TCP_NODELAY");
+            }
+            metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);
+            let connection = Connection {
+                stream,
+                peer,
+                ctx: Arc::clone(&self.ctx),
+                table: Arc::clone(&self.table),
+                shutdown: self.notify_shutdown.subscribe(),
+            };
+            let shutdown_complete = self.shutdown_complete_tx.clone();
+            tokio::spawn(async move {
+                let _open = OpenConnection::new();
+                connection.run().await;
+                drop(permit);
+                drop(shutdown_complete);
+            });
+        }
+    }
+
+    /// Accepts one connection, backing off exponentially while accept fails.
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        let mut backoff = ACCEPT_BACKOFF_MIN;
+        loop {
+            match self.listener.accept().await {
+                Ok(accepted) => return accepted,
+                Err(error) => {
+                    metrics::counter!(telemetry::ACCEPT_ERRORS_TOTAL).increment(1);
+                    warn!(%error, ?backoff, "accept failed; retrying");
+                    sleep(backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                }
+            }
+        }
+    }
+}
+
+/// Keeps `cxlkafka_connections` right even if a connection task panics.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> Self {
+        metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
+    }
+}
