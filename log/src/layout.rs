@@ -505,8 +505,11 @@ const _: () = assert!(size_of::<Completion>() == 64);
 const _: () = assert!(offset_of!(Completion, commit) == 0);
 
 /// One ordered batch in the global order. Written by the sequencer.
+///
+/// It carries the idempotent producer's identity too, so a successor
+/// sequencer rebuilds producer state from the retained order log.
 #[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq)]
-#[repr(C, align(64))]
+#[repr(C, align(128))]
 pub struct OrderEntry {
     /// = the global sequence; written last.
     pub commit: u64,
@@ -521,9 +524,15 @@ pub struct OrderEntry {
     pub gateway: GatewayIndex,
     /// The slot of `gateway`'s ring the batch came from.
     pub slot: u64,
+    /// Idempotent producer id, or -1.
+    pub producer_id: i64,
+    pub base_sequence: i32,
+    pub producer_epoch: i16,
+    pub _pad0: u16,
+    pub _pad1: [u8; 48],
 }
 
-const _: () = assert!(size_of::<OrderEntry>() == 64);
+const _: () = assert!(size_of::<OrderEntry>() == 128);
 const _: () = assert!(offset_of!(OrderEntry, commit) == 0);
 
 /// A record whose first word is its commit word.

@@ -180,3 +180,58 @@ fn a_writer_crashing_mid_publish_never_exposes_a_torn_batch() {
         );
     }
 }
+
+#[test]
+fn a_restarted_writer_resumes_after_its_predecessors_batches() {
+    let (writer_region, reader_region) =
+        simulated_pair(16, 16 << 10, SimFaults::hostile(21), SimFaults::hostile(22));
+    let header = BatchHeader {
+        kind: kind::DATA,
+        record_count: 1,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    let payload = |slot: u64| vec![slot as u8; 1000 + slot as usize];
+    let mut writer = RingWriter::new(&writer_region, 0);
+    for slot in 1..=10 {
+        assert_eq!(writer.publish(&writer_region, header, &payload(slot)).unwrap(), slot);
+    }
+    let mut reader = RingReader::new(0, 1);
+    let mut positions = Vec::new();
+    for _ in 0..4 {
+        positions.push(reader.poll(&reader_region).unwrap().arena_position);
+    }
+    reader.release(&reader_region);
+    drop(writer);
+
+    // The process restarts: its successor must neither reuse slots 5..=10
+    // (still unconsumed) nor overwrite their arena bytes.
+    let mut writer = RingWriter::resume(&writer_region, 0);
+    assert_eq!(writer.next_slot(), 11);
+    let mut buffer = vec![0u8; 4096];
+    let mut last_position = *positions.last().unwrap();
+    let mut received = 0;
+    // Reads and checks every visible batch before releasing its space.
+    let mut drain = |reader: &mut RingReader| {
+        while let Some(header) = reader.poll(&reader_region) {
+            assert!(header.arena_position > last_position, "arena positions only move forward");
+            last_position = header.arena_position;
+            let bytes = &mut buffer[..header.length as usize];
+            cxlkafka_log::ring::read_payload(&reader_region, 0, header.arena_position, bytes).unwrap();
+            assert_eq!(bytes.to_vec(), payload(header.commit), "slot {}", header.commit);
+            received += 1;
+        }
+        reader.release(&reader_region);
+    };
+    let mut next = 11;
+    while next <= 30 {
+        match writer.publish(&writer_region, header, &payload(next)) {
+            Ok(slot) => {
+                assert_eq!(slot, next);
+                next += 1;
+            }
+            Err(_) => drain(&mut reader),
+        }
+    }
+    drain(&mut reader);
+    assert_eq!(received, 26, "slots 5..=30 all arrive");
+}

@@ -98,7 +98,37 @@ impl<B: MemoryBackend> Sequencer<B> {
             heartbeat_timeout_ns,
         };
         sequencer.replay_after_checkpoint();
+        sequencer.rebuild_producers();
         sequencer
+    }
+
+    /// Producer state lives in this process only; a successor rebuilds it
+    /// from the order log still in the region (Kafka keeps five batches per
+    /// producer, far fewer than the log holds).
+    fn rebuild_producers(&mut self) {
+        let layout = *self.region.layout();
+        let first = self
+            .next_sequence
+            .saturating_sub(layout.geometry.order_log_entries - 1)
+            .max(1);
+        for sequence in first..self.next_sequence {
+            let Some(entry) = self
+                .region
+                .read_committed::<OrderEntry>(layout.order_entry(sequence), sequence)
+            else {
+                continue;
+            };
+            if entry.kind == kind::DATA && entry.producer_id >= 0 {
+                let batch = IdempotentBatch {
+                    producer_id: entry.producer_id,
+                    epoch: entry.producer_epoch,
+                    stream: entry.stream,
+                    base_sequence: entry.base_sequence,
+                    record_count: entry.record_count,
+                };
+                self.producers.record(batch, entry.base_offset, entry.commit);
+            }
+        }
     }
 
     /// Entries ordered after the last checkpoint (a predecessor that died
@@ -352,6 +382,11 @@ impl<B: MemoryBackend> Sequencer<B> {
             kind: header.kind,
             gateway,
             slot: header.commit,
+            producer_id: header.producer_id,
+            base_sequence: header.base_sequence,
+            producer_epoch: header.producer_epoch,
+            _pad0: 0,
+            _pad1: [0; 48],
         };
         self.region
             .publish(self.region.layout().order_entry(sequence), &entry);
