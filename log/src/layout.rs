@@ -345,9 +345,9 @@ pub struct SequencerView {
     /// Every slot below this was consumed (ordered or retired): its header and
     /// ring slot may be reused. Starts at 1.
     pub consumed: u64,
-    /// Slots in `retired_from..consumed` of a dead incarnation were retired
-    /// without being ordered; 0 when none.
-    pub retired_from: u64,
+    /// Unused: no slot is ever skipped, so none needs retiring (a restarted
+    /// gateway reuses its predecessor's first uncommitted slot). Kept zero.
+    pub _reserved: u64,
     /// The incarnation of gateway g this view belongs to.
     pub incarnation: u64,
     pub _pad: [u8; 104],
@@ -489,7 +489,7 @@ const _: () = assert!(offset_of!(BatchHeader, payload_crc) == 64);
 
 /// The sequencer's answer for one slot of gateway g. Written by the sequencer.
 #[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq)]
-#[repr(C, align(64))]
+#[repr(C, align(128))]
 pub struct Completion {
     /// = the absolute slot index it answers; written last.
     pub commit: u64,
@@ -498,10 +498,10 @@ pub struct Completion {
     pub log_append_unix_ms: i64,
     /// 0 = ordered; otherwise a sequencer error code (see cxlkafka-sequencer).
     pub error: i32,
-    pub _pad: [u8; 28],
+    pub _pad: [u8; 92],
 }
 
-const _: () = assert!(size_of::<Completion>() == 64);
+const _: () = assert!(size_of::<Completion>() == 128);
 const _: () = assert!(offset_of!(Completion, commit) == 0);
 
 /// One ordered batch in the global order. Written by the sequencer.

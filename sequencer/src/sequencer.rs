@@ -273,7 +273,7 @@ impl<B: MemoryBackend> Sequencer<B> {
             base_offset,
             log_append_unix_ms: now_ms,
             error,
-            _pad: [0; 28],
+            _pad: [0; 92],
         };
         self.region
             .publish(self.region.layout().completion(gateway, slot), &completion);

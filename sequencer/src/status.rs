@@ -21,5 +21,3 @@ pub const CATALOG_FULL: i32 = 7;
 pub const INVALID_PARTITIONS: i32 = 8;
 /// A header or payload that cannot be read (out of bounds, recycled).
 pub const CORRUPT_BATCH: i32 = 9;
-/// A slot of a dead gateway incarnation, retired without being ordered.
-pub const RETIRED: i32 = 10;
