@@ -26,6 +26,7 @@ pub mod connection;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+pub mod order_topic;
 pub mod records;
 pub mod server;
 pub mod telemetry;

@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cxlkafka_gateway::cluster::{open_cluster, AppendBatch, ClusterLog, ClusterOptions, FetchRead, RegionSettings};
+use cxlkafka_gateway::cluster::{
+    open_cluster, AppendBatch, ClusterLog, ClusterOptions, FetchRead, RegionSettings,
+};
 use cxlkafka_sequencer::control::ControlRecord;
 
 const CHILD_FLAG: &str = "--sequencer-holder-child";
@@ -42,7 +44,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(position) = args.iter().position(|arg| arg == CHILD_FLAG) {
         // The child joins as node 0 (and so takes the lease) and waits to die.
-        let _log = open_cluster(&settings(args[position + 1].as_ref()), options(0)).expect("child joins");
+        let _log =
+            open_cluster(&settings(args[position + 1].as_ref()), options(0)).expect("child joins");
         println!("joined");
         std::thread::sleep(Duration::from_secs(600));
         return;
@@ -51,7 +54,10 @@ fn main() {
         println!("sequencer_failover: test");
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(parent());
     println!("test sequencer_failover ... ok");
 }
@@ -89,7 +95,10 @@ async fn parent() {
     // Wait (bounded) until the child has joined and holds the lease.
     let started = Instant::now();
     while !path.exists() || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "child never created the region");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "child never created the region"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(LEASE_TIMEOUT).await;
@@ -119,7 +128,11 @@ async fn parent() {
         .await
         .expect("the child's sequencer creates the topic");
     assert_eq!(created.error, 0);
-    let stream = log.topic("failover").expect("topic applied").stream(0).unwrap();
+    let stream = log
+        .topic("failover")
+        .expect("topic applied")
+        .stream(0)
+        .unwrap();
 
     let mut takeover = None;
     let mut last_sequence = 0;
@@ -146,7 +159,10 @@ async fn parent() {
             .await
             .unwrap_or_else(|error| panic!("batch {number} not acknowledged: {error}"));
         assert_eq!(completion.error, 0);
-        assert!(completion.global_sequence > last_sequence, "one total order");
+        assert!(
+            completion.global_sequence > last_sequence,
+            "one total order"
+        );
         last_sequence = completion.global_sequence;
         assert_eq!(
             completion.base_offset,
@@ -156,7 +172,10 @@ async fn parent() {
         if number == KILL_AT {
             let waited = takeover.unwrap().elapsed();
             println!("sequencer_failover: first batch after SIGKILL acknowledged after {waited:?}");
-            assert!(waited < Duration::from_secs(5), "takeover within a bounded time");
+            assert!(
+                waited < Duration::from_secs(5),
+                "takeover within a bounded time"
+            );
         }
     }
     let members: Vec<u16> = log.members().iter().map(|m| m.gateway).collect();
@@ -164,19 +183,36 @@ async fn parent() {
 
     // Read everything back (once this gateway's index has caught up with
     // the last acknowledgement): each batch once, in order, at its offset.
-    assert!(log.wait_for_order(last_sequence, Duration::from_secs(5)).await > last_sequence);
+    assert!(
+        log.wait_for_order(last_sequence, Duration::from_secs(5))
+            .await
+            > last_sequence
+    );
     let high_watermark = (BATCHES * u64::from(RECORDS_PER_BATCH)) as i64;
     let mut offset = 0;
     let mut number = 0u64;
     while offset < high_watermark {
-        let FetchRead::Batches { batches, high_watermark: hw, .. } = log.read(stream, offset, 1 << 20) else {
+        let FetchRead::Batches {
+            batches,
+            high_watermark: hw,
+            ..
+        } = log.read(stream, offset, 1 << 20)
+        else {
             panic!("offset {offset} out of range");
         };
         assert_eq!(hw, high_watermark);
         assert!(!batches.is_empty());
         for batch in batches {
-            assert_eq!(i64::from_be_bytes(batch[..8].try_into().unwrap()), offset, "base offset rewritten");
-            assert_eq!(u64::from_le_bytes(batch[8..16].try_into().unwrap()), number, "batch order kept");
+            assert_eq!(
+                i64::from_be_bytes(batch[..8].try_into().unwrap()),
+                offset,
+                "base offset rewritten"
+            );
+            assert_eq!(
+                u64::from_le_bytes(batch[8..16].try_into().unwrap()),
+                number,
+                "batch order kept"
+            );
             number += 1;
             offset += i64::from(RECORDS_PER_BATCH);
         }

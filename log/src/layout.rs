@@ -528,7 +528,8 @@ pub struct OrderEntry {
     pub producer_id: i64,
     pub base_sequence: i32,
     pub producer_epoch: i16,
-    pub _pad0: u16,
+    /// For control entries, which control record it was (its encoding tag).
+    pub control_tag: u16,
     pub _pad1: [u8; 48],
 }
 

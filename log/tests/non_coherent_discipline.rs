@@ -193,7 +193,12 @@ fn a_restarted_writer_resumes_after_its_predecessors_batches() {
     let payload = |slot: u64| vec![slot as u8; 1000 + slot as usize];
     let mut writer = RingWriter::new(&writer_region, 0);
     for slot in 1..=10 {
-        assert_eq!(writer.publish(&writer_region, header, &payload(slot)).unwrap(), slot);
+        assert_eq!(
+            writer
+                .publish(&writer_region, header, &payload(slot))
+                .unwrap(),
+            slot
+        );
     }
     let mut reader = RingReader::new(0, 1);
     let mut positions = Vec::new();
@@ -213,11 +218,20 @@ fn a_restarted_writer_resumes_after_its_predecessors_batches() {
     // Reads and checks every visible batch before releasing its space.
     let mut drain = |reader: &mut RingReader| {
         while let Some(header) = reader.poll(&reader_region) {
-            assert!(header.arena_position > last_position, "arena positions only move forward");
+            assert!(
+                header.arena_position > last_position,
+                "arena positions only move forward"
+            );
             last_position = header.arena_position;
             let bytes = &mut buffer[..header.length as usize];
-            cxlkafka_log::ring::read_payload(&reader_region, 0, header.arena_position, bytes).unwrap();
-            assert_eq!(bytes.to_vec(), payload(header.commit), "slot {}", header.commit);
+            cxlkafka_log::ring::read_payload(&reader_region, 0, header.arena_position, bytes)
+                .unwrap();
+            assert_eq!(
+                bytes.to_vec(),
+                payload(header.commit),
+                "slot {}",
+                header.commit
+            );
             received += 1;
         }
         reader.release(&reader_region);

@@ -35,7 +35,11 @@ fn region(dir: &tempfile::TempDir) -> Arc<Region<Coherent>> {
         cluster_id: cluster_id("bench").unwrap(),
         format_wait: Duration::from_secs(1),
     };
-    Arc::new(open_or_create::<Coherent>(&options).expect("bench region").0)
+    Arc::new(
+        open_or_create::<Coherent>(&options)
+            .expect("bench region")
+            .0,
+    )
 }
 
 fn data_header(stream: u32) -> BatchHeader {
@@ -49,7 +53,11 @@ fn data_header(stream: u32) -> BatchHeader {
 }
 
 /// Creates topic slot 0 with 16 partitions through the sequencer itself.
-fn create_topic(region: &Region<Coherent>, writer: &mut RingWriter, sequencer: &mut Sequencer<Coherent>) {
+fn create_topic(
+    region: &Region<Coherent>,
+    writer: &mut RingWriter,
+    sequencer: &mut Sequencer<Coherent>,
+) {
     let record = ControlRecord::CreateTopic {
         name: "bench".into(),
         partitions: 16,
@@ -68,7 +76,9 @@ fn create_topic(region: &Region<Coherent>, writer: &mut RingWriter, sequencer: &
 }
 
 fn ordering_throughput(c: &mut Criterion) {
-    let dir = tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
     let region = region(&dir);
     let mut sequencer = Sequencer::recover(Arc::clone(&region), u64::MAX);
     let mut writers: Vec<RingWriter> = (0..GATEWAYS).map(|g| RingWriter::new(&region, g)).collect();
@@ -77,42 +87,52 @@ fn ordering_throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("order");
     group.throughput(Throughput::Elements(1));
     for gateways in [1usize, 4, 16] {
-        group.bench_with_input(BenchmarkId::new("batches", gateways), &gateways, |b, &gateways| {
-            b.iter_custom(|iters| {
-                let mut elapsed = Duration::ZERO;
-                let mut remaining = iters;
-                while remaining > 0 {
-                    // Fill the rings (untimed), then time the sequencer draining them.
-                    let per_gateway = (remaining as usize).div_ceil(gateways).min(RING_SLOTS as usize / 2);
-                    let mut published = 0u64;
-                    for (g, writer) in writers.iter_mut().take(gateways).enumerate() {
-                        writer.refresh_consumed(&region);
-                        for i in 0..per_gateway {
-                            if published == remaining {
-                                break;
+        group.bench_with_input(
+            BenchmarkId::new("batches", gateways),
+            &gateways,
+            |b, &gateways| {
+                b.iter_custom(|iters| {
+                    let mut elapsed = Duration::ZERO;
+                    let mut remaining = iters;
+                    while remaining > 0 {
+                        // Fill the rings (untimed), then time the sequencer draining them.
+                        let per_gateway = (remaining as usize)
+                            .div_ceil(gateways)
+                            .min(RING_SLOTS as usize / 2);
+                        let mut published = 0u64;
+                        for (g, writer) in writers.iter_mut().take(gateways).enumerate() {
+                            writer.refresh_consumed(&region);
+                            for i in 0..per_gateway {
+                                if published == remaining {
+                                    break;
+                                }
+                                let stream = ((g + i) % 16) as u32;
+                                writer
+                                    .publish(&region, data_header(stream), &payload)
+                                    .expect("ring has room");
+                                published += 1;
                             }
-                            let stream = ((g + i) % 16) as u32;
-                            writer.publish(&region, data_header(stream), &payload).expect("ring has room");
-                            published += 1;
                         }
+                        let started = Instant::now();
+                        let mut ordered = 0;
+                        while ordered < published {
+                            ordered += sequencer.pass().ordered;
+                        }
+                        elapsed += started.elapsed();
+                        remaining -= published;
                     }
-                    let started = Instant::now();
-                    let mut ordered = 0;
-                    while ordered < published {
-                        ordered += sequencer.pass().ordered;
-                    }
-                    elapsed += started.elapsed();
-                    remaining -= published;
-                }
-                elapsed
-            })
-        });
+                    elapsed
+                })
+            },
+        );
     }
     group.finish();
 }
 
 fn completion_latency(c: &mut Criterion) {
-    let dir = tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
     let region = region(&dir);
     let mut sequencer = Sequencer::recover(Arc::clone(&region), u64::MAX);
     let mut writer = RingWriter::new(&region, 0);
@@ -132,7 +152,9 @@ fn completion_latency(c: &mut Criterion) {
     let payload = [7u8; 1024];
     let mut round_trip = || {
         let started = Instant::now();
-        let slot = writer.publish(&region, data_header(0), &payload).expect("ring has room");
+        let slot = writer
+            .publish(&region, data_header(0), &payload)
+            .expect("ring has room");
         let offset = region.layout().completion(0, slot);
         while region.read_committed::<Completion>(offset, slot).is_none() {
             std::hint::spin_loop();

@@ -32,21 +32,66 @@ pub enum ControlRecord {
     },
     /// Asks for a fresh producer id; the completion carries it.
     AllocateProducerId,
+    /// A consumer group's committed offsets. The sequencer only orders it;
+    /// every gateway applies it when it reads it from the order log.
+    CommitOffsets {
+        group: String,
+        offsets: Vec<CommittedOffset>,
+    },
+}
+
+/// One partition's committed offset within [`ControlRecord::CommitOffsets`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub stream: u32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("malformed control record: {0}")]
 pub struct ControlDecodeError(pub &'static str);
 
-mod tag {
+/// The encoding tags, also carried in `OrderEntry::control_tag`.
+pub mod tag {
     pub const CREATE_TOPIC: u8 = 1;
     pub const DELETE_TOPIC: u8 = 2;
     pub const CREATE_PARTITIONS: u8 = 3;
     pub const ALTER_TOPIC_CONFIGS: u8 = 4;
     pub const ALLOCATE_PRODUCER_ID: u8 = 5;
+    pub const COMMIT_OFFSETS: u8 = 6;
 }
 
+/// Partitions one offset commit may carry (bounds decoding).
+const MAX_COMMITTED_OFFSETS: u32 = 65_536;
+
 impl ControlRecord {
+    /// The encoding tag of this record.
+    pub fn tag(&self) -> u8 {
+        match self {
+            ControlRecord::CreateTopic { .. } => tag::CREATE_TOPIC,
+            ControlRecord::DeleteTopic { .. } => tag::DELETE_TOPIC,
+            ControlRecord::CreatePartitions { .. } => tag::CREATE_PARTITIONS,
+            ControlRecord::AlterTopicConfigs { .. } => tag::ALTER_TOPIC_CONFIGS,
+            ControlRecord::AllocateProducerId => tag::ALLOCATE_PRODUCER_ID,
+            ControlRecord::CommitOffsets { .. } => tag::COMMIT_OFFSETS,
+        }
+    }
+
+    /// Whether applying it changes the topic catalog.
+    pub fn changes_catalog(control_tag: u16) -> bool {
+        u8::try_from(control_tag).is_ok_and(|control_tag| {
+            matches!(
+                control_tag,
+                tag::CREATE_TOPIC
+                    | tag::DELETE_TOPIC
+                    | tag::CREATE_PARTITIONS
+                    | tag::ALTER_TOPIC_CONFIGS
+            )
+        })
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
         match self {
@@ -88,6 +133,17 @@ impl ControlRecord {
                 put_str(&mut out, configs);
             }
             ControlRecord::AllocateProducerId => out.push(tag::ALLOCATE_PRODUCER_ID),
+            ControlRecord::CommitOffsets { group, offsets } => {
+                out.push(tag::COMMIT_OFFSETS);
+                put_str(&mut out, group);
+                out.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
+                for committed in offsets {
+                    out.extend_from_slice(&committed.stream.to_le_bytes());
+                    out.extend_from_slice(&committed.offset.to_le_bytes());
+                    out.extend_from_slice(&committed.leader_epoch.to_le_bytes());
+                    put_str(&mut out, &committed.metadata);
+                }
+            }
         }
         out
     }
@@ -117,6 +173,23 @@ impl ControlRecord {
                 configs: reader.string()?,
             },
             tag::ALLOCATE_PRODUCER_ID => ControlRecord::AllocateProducerId,
+            tag::COMMIT_OFFSETS => {
+                let group = reader.string()?;
+                let count = reader.u32()?;
+                if count > MAX_COMMITTED_OFFSETS {
+                    return Err(ControlDecodeError("too many committed offsets"));
+                }
+                let mut offsets = Vec::with_capacity(count.min(1024) as usize);
+                for _ in 0..count {
+                    offsets.push(CommittedOffset {
+                        stream: reader.u32()?,
+                        offset: reader.i64()?,
+                        leader_epoch: reader.i32()?,
+                        metadata: reader.string()?,
+                    });
+                }
+                ControlRecord::CommitOffsets { group, offsets }
+            }
             _ => return Err(ControlDecodeError("unknown tag")),
         };
         if !reader.bytes.is_empty() {
@@ -155,6 +228,9 @@ impl Reader<'_> {
     }
     fn u32(&mut self) -> Result<u32, ControlDecodeError> {
         Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn i32(&mut self) -> Result<i32, ControlDecodeError> {
+        Ok(i32::from_le_bytes(self.array()?))
     }
     fn i64(&mut self) -> Result<i64, ControlDecodeError> {
         Ok(i64::from_le_bytes(self.array()?))
@@ -195,6 +271,23 @@ mod tests {
                 configs: String::new(),
             },
             ControlRecord::AllocateProducerId,
+            ControlRecord::CommitOffsets {
+                group: "billing".into(),
+                offsets: vec![
+                    CommittedOffset {
+                        stream: 3,
+                        offset: 42,
+                        leader_epoch: -1,
+                        metadata: "m".into(),
+                    },
+                    CommittedOffset {
+                        stream: 257,
+                        offset: 0,
+                        leader_epoch: 5,
+                        metadata: String::new(),
+                    },
+                ],
+            },
         ];
         for record in records {
             assert_eq!(ControlRecord::decode(&record.encode()), Ok(record));

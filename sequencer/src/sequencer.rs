@@ -126,7 +126,8 @@ impl<B: MemoryBackend> Sequencer<B> {
                     base_sequence: entry.base_sequence,
                     record_count: entry.record_count,
                 };
-                self.producers.record(batch, entry.base_offset, entry.commit);
+                self.producers
+                    .record(batch, entry.base_offset, entry.commit);
             }
         }
     }
@@ -286,12 +287,12 @@ impl<B: MemoryBackend> Sequencer<B> {
         match header.kind {
             kind::DATA => self.order_data(gateway, header, now_ms),
             kind::CONTROL => {
-                let (error, value) = self.apply_control(gateway, header);
+                let (error, value, tag) = self.apply_control(gateway, header);
                 if error != status::OK {
                     self.complete(gateway, slot, error, -1, 0, now_ms);
                     return false;
                 }
-                let sequence = self.append_entry(gateway, header, value, now_ms);
+                let sequence = self.append_entry(gateway, header, value, now_ms, tag);
                 self.complete(gateway, slot, status::OK, value, sequence, now_ms);
                 true
             }
@@ -351,7 +352,7 @@ impl<B: MemoryBackend> Sequencer<B> {
         let base_offset = self.stream_next[stream as usize];
         let next = base_offset + i64::from(header.record_count);
         self.stream_next[stream as usize] = next;
-        let sequence = self.append_entry(gateway, header, base_offset, now_ms);
+        let sequence = self.append_entry(gateway, header, base_offset, now_ms, 0);
         self.region
             .store_word(self.region.layout().stream_next_offset(stream), next as u64);
         if let Some(batch) = idempotent {
@@ -368,6 +369,7 @@ impl<B: MemoryBackend> Sequencer<B> {
         header: &BatchHeader,
         base_offset: i64,
         now_ms: i64,
+        control_tag: u8,
     ) -> u64 {
         let sequence = self.next_sequence;
         let entry = OrderEntry {
@@ -385,7 +387,7 @@ impl<B: MemoryBackend> Sequencer<B> {
             producer_id: header.producer_id,
             base_sequence: header.base_sequence,
             producer_epoch: header.producer_epoch,
-            _pad0: 0,
+            control_tag: u16::from(control_tag),
             _pad1: [0; 48],
         };
         self.region
@@ -396,10 +398,10 @@ impl<B: MemoryBackend> Sequencer<B> {
 
     /// Applies a control record; returns (status, value for the completion:
     /// the topic's catalog slot, or the allocated producer id).
-    fn apply_control(&mut self, gateway: GatewayIndex, header: &BatchHeader) -> (i32, i64) {
+    fn apply_control(&mut self, gateway: GatewayIndex, header: &BatchHeader) -> (i32, i64, u8) {
         let length = header.length as usize;
-        if length > 64 << 10 {
-            return (status::INVALID_CONTROL, -1);
+        if length > 4 << 20 {
+            return (status::INVALID_CONTROL, -1, 0);
         }
         self.payload.resize(length, 0);
         if read_payload(
@@ -410,13 +412,22 @@ impl<B: MemoryBackend> Sequencer<B> {
         )
         .is_err()
         {
-            return (status::CORRUPT_BATCH, -1);
+            return (status::CORRUPT_BATCH, -1, 0);
         }
         let Ok(record) = ControlRecord::decode(&self.payload) else {
-            return (status::INVALID_CONTROL, -1);
+            return (status::INVALID_CONTROL, -1, 0);
         };
+        let tag = record.tag();
+        let (error, value) = self.apply_decoded(record);
+        (error, value, tag)
+    }
+
+    fn apply_decoded(&mut self, record: ControlRecord) -> (i32, i64) {
         let sequence = self.next_sequence;
         match record {
+            // Ordered so every gateway applies commits in one order; the
+            // sequencer keeps no state for them.
+            ControlRecord::CommitOffsets { .. } => (status::OK, 0),
             ControlRecord::AllocateProducerId => {
                 let id = self.next_producer_id;
                 self.next_producer_id += 1;

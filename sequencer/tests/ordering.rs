@@ -20,7 +20,7 @@ use cxlkafka_log::open::{attach, cluster_id, format};
 use cxlkafka_log::ring::RingWriter;
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::catalog::{read_catalog, stream_of};
-use cxlkafka_sequencer::control::ControlRecord;
+use cxlkafka_sequencer::control::{tag, ControlRecord};
 use cxlkafka_sequencer::sequencer::unix_ns;
 use cxlkafka_sequencer::wait::Backoff;
 use cxlkafka_sequencer::{status, Sequencer};
@@ -339,6 +339,19 @@ fn run_workload(seed: u64, batches_per_gateway: u32, failover_after_passes: Opti
     assert_eq!(entries.len() as u64, next_sequence - 1, "seed {seed}");
     for (index, entry) in entries.iter().enumerate() {
         assert_eq!(entry.commit, index as u64 + 1);
+    }
+
+    // Control entries say which control record they were.
+    for entry in entries.iter().filter(|entry| entry.kind == kind::CONTROL) {
+        assert!(
+            [
+                u16::from(tag::CREATE_TOPIC),
+                u16::from(tag::ALLOCATE_PRODUCER_ID)
+            ]
+            .contains(&entry.control_tag),
+            "control tag {}",
+            entry.control_tag
+        );
     }
 
     // Offsets are contiguous per stream.
