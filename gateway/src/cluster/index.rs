@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use cxlkafka_log::layout::{GatewayIndex, OrderEntry};
 use cxlkafka_sequencer::catalog::Topic;
+use cxlkafka_sequencer::control::CommittedOffset;
 
 /// Where one ordered batch lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +64,8 @@ pub struct OrderIndex {
     pub topics: HashMap<String, Topic>,
     /// Next order-log sequence to apply.
     pub next_sequence: u64,
+    /// Committed offsets per consumer group and stream.
+    pub group_offsets: HashMap<String, HashMap<u32, CommittedOffset>>,
 }
 
 impl OrderIndex {

@@ -16,7 +16,7 @@ use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::ring::{read_payload, PublishError, RingWriter};
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::catalog::{read_catalog, Topic};
-use cxlkafka_sequencer::control::ControlRecord;
+use cxlkafka_sequencer::control::{tag as control_tag, ControlRecord};
 use cxlkafka_sequencer::sequencer::{heartbeat_is_fresh, unix_ns};
 use cxlkafka_sequencer::wait::Backoff;
 use cxlkafka_sequencer::Sequencer;
@@ -296,7 +296,11 @@ impl<B: MemoryBackend> Cluster<B> {
                     };
                     match entry.kind {
                         kind::DATA => index.apply_data(&entry),
-                        _ => catalog_changed = true,
+                        _ if ControlRecord::changes_catalog(entry.control_tag) => catalog_changed = true,
+                        _ if entry.control_tag == u16::from(control_tag::COMMIT_OFFSETS) => {
+                            self.apply_offset_commit(&mut index, &entry)
+                        }
+                        _ => {}
                     }
                     next += 1;
                     applied_any = true;
@@ -323,6 +327,28 @@ impl<B: MemoryBackend> Cluster<B> {
                 backoff.reset();
             } else {
                 backoff.wait();
+            }
+        }
+    }
+
+    /// Applies a consumer group's offset commit read from the order log.
+    fn apply_offset_commit(&self, index: &mut OrderIndex, entry: &OrderEntry) {
+        let mut payload = vec![0u8; entry.length as usize];
+        let decoded = read_payload(&self.region, entry.gateway, entry.arena_position, &mut payload)
+            .ok()
+            .and_then(|()| ControlRecord::decode(&payload).ok());
+        match decoded {
+            Some(ControlRecord::CommitOffsets { group, offsets }) => {
+                let committed = index.group_offsets.entry(group).or_default();
+                for offset in offsets {
+                    committed.insert(offset.stream, offset);
+                }
+            }
+            _ => {
+                // The bytes were recycled before this gateway read them (it
+                // lagged a whole arena behind): the commit is lost here.
+                metrics::counter!("cxlkafka_offset_commits_lost_total").increment(1);
+                tracing::warn!(sequence = entry.commit, "offset commit no longer readable from the region");
             }
         }
     }
