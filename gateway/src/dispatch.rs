@@ -32,6 +32,7 @@ use tracing::trace;
 use crate::api;
 use crate::context::GatewayContext;
 use crate::error::CloseReason;
+use crate::shape::{self, Field};
 use crate::telemetry;
 
 /// A future a handler returns.
@@ -154,7 +155,20 @@ impl DispatchTable {
     /// Every API this gateway serves. Add a handler here to serve, and
     /// advertise, its API.
     pub fn standard() -> Self {
-        Self::empty().with(api::api_versions::ENTRY)
+        Self::empty()
+            .with(api::api_versions::ENTRY)
+            .with(api::metadata::ENTRY)
+            .with(api::produce::ENTRY)
+            .with(api::fetch::ENTRY)
+            .with(api::list_offsets::ENTRY)
+            .with(api::init_producer_id::ENTRY)
+            .with(api::create_topics::ENTRY)
+            .with(api::delete_topics::ENTRY)
+            .with(api::create_partitions::ENTRY)
+            .with(api::describe_configs::ENTRY)
+            .with(api::alter_configs::ENTRY)
+            .with(api::incremental_alter_configs::ENTRY)
+            .with(api::describe_cluster::ENTRY)
     }
 
     /// Adds an API.
@@ -311,9 +325,9 @@ impl ApiRequest {
     /// `Vec::with_capacity` with each array's count as read from the wire,
     /// before decoding any element. A few bytes declaring two billion
     /// elements ask for an allocation that fails and aborts the process.
-    /// ApiVersions has no arrays; handlers of APIs that do must bound the
-    /// counts by the bytes remaining before calling this, until the crate
-    /// does it itself.
+    /// ApiVersions has no arrays; handlers of APIs that do use
+    /// [`ApiRequest::decode_bounded`] instead, until the crate bounds the
+    /// counts itself.
     pub fn decode<T: Decodable>(&self) -> Result<T, CloseReason> {
         let mut body = self.body.clone();
         T::decode(&mut body, self.version).map_err(|e| CloseReason::MalformedRequest {
@@ -321,6 +335,21 @@ impl ApiRequest {
             version: self.version,
             source: e.into(),
         })
+    }
+
+    /// Decodes the body after checking it against `shape`, the request's
+    /// layout: every array count must fit in the bytes that follow it (see
+    /// [`crate::shape`]). A body that does not fit is malformed.
+    pub fn decode_bounded<T: Decodable>(&self, shape: &[Field]) -> Result<T, CloseReason> {
+        let flexible = self.api_key.request_header_version(self.version) >= 2;
+        shape::check(shape, &self.body, self.version, flexible).map_err(|e| {
+            CloseReason::MalformedRequest {
+                api: self.api_name,
+                version: self.version,
+                source: e.into(),
+            }
+        })?;
+        self.decode()
     }
 
     /// What a deferred future needs to encode the response.

@@ -95,6 +95,14 @@ pub enum CloseReason {
         /// The encoder's complaint.
         source: CodecError,
     },
+    /// A Produce with `acks=0` failed for some partition. There is no
+    /// response to carry the error, so, as Kafka does, the connection
+    /// closes: the client notices, reconnects and refreshes its metadata.
+    #[error("an acks=0 produce failed with error code {code}")]
+    UnacknowledgedProduceFailed {
+        /// The first partition's Kafka error code.
+        code: i16,
+    },
     /// A deferred response's task panicked or was cancelled.
     #[error("the {api} handler failed: {detail}")]
     HandlerFailed {
@@ -118,6 +126,7 @@ impl CloseReason {
             CloseReason::UnsupportedVersion { .. } => "unsupported_version",
             CloseReason::MalformedRequest { .. } => "malformed_request",
             CloseReason::EncodeFailed { .. } => "encode_failed",
+            CloseReason::UnacknowledgedProduceFailed { .. } => "unacknowledged_produce_failed",
             CloseReason::HandlerFailed { .. } => "handler_failed",
         }
     }

@@ -10,6 +10,7 @@
 //!   version checks, response encoding;
 //! - [`api`]: one file per Kafka API;
 //! - [`records`]: record batch validation, shared by Produce and Fetch;
+//! - [`shape`]: request layouts that bound array counts before decoding;
 //! - [`context`]: [`GatewayContext`], the state every handler shares;
 //! - [`config`]: the command line; [`telemetry`]: the metrics.
 //!
@@ -29,6 +30,7 @@ pub mod error;
 pub mod order_topic;
 pub mod records;
 pub mod server;
+pub mod shape;
 pub mod telemetry;
 
 pub use context::GatewayContext;

@@ -14,6 +14,10 @@
 //! | `cxlkafka_connections_total` | counter | | client connections accepted since start |
 //! | `cxlkafka_protocol_errors_total` | counter | `reason` | connections closed because of bad input (see [`CloseReason`](crate::error::CloseReason)) |
 //! | `cxlkafka_accept_errors_total` | counter | | failed `accept()` calls (file-descriptor exhaustion and the like) |
+//! | `cxlkafka_bytes_in_total` | counter | `topic` | record batch bytes produced and ordered |
+//! | `cxlkafka_records_in_total` | counter | `topic` | records produced and ordered |
+//! | `cxlkafka_bytes_out_total` | counter | `topic` | record batch bytes returned by Fetch |
+//! | `cxlkafka_records_out_total` | counter | `topic` | records in the batches Fetch returned |
 //!
 //! `api` values are Kafka's own API names (`ApiVersions`, `Produce`, ...), as
 //! Kafka's `kafka.network:type=RequestMetrics,request=...` uses them, so the
@@ -38,6 +42,14 @@ pub const CONNECTIONS_TOTAL: &str = "cxlkafka_connections_total";
 pub const PROTOCOL_ERRORS_TOTAL: &str = "cxlkafka_protocol_errors_total";
 /// Failed `accept()` calls.
 pub const ACCEPT_ERRORS_TOTAL: &str = "cxlkafka_accept_errors_total";
+/// Record batch bytes produced and ordered, by `topic`.
+pub const BYTES_IN_TOTAL: &str = "cxlkafka_bytes_in_total";
+/// Records produced and ordered, by `topic`.
+pub const RECORDS_IN_TOTAL: &str = "cxlkafka_records_in_total";
+/// Record batch bytes returned by Fetch, by `topic`.
+pub const BYTES_OUT_TOTAL: &str = "cxlkafka_bytes_out_total";
+/// Records in the batches Fetch returned, by `topic`.
+pub const RECORDS_OUT_TOTAL: &str = "cxlkafka_records_out_total";
 
 /// Histogram buckets for request latency, in seconds.
 ///
@@ -107,6 +119,26 @@ pub fn describe() {
         Unit::Count,
         "Failed accept() calls on the Kafka listener."
     );
+    describe_counter!(
+        BYTES_IN_TOTAL,
+        Unit::Bytes,
+        "Record batch bytes produced and ordered, by topic."
+    );
+    describe_counter!(
+        RECORDS_IN_TOTAL,
+        Unit::Count,
+        "Records produced and ordered, by topic."
+    );
+    describe_counter!(
+        BYTES_OUT_TOTAL,
+        Unit::Bytes,
+        "Record batch bytes returned to fetching clients, by topic."
+    );
+    describe_counter!(
+        RECORDS_OUT_TOTAL,
+        Unit::Count,
+        "Records in the batches returned to fetching clients, by topic."
+    );
 }
 
 /// Counts a Kafka error code returned to a client by `api`.
@@ -119,6 +151,20 @@ pub fn record_error_code(api: &'static str, code: i16) {
         metrics::counter!(REQUEST_ERRORS_TOTAL, "api" => api, "code" => code.to_string())
             .increment(1);
     }
+}
+
+/// Counts a produced batch once it is ordered.
+pub fn record_produced(topic: &str, bytes: usize, records: u32) {
+    let topic = topic.to_owned();
+    metrics::counter!(BYTES_IN_TOTAL, "topic" => topic.clone()).increment(bytes as u64);
+    metrics::counter!(RECORDS_IN_TOTAL, "topic" => topic).increment(u64::from(records));
+}
+
+/// Counts the batches a Fetch returns for one partition of `topic`.
+pub fn record_fetched(topic: &str, bytes: usize, records: u64) {
+    let topic = topic.to_owned();
+    metrics::counter!(BYTES_OUT_TOTAL, "topic" => topic.clone()).increment(bytes as u64);
+    metrics::counter!(RECORDS_OUT_TOTAL, "topic" => topic).increment(records);
 }
 
 /// Counts a connection closed because of bad input.

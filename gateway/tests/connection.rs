@@ -162,7 +162,10 @@ async fn the_in_flight_bound_throttles_without_deadlock() {
 
 #[tokio::test]
 async fn acks_zero_requests_get_no_response() {
-    let table = DispatchTable::standard().with(entry(ApiKey::Produce, "Produce", acks_zero));
+    // The standard table routes a real Produce; this one stands in for it.
+    let table = DispatchTable::empty()
+        .with(cxlkafka_gateway::api::api_versions::ENTRY)
+        .with(entry(ApiKey::Produce, "Produce", acks_zero));
     let mut gateway = TestGateway::start_with(Limits::default(), table).await;
     let mut client = gateway.client().await;
     let produce = request_frame(

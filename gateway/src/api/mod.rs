@@ -11,4 +11,19 @@
 //! [`ApiRequest::respond`]: crate::dispatch::ApiRequest::respond
 //! [`Reply::Deferred`]: crate::dispatch::Reply::Deferred
 
+pub mod admin;
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod errors;
+pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+pub mod topic_config;

@@ -18,7 +18,7 @@ mod membership;
 mod open;
 mod runtime;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use index::{BatchLocation, OrderIndex, PartitionIndex};
 pub use membership::Member;
@@ -29,6 +29,7 @@ use bytes::Bytes;
 use cxlkafka_log::layout::Completion;
 use cxlkafka_sequencer::catalog::Topic;
 use cxlkafka_sequencer::control::ControlRecord;
+use tokio::sync::oneshot;
 
 /// One batch to publish.
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +62,36 @@ pub enum AppendError {
     /// The gateway is shutting down.
     #[error("gateway shutting down")]
     ShuttingDown,
+}
+
+/// A published batch whose place in the order is not known yet: the second
+/// half of [`ClusterLog::append`], split off so that a handler can publish
+/// in request order and wait for the answer later (see
+/// [`crate::dispatch`]).
+#[derive(Debug)]
+pub struct PendingAppend {
+    receiver: oneshot::Receiver<Completion>,
+    deadline: Instant,
+}
+
+impl PendingAppend {
+    /// A batch whose completion arrives on `receiver`, awaited at most
+    /// until `deadline`.
+    pub fn new(receiver: oneshot::Receiver<Completion>, deadline: Instant) -> Self {
+        Self { receiver, deadline }
+    }
+
+    /// Waits (until the deadline given at publishing) for the sequencer's
+    /// answer. Past the deadline the batch may still be ordered later; the
+    /// caller reports a timeout, as Kafka does for an acks=all produce whose
+    /// replicas are late.
+    pub async fn completion(self) -> Result<Completion, AppendError> {
+        match tokio::time::timeout_at(self.deadline.into(), self.receiver).await {
+            Ok(Ok(completion)) => Ok(completion),
+            Ok(Err(_)) => Err(AppendError::ShuttingDown),
+            Err(_) => Err(AppendError::Full),
+        }
+    }
 }
 
 /// Result of reading a partition.
@@ -96,12 +127,23 @@ pub trait ClusterLog: Send + Sync + 'static {
     fn topics(&self) -> Vec<Topic>;
     /// One live topic.
     fn topic(&self, name: &str) -> Option<Topic>;
+    /// Publishes a batch to this gateway's ring (waiting, bounded by
+    /// `timeout`, while the region is full) and returns without waiting for
+    /// the sequencer. Batches published by one caller in turn are ordered in
+    /// that order; the completion is awaited within the same `timeout`.
+    async fn publish(
+        &self,
+        batch: AppendBatch<'_>,
+        timeout: Duration,
+    ) -> Result<PendingAppend, AppendError>;
     /// Publishes a batch and waits (bounded) for the sequencer's answer.
     async fn append(
         &self,
         batch: AppendBatch<'_>,
         timeout: Duration,
-    ) -> Result<Completion, AppendError>;
+    ) -> Result<Completion, AppendError> {
+        self.publish(batch, timeout).await?.completion().await
+    }
     /// Publishes a control record and waits until this gateway applied it.
     async fn control(
         &self,
@@ -111,11 +153,16 @@ pub trait ClusterLog: Send + Sync + 'static {
     /// (log start, high watermark) of a partition.
     fn offsets(&self, stream: u32) -> (i64, i64);
     /// Copies whole batches from `offset` on, up to about `max_bytes` (at
-    /// least one batch when any exists).
+    /// least one batch when any exists). An offset past this gateway's
+    /// index while the index is still applying the order log reads as no
+    /// batches rather than out of range (it may be ordered already).
     fn read(&self, stream: u32, offset: i64, max_bytes: usize) -> FetchRead;
     /// First offset whose batch has a timestamp >= `timestamp`, with that
     /// batch's max timestamp.
     fn offset_for_timestamp(&self, stream: u32, timestamp: i64) -> Option<(i64, i64)>;
+    /// The first batch holding the partition's largest timestamp: its base
+    /// offset and that timestamp (ListOffsets `MAX_TIMESTAMP`).
+    fn max_timestamp(&self, stream: u32) -> Option<(i64, i64)>;
     /// Waits until the order log moves past `sequence` or `timeout` passes;
     /// returns the next sequence to apply.
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64;

@@ -24,7 +24,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::index::OrderIndex;
 use super::membership::{self, Member};
-use super::{AppendBatch, AppendError, ClusterLog, FetchRead};
+use super::{AppendBatch, AppendError, ClusterLog, FetchRead, PendingAppend};
 use crate::records::set_base_offset;
 
 /// How a gateway joins its region.
@@ -296,7 +296,9 @@ impl<B: MemoryBackend> Cluster<B> {
                     };
                     match entry.kind {
                         kind::DATA => index.apply_data(&entry),
-                        _ if ControlRecord::changes_catalog(entry.control_tag) => catalog_changed = true,
+                        _ if ControlRecord::changes_catalog(entry.control_tag) => {
+                            catalog_changed = true
+                        }
                         _ if entry.control_tag == u16::from(control_tag::COMMIT_OFFSETS) => {
                             self.apply_offset_commit(&mut index, &entry)
                         }
@@ -323,7 +325,10 @@ impl<B: MemoryBackend> Cluster<B> {
             if applied_any {
                 self.store_applied(next);
                 self.applied.store(next, Ordering::Release);
-                let _ = self.applied_tx.send(next);
+                // `send` would keep the old value while nobody waits, and
+                // the next waiter would then sleep through entries already
+                // applied; `send_replace` always stores it.
+                self.applied_tx.send_replace(next);
                 backoff.reset();
             } else {
                 backoff.wait();
@@ -334,9 +339,14 @@ impl<B: MemoryBackend> Cluster<B> {
     /// Applies a consumer group's offset commit read from the order log.
     fn apply_offset_commit(&self, index: &mut OrderIndex, entry: &OrderEntry) {
         let mut payload = vec![0u8; entry.length as usize];
-        let decoded = read_payload(&self.region, entry.gateway, entry.arena_position, &mut payload)
-            .ok()
-            .and_then(|()| ControlRecord::decode(&payload).ok());
+        let decoded = read_payload(
+            &self.region,
+            entry.gateway,
+            entry.arena_position,
+            &mut payload,
+        )
+        .ok()
+        .and_then(|()| ControlRecord::decode(&payload).ok());
         match decoded {
             Some(ControlRecord::CommitOffsets { group, offsets }) => {
                 let committed = index.group_offsets.entry(group).or_default();
@@ -348,9 +358,26 @@ impl<B: MemoryBackend> Cluster<B> {
                 // The bytes were recycled before this gateway read them (it
                 // lagged a whole arena behind): the commit is lost here.
                 metrics::counter!("cxlkafka_offset_commits_lost_total").increment(1);
-                tracing::warn!(sequence = entry.commit, "offset commit no longer readable from the region");
+                tracing::warn!(
+                    sequence = entry.commit,
+                    "offset commit no longer readable from the region"
+                );
             }
         }
+    }
+
+    /// Whether the order log holds an entry past what this gateway's index
+    /// applied (`next_sequence`, read under the same lock as the partition
+    /// looked at). A client can only know of an offset once its order entry
+    /// is committed, so while none is pending, an offset beyond the index
+    /// is really beyond the log; while one is, it may just be in flight.
+    fn tailer_behind(&self, next_sequence: u64) -> bool {
+        self.region
+            .read_committed::<OrderEntry>(
+                self.region.layout().order_entry(next_sequence),
+                next_sequence,
+            )
+            .is_some()
     }
 
     fn arena_floor(&self, gateway: GatewayIndex) -> u64 {
@@ -364,7 +391,7 @@ impl<B: MemoryBackend> Cluster<B> {
 
     /// Publishes one batch, retrying while the region is full, and returns
     /// the channel its completion arrives on.
-    async fn publish(
+    async fn publish_header(
         &self,
         header: BatchHeader,
         payload: &[u8],
@@ -409,17 +436,6 @@ impl<B: MemoryBackend> Cluster<B> {
             }
         }
     }
-
-    async fn await_completion(
-        receiver: oneshot::Receiver<Completion>,
-        deadline: Instant,
-    ) -> Result<Completion, AppendError> {
-        match tokio::time::timeout_at(deadline.into(), receiver).await {
-            Ok(Ok(completion)) => Ok(completion),
-            Ok(Err(_)) => Err(AppendError::ShuttingDown),
-            Err(_) => Err(AppendError::Full),
-        }
-    }
 }
 
 fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -451,11 +467,11 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         lock_read(&self.index).topics.get(name).cloned()
     }
 
-    async fn append(
+    async fn publish(
         &self,
         batch: AppendBatch<'_>,
         timeout: Duration,
-    ) -> Result<Completion, AppendError> {
+    ) -> Result<PendingAppend, AppendError> {
         let deadline = Instant::now() + timeout;
         let header = BatchHeader {
             kind: kind::DATA,
@@ -468,8 +484,8 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
             publish_unix_ns: unix_ns(),
             ..bytemuck::Zeroable::zeroed()
         };
-        let receiver = self.publish(header, batch.payload, deadline).await?;
-        Self::await_completion(receiver, deadline).await
+        let receiver = self.publish_header(header, batch.payload, deadline).await?;
+        Ok(PendingAppend::new(receiver, deadline))
     }
 
     async fn control(
@@ -484,8 +500,10 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
             publish_unix_ns: unix_ns(),
             ..bytemuck::Zeroable::zeroed()
         };
-        let receiver = self.publish(header, &record.encode(), deadline).await?;
-        let completion = Self::await_completion(receiver, deadline).await?;
+        let receiver = self
+            .publish_header(header, &record.encode(), deadline)
+            .await?;
+        let completion = PendingAppend::new(receiver, deadline).completion().await?;
         if completion.global_sequence > 0 {
             // Answer only once this gateway's own view includes the change.
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -513,10 +531,11 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
 
     fn read(&self, stream: u32, offset: i64, max_bytes: usize) -> FetchRead {
         let index = lock_read(&self.index);
+        let next_sequence = index.next_sequence;
         let Some(partition) = index.partitions.get(&stream) else {
             drop(index);
             let (log_start, high_watermark) = self.offsets(stream);
-            return if offset == high_watermark {
+            return if offset == high_watermark || self.tailer_behind(next_sequence) {
                 FetchRead::Batches {
                     batches: Vec::new(),
                     high_watermark,
@@ -530,6 +549,15 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
             };
         };
         let (log_start, high_watermark) = (partition.log_start, partition.high_watermark);
+        if offset > high_watermark && self.tailer_behind(next_sequence) {
+            // Ordered already, perhaps, but not applied here yet: nothing
+            // to return so far, which is not out of range.
+            return FetchRead::Batches {
+                batches: Vec::new(),
+                high_watermark,
+                log_start,
+            };
+        }
         if offset < log_start || offset > high_watermark {
             return FetchRead::OutOfRange {
                 high_watermark,
@@ -593,6 +621,19 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
             .iter()
             .find(|batch| batch.max_timestamp >= timestamp)
             .map(|batch| (batch.base_offset, batch.max_timestamp))
+    }
+
+    fn max_timestamp(&self, stream: u32) -> Option<(i64, i64)> {
+        let index = lock_read(&self.index);
+        let partition = index.partitions.get(&stream)?;
+        // The first batch with the largest timestamp, as Kafka answers.
+        partition
+            .batches
+            .iter()
+            .fold(None, |best: Option<(i64, i64)>, batch| match best {
+                Some((_, max)) if max >= batch.max_timestamp => best,
+                _ => Some((batch.base_offset, batch.max_timestamp)),
+            })
     }
 
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64 {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use cxlkafka_gateway::cluster::{open_cluster, ClusterOptions, RegionSettings};
-use cxlkafka_gateway::context::{AdvertisedListener, Limits};
+use cxlkafka_gateway::context::{AdvertisedListener, Limits, TopicDefaults};
 use cxlkafka_gateway::{DispatchTable, GatewayContext, Server, ServerHandle};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -40,6 +40,15 @@ impl TestGateway {
 
     /// A custom table and limits.
     pub async fn start_with(limits: Limits, table: DispatchTable) -> Self {
+        Self::start_with_topics(limits, table, TopicDefaults::default()).await
+    }
+
+    /// A custom table, limits and topic defaults.
+    pub async fn start_with_topics(
+        limits: Limits,
+        table: DispatchTable,
+        topics: TopicDefaults,
+    ) -> Self {
         let server = Server::bind("127.0.0.1:0").await.expect("bind");
         let addr = server.local_addr();
         let region_dir = tempfile::Builder::new()
@@ -65,7 +74,8 @@ impl TestGateway {
             .expect("join")
             .expect("open the test region");
         let ctx = GatewayContext::new(log, "test", AdvertisedListener::from_socket_addr(addr))
-            .with_limits(limits);
+            .with_limits(limits)
+            .with_topic_defaults(topics);
         let (tx, rx) = oneshot::channel::<()>();
         let handle = server.spawn(Arc::new(ctx), Arc::new(table), async move {
             let _ = rx.await;

@@ -1,0 +1,104 @@
+//! InitProducerId (key 22): producer ids for idempotent producers.
+//!
+//! Idempotence is on by default in Java producers and in librdkafka with
+//! `enable.idempotence=true`; both ask for a producer id before their first
+//! Produce. The sequencer hands out ids
+//! ([`ControlRecord::AllocateProducerId`]; the completion's base offset is
+//! the id), unique in the cluster and across sequencer failovers; the epoch
+//! is 0. As in Kafka, a request without a transactional id always gets a
+//! fresh id, whatever producer id and epoch (v3+) it carries.
+//!
+//! Transactions are not supported: there is no transaction coordinator.
+//! A request with a transactional id gets what a Kafka broker answers when
+//! it does not coordinate that id: NOT_COORDINATOR (16). A client then looks
+//! for the coordinator (FindCoordinator), finds none, and its
+//! `init_transactions` fails with a timeout, as against a Kafka cluster that
+//! cannot create its transaction log. (Redpanda, with transactions
+//! disabled, answers FindCoordinator for transactions with
+//! UNSUPPORTED_VERSION; TRANSACTIONAL_ID_AUTHORIZATION_FAILED would send the
+//! user looking for ACLs.) An empty transactional id is INVALID_REQUEST
+//! (42), as in Kafka.
+//!
+//! Allocation failures: COORDINATOR_LOAD_IN_PROGRESS (14) when the
+//! sequencer does not answer in time, NOT_COORDINATOR (16) when this gateway
+//! is shutting down; clients retry both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cxlkafka_sequencer::control::ControlRecord;
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::ResponseError;
+
+use super::errors::{allocation_error, status_error};
+use crate::context::GatewayContext;
+use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
+use crate::shape::{Field, Kind, INT16, INT32, INT64};
+use crate::telemetry;
+
+/// Versions served: all the crate decodes.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
+
+/// The dispatch table row.
+pub const ENTRY: ApiEntry = ApiEntry {
+    key: ApiKey::InitProducerId,
+    name: "InitProducerId",
+    versions: VERSIONS,
+    advertised_min: VERSIONS.min,
+    version_policy: VersionPolicy::Strict,
+    handler,
+};
+
+/// The request's layout (see [`crate::shape`]).
+pub const REQUEST: &[Field] = &[
+    Field::always(Kind::String),
+    Field::always(INT32),
+    Field::since(INT64, 3),
+    Field::since(INT16, 3),
+];
+
+/// Longest wait for the sequencer to hand out an id.
+const ALLOCATE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
+    Box::pin(async move {
+        let body: InitProducerIdRequest = request.decode_bounded(REQUEST)?;
+        let responder = request.responder();
+        // Nothing to order: the id is waited for in the deferred part.
+        Ok(Reply::deferred(async move {
+            let response = allocate(&ctx, &body).await;
+            telemetry::record_error_code(ENTRY.name, response.error_code);
+            responder.frame(&response).map(Some)
+        }))
+    })
+}
+
+async fn allocate(ctx: &GatewayContext, body: &InitProducerIdRequest) -> InitProducerIdResponse {
+    let mut response = InitProducerIdResponse::default();
+    response.producer_id = ProducerId(-1);
+    response.producer_epoch = -1;
+    let outcome = match body.transactional_id.as_deref().map(|id| id.is_empty()) {
+        Some(true) => Err(ResponseError::InvalidRequest),
+        Some(false) => Err(ResponseError::NotCoordinator),
+        None => match ctx
+            .log
+            .control(&ControlRecord::AllocateProducerId, ALLOCATE_TIMEOUT)
+            .await
+        {
+            Ok(completion) => match status_error(completion.error) {
+                None => Ok(completion.base_offset),
+                Some(error) => Err(error),
+            },
+            Err(error) => Err(allocation_error(&error)),
+        },
+    };
+    match outcome {
+        Ok(producer_id) => {
+            response.producer_id = ProducerId(producer_id);
+            response.producer_epoch = 0;
+        }
+        Err(error) => response.error_code = error.code(),
+    }
+    response
+}

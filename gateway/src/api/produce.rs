@@ -1,0 +1,335 @@
+//! Produce (key 0): record batches into the shared region.
+//!
+//! Served from v3 (the first with v2 record batches only) to the crate's
+//! newest, advertised from v0 (KAFKA-18659, see
+//! [`ApiEntry::advertised_min`]). Per partition, in request order:
+//!
+//! 1. the topic must be live (by name; by id from v13) and the partition in
+//!    range, else UNKNOWN_TOPIC_OR_PARTITION (3) or UNKNOWN_TOPIC_ID (100);
+//! 2. the records are checked as Kafka checks them
+//!    ([`records::validate_produce_records`]: exactly one v2 batch, CRC,
+//!    sizes, counts), giving CORRUPT_MESSAGE, INVALID_RECORD,
+//!    MESSAGE_TOO_LARGE or UNSUPPORTED_COMPRESSION_TYPE as Kafka would;
+//! 3. a transactional batch is refused with INVALID_TXN_STATE (48), see
+//!    below;
+//! 4. the batch is published to this gateway's ring
+//!    ([`ClusterLog::publish`]), waiting while the region is full up to the
+//!    request's `timeout_ms` (clamped to 1 ms..=300 s), then
+//!    REQUEST_TIMED_OUT.
+//!
+//! Publishing happens in the handler's ordered part, so pipelined requests
+//! of one connection (an idempotent producer's in-flight batches) reach the
+//! sequencer in the order sent. Waiting for the sequencer's answers happens
+//! in the deferred part. Sequencer statuses become Kafka errors in
+//! [`super::errors`] (a duplicate idempotent batch gets its original offset;
+//! a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, 45; an old epoch
+//! INVALID_PRODUCER_EPOCH, 47).
+//!
+//! # Acknowledgements
+//!
+//! - `acks=0`: no response. A partition that fails in the ordered part
+//!   closes the connection instead, as Kafka does, so the client notices.
+//! - `acks=1`: answered once the sequencer has ordered the batch.
+//! - `acks=-1` (all): until replicas to disk exist (the durability issue),
+//!   the same as `acks=1`: the batch is ordered in the region, which is one
+//!   copy. It survives any gateway process dying, not the region's loss.
+//! - anything else: INVALID_REQUIRED_ACKS (21) for every partition.
+//!
+//! # Transactions
+//!
+//! There is no transaction coordinator, so no producer can have begun a
+//! transaction. Kafka 3.6+ (KIP-890 verification) answers a transactional
+//! batch for a partition outside an ongoing transaction with
+//! INVALID_TXN_STATE (48); that is the answer here. Redpanda with
+//! transactions disabled answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53)
+//! for the whole request, and Kafka does too when the request carries no
+//! transactional id at all; but 53 tells the user to fix ACLs, which would
+//! not help.
+//!
+//! An acknowledged batch is also applied to this gateway's own index before
+//! the answer goes out, so a Fetch or ListOffsets sent to the same gateway
+//! after the acknowledgement sees it. The response's `log_append_time_ms`
+//! is -1 (topics use CreateTime) and `log_start_offset` the partition's
+//! current log start.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cxlkafka_log::layout::Completion;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use super::errors::{append_error, completion_error};
+use super::metadata;
+use crate::cluster::{AppendBatch, AppendError, ClusterLog, PendingAppend};
+use crate::context::GatewayContext;
+use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, Responder, VersionPolicy};
+use crate::error::CloseReason;
+use crate::records::{self, BatchInfo, ProduceCheck};
+use crate::shape::{Field, Kind, INT16, INT32, UUID};
+use crate::telemetry;
+
+/// Versions served: all the crate decodes (v3+).
+pub const VERSIONS: VersionRange = VersionRange { min: 3, max: 13 };
+
+/// The dispatch table row.
+pub const ENTRY: ApiEntry = ApiEntry {
+    key: ApiKey::Produce,
+    name: "Produce",
+    versions: VERSIONS,
+    advertised_min: 0,
+    version_policy: VersionPolicy::Strict,
+    handler,
+};
+
+const REQUEST_PARTITION: &[Field] = &[Field::always(INT32), Field::always(Kind::Bytes)];
+const REQUEST_TOPIC: &[Field] = &[
+    Field::new(Kind::String, 0, 12),
+    Field::since(UUID, 13),
+    Field::always(Kind::Array(REQUEST_PARTITION)),
+];
+
+/// The request's layout (see [`crate::shape`]).
+pub const REQUEST: &[Field] = &[
+    Field::always(Kind::String),
+    Field::always(INT16),
+    Field::always(INT32),
+    Field::always(Kind::Array(REQUEST_TOPIC)),
+];
+
+/// First version addressing topics by id.
+const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 13;
+/// First version with per-partition error messages.
+const FIRST_VERSION_WITH_ERROR_MESSAGE: i16 = 8;
+/// Longest produce timeout honoured.
+const MAX_TIMEOUT_MS: i32 = 300_000;
+
+fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
+    Box::pin(handle(ctx, request))
+}
+
+/// One partition's fate after the ordered part.
+enum Outcome {
+    /// Refused before publishing.
+    Failed(ResponseError, Option<String>),
+    /// Published; the sequencer's answer is pending.
+    Published {
+        pending: PendingAppend,
+        stream: u32,
+        bytes: usize,
+        records: u32,
+    },
+}
+
+struct PartitionOutcome {
+    index: i32,
+    outcome: Outcome,
+}
+
+struct TopicOutcome {
+    name: TopicName,
+    topic_id: Uuid,
+    partitions: Vec<PartitionOutcome>,
+}
+
+async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, CloseReason> {
+    let body: ProduceRequest = request.decode_bounded(REQUEST)?;
+    let version = request.version;
+    let acks = body.acks;
+    let timeout =
+        Duration::from_millis(u64::try_from(body.timeout_ms.clamp(1, MAX_TIMEOUT_MS)).unwrap_or(1));
+    let check = ProduceCheck {
+        produce_version: version,
+        message_max_bytes: ctx.limits.message_max_bytes,
+    };
+    let valid_acks = (-1..=1).contains(&acks);
+    let mut topics = Vec::with_capacity(body.topic_data.len());
+    for data in body.topic_data {
+        let topic = if version >= FIRST_VERSION_WITH_TOPIC_IDS {
+            metadata::by_id(&ctx, data.topic_id).ok_or(ResponseError::UnknownTopicId)
+        } else {
+            ctx.log
+                .topic(&data.name)
+                .ok_or(ResponseError::UnknownTopicOrPartition)
+        };
+        let mut partitions = Vec::with_capacity(data.partition_data.len());
+        for partition in data.partition_data {
+            let outcome = if !valid_acks {
+                Outcome::Failed(ResponseError::InvalidRequiredAcks, None)
+            } else {
+                match &topic {
+                    Err(error) => Outcome::Failed(*error, None),
+                    Ok(topic) => {
+                        let stream = u32::try_from(partition.index)
+                            .ok()
+                            .and_then(|index| topic.stream(index));
+                        match stream {
+                            None => Outcome::Failed(ResponseError::UnknownTopicOrPartition, None),
+                            Some(stream) => {
+                                let records = partition.records.as_deref().unwrap_or_default();
+                                publish(ctx.log.as_ref(), stream, records, check, timeout).await
+                            }
+                        }
+                    }
+                }
+            };
+            partitions.push(PartitionOutcome {
+                index: partition.index,
+                outcome,
+            });
+        }
+        topics.push(TopicOutcome {
+            name: topic
+                .as_ref()
+                .map(|t| TopicName(StrBytes::from_string(t.name.clone())))
+                .unwrap_or(data.name),
+            topic_id: data.topic_id,
+            partitions,
+        });
+    }
+    if acks == 0 {
+        return acks_zero(&topics);
+    }
+    let responder = request.responder();
+    let deadline = Instant::now() + timeout;
+    Ok(Reply::deferred(async move {
+        answer(ctx, responder, topics, deadline).await.map(Some)
+    }))
+}
+
+/// Validates and publishes one partition's records.
+async fn publish(
+    log: &dyn ClusterLog,
+    stream: u32,
+    records: &[u8],
+    check: ProduceCheck,
+    timeout: Duration,
+) -> Outcome {
+    let info: BatchInfo = match records::validate_produce_records(records, check) {
+        Ok(info) => info,
+        Err(error) => return Outcome::Failed(error.error(), Some(error.to_string())),
+    };
+    if info.transactional {
+        return Outcome::Failed(
+            ResponseError::InvalidTxnState,
+            Some("transactions are not supported: no transaction coordinator".into()),
+        );
+    }
+    let batch_bytes = records.get(..info.size).unwrap_or(records);
+    // Validation guarantees a positive count.
+    let record_count = u32::try_from(info.record_count).unwrap_or(0);
+    let batch = AppendBatch {
+        stream,
+        payload: batch_bytes,
+        record_count,
+        producer_id: info.producer_id,
+        producer_epoch: info.producer_epoch,
+        base_sequence: info.base_sequence,
+        max_timestamp: info.max_timestamp,
+    };
+    match log.publish(batch, timeout).await {
+        Ok(pending) => Outcome::Published {
+            pending,
+            stream,
+            bytes: batch_bytes.len(),
+            records: record_count,
+        },
+        Err(error) => Outcome::Failed(append_error(&error), Some(error.to_string())),
+    }
+}
+
+/// No response for acks=0; a failure closes the connection (Kafka's way of
+/// telling a client that asked for no answer). Published batches are
+/// counted as produced: nobody waits for their answer.
+fn acks_zero(topics: &[TopicOutcome]) -> Result<Reply, CloseReason> {
+    for topic in topics {
+        for partition in &topic.partitions {
+            if let Outcome::Published { bytes, records, .. } = &partition.outcome {
+                telemetry::record_produced(&topic.name, *bytes, *records);
+            }
+        }
+    }
+    let failed = topics
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .find_map(|partition| match &partition.outcome {
+            Outcome::Failed(error, _) => Some(error.code()),
+            Outcome::Published { .. } => None,
+        });
+    match failed {
+        Some(code) => {
+            telemetry::record_error_code(ENTRY.name, code);
+            Err(CloseReason::UnacknowledgedProduceFailed { code })
+        }
+        None => Ok(Reply::NoResponse),
+    }
+}
+
+/// Waits for every published batch and builds the response.
+async fn answer(
+    ctx: Arc<GatewayContext>,
+    responder: Responder,
+    topics: Vec<TopicOutcome>,
+    deadline: Instant,
+) -> Result<crate::dispatch::ResponseFrame, CloseReason> {
+    let version = responder.version;
+    let mut response = ProduceResponse::default();
+    for topic in topics {
+        let mut entry = TopicProduceResponse::default();
+        if version >= FIRST_VERSION_WITH_TOPIC_IDS {
+            entry.topic_id = topic.topic_id;
+        } else {
+            entry.name = topic.name.clone();
+        }
+        for partition in topic.partitions {
+            let mut answer = PartitionProduceResponse::default();
+            answer.index = partition.index;
+            answer.base_offset = -1;
+            answer.log_append_time_ms = -1;
+            answer.log_start_offset = -1;
+            let (error, message) = match partition.outcome {
+                Outcome::Failed(error, message) => (Some(error), message),
+                Outcome::Published {
+                    pending,
+                    stream,
+                    bytes,
+                    records,
+                } => {
+                    let result: Result<Completion, AppendError> = pending.completion().await;
+                    let error = completion_error(&result);
+                    match (&result, error) {
+                        (Ok(completion), None) => {
+                            // Read-your-writes on this gateway: a Fetch or
+                            // ListOffsets after the acknowledgement sees
+                            // the batch. Ordered, it is acknowledged even
+                            // if this wait runs out.
+                            let remaining = deadline.saturating_duration_since(Instant::now());
+                            ctx.log
+                                .wait_for_order(completion.global_sequence, remaining)
+                                .await;
+                            answer.base_offset = completion.base_offset;
+                            answer.log_start_offset = ctx.log.offsets(stream).0;
+                            telemetry::record_produced(&topic.name, bytes, records);
+                            (None, None)
+                        }
+                        (Err(failure), _) => (error, Some(failure.to_string())),
+                        (Ok(_), _) => (error, None),
+                    }
+                }
+            };
+            if let Some(error) = error {
+                answer.error_code = error.code();
+                telemetry::record_error_code(ENTRY.name, answer.error_code);
+                if version >= FIRST_VERSION_WITH_ERROR_MESSAGE {
+                    answer.error_message = message.map(StrBytes::from_string);
+                }
+            }
+            entry.partition_responses.push(answer);
+        }
+        response.responses.push(entry);
+    }
+    responder.frame(&response)
+}
