@@ -242,7 +242,7 @@ fn describe(topic: &Topic, brokers: &[Member], ctx: &GatewayContext) -> Metadata
     let mut entry = MetadataResponseTopic::default();
     entry.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
     entry.topic_id = Uuid::from_bytes(topic.topic_id);
-    entry.is_internal = false;
+    entry.is_internal = topic.name == crate::order_topic::ORDER_TOPIC;
     entry.partitions = (0..topic.partitions)
         .map(|index| {
             let replicas = replicas(brokers, topic, index, ctx.topics.replication_factor);

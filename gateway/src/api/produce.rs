@@ -162,6 +162,10 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
             } else {
                 match &topic {
                     Err(error) => Outcome::Failed(*error, None),
+                    // The order topic is written by the sequencer alone.
+                    Ok(topic) if topic.name == crate::order_topic::ORDER_TOPIC => {
+                        Outcome::Failed(ResponseError::InvalidTopicException, None)
+                    }
                     Ok(topic) => {
                         let stream = u32::try_from(partition.index)
                             .ok()

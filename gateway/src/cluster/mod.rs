@@ -16,19 +16,21 @@
 mod index;
 mod membership;
 mod open;
+mod order_view;
 mod runtime;
 
 use std::time::{Duration, Instant};
 
 pub use index::{BatchLocation, OrderIndex, PartitionIndex};
 pub use membership::Member;
+pub use order_view::ORDER_STREAM;
 pub use open::{open_cluster, slot_for_node_id, RegionSettings};
 pub use runtime::{start, Cluster, ClusterOptions};
 
 use bytes::Bytes;
 use cxlkafka_log::layout::Completion;
 use cxlkafka_sequencer::catalog::Topic;
-use cxlkafka_sequencer::control::ControlRecord;
+use cxlkafka_sequencer::control::{CommittedOffset, ControlRecord};
 use tokio::sync::oneshot;
 
 /// One batch to publish.
@@ -163,6 +165,11 @@ pub trait ClusterLog: Send + Sync + 'static {
     /// The first batch holding the partition's largest timestamp: its base
     /// offset and that timestamp (ListOffsets `MAX_TIMESTAMP`).
     fn max_timestamp(&self, stream: u32) -> Option<(i64, i64)>;
+    /// A consumer group's committed offsets by stream, as this gateway
+    /// applied them from the order log (a negative offset deletes one).
+    fn committed_offsets(&self, group: &str) -> std::collections::HashMap<u32, CommittedOffset>;
+    /// Consumer groups with committed offsets.
+    fn offset_groups(&self) -> Vec<String>;
     /// Waits until the order log moves past `sequence` or `timeout` passes;
     /// returns the next sequence to apply.
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64;

@@ -1,6 +1,6 @@
 //! [`Cluster`]: the running storage side of one gateway, and its threads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::mem::offset_of;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -16,7 +16,7 @@ use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::ring::{read_payload, PublishError, RingWriter};
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::catalog::{read_catalog, Topic};
-use cxlkafka_sequencer::control::{tag as control_tag, ControlRecord};
+use cxlkafka_sequencer::control::{tag as control_tag, CommittedOffset, ControlRecord};
 use cxlkafka_sequencer::sequencer::{heartbeat_is_fresh, unix_ns};
 use cxlkafka_sequencer::wait::Backoff;
 use cxlkafka_sequencer::Sequencer;
@@ -24,7 +24,9 @@ use tokio::sync::{oneshot, watch};
 
 use super::index::OrderIndex;
 use super::membership::{self, Member};
+use super::order_view::{self, ORDER_STREAM};
 use super::{AppendBatch, AppendError, ClusterLog, FetchRead, PendingAppend};
+use crate::order_topic::ORDER_TOPIC;
 use crate::records::set_base_offset;
 
 /// How a gateway joins its region.
@@ -349,9 +351,18 @@ impl<B: MemoryBackend> Cluster<B> {
         .and_then(|()| ControlRecord::decode(&payload).ok());
         match decoded {
             Some(ControlRecord::CommitOffsets { group, offsets }) => {
-                let committed = index.group_offsets.entry(group).or_default();
+                let committed = index.group_offsets.entry(group.clone()).or_default();
                 for offset in offsets {
-                    committed.insert(offset.stream, offset);
+                    // A negative offset is a deletion (OffsetDelete,
+                    // DeleteGroups): Kafka never returns one as committed.
+                    if offset.offset < 0 {
+                        committed.remove(&offset.stream);
+                    } else {
+                        committed.insert(offset.stream, offset);
+                    }
+                }
+                if committed.is_empty() {
+                    index.group_offsets.remove(&group);
                 }
             }
             _ => {
@@ -459,11 +470,15 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
 
     fn topics(&self) -> Vec<Topic> {
         let mut topics: Vec<Topic> = lock_read(&self.index).topics.values().cloned().collect();
+        topics.push(order_view::order_topic());
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         topics
     }
 
     fn topic(&self, name: &str) -> Option<Topic> {
+        if name == ORDER_TOPIC {
+            return Some(order_view::order_topic());
+        }
         lock_read(&self.index).topics.get(name).cloned()
     }
 
@@ -514,6 +529,9 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
     }
 
     fn offsets(&self, stream: u32) -> (i64, i64) {
+        if stream == ORDER_STREAM {
+            return order_view::offsets(&self.region, self.applied());
+        }
         if let Some(partition) = lock_read(&self.index).partitions.get(&stream) {
             return (partition.log_start, partition.high_watermark);
         }
@@ -530,6 +548,16 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
     }
 
     fn read(&self, stream: u32, offset: i64, max_bytes: usize) -> FetchRead {
+        if stream == ORDER_STREAM {
+            let names: std::collections::HashMap<u32, String> = lock_read(&self.index)
+                .topics
+                .values()
+                .map(|topic| (topic.slot, topic.name.clone()))
+                .collect();
+            return order_view::read(&self.region, self.applied(), offset, max_bytes, |slot| {
+                names.get(&slot).cloned()
+            });
+        }
         let index = lock_read(&self.index);
         let next_sequence = index.next_sequence;
         let Some(partition) = index.partitions.get(&stream) else {
@@ -614,6 +642,9 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
     }
 
     fn offset_for_timestamp(&self, stream: u32, timestamp: i64) -> Option<(i64, i64)> {
+        if stream == ORDER_STREAM {
+            return order_view::offset_for_timestamp(&self.region, self.applied(), timestamp);
+        }
         let index = lock_read(&self.index);
         let partition = index.partitions.get(&stream)?;
         partition
@@ -634,6 +665,22 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
                 Some((_, max)) if max >= batch.max_timestamp => best,
                 _ => Some((batch.base_offset, batch.max_timestamp)),
             })
+    }
+
+    fn committed_offsets(&self, group: &str) -> HashMap<u32, CommittedOffset> {
+        lock_read(&self.index)
+            .group_offsets
+            .get(group)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn offset_groups(&self) -> Vec<String> {
+        lock_read(&self.index)
+            .group_offsets
+            .keys()
+            .cloned()
+            .collect()
     }
 
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64 {
