@@ -362,11 +362,12 @@ pub const MAX_TOPICS: u32 = 1024;
 pub const MAX_PARTITIONS_PER_TOPIC: u32 = 256;
 /// Streams (partitions) the region can order.
 pub const MAX_STREAMS: u32 = MAX_TOPICS * MAX_PARTITIONS_PER_TOPIC;
-/// Checkpoint line, catalog, then one next-offset word per stream.
+/// Checkpoint line, catalog, one next-offset word per stream, then one
+/// log-start word per stream.
 pub const SEQUENCER_STATE_MIN_BYTES: u64 = {
     let bytes = size_of::<SequencerCheckpoint>() as u64
         + MAX_TOPICS as u64 * size_of::<TopicEntry>() as u64
-        + MAX_STREAMS as u64 * 8;
+        + 2 * MAX_STREAMS as u64 * 8;
     bytes.div_ceil(SECTION_ALIGN) * SECTION_ALIGN
 };
 
@@ -392,6 +393,12 @@ impl Layout {
     pub fn stream_next_offset(&self, stream: u32) -> usize {
         assert!(stream < MAX_STREAMS, "stream {stream} out of range");
         self.topic_entry(0) + MAX_TOPICS as usize * size_of::<TopicEntry>() + stream as usize * 8
+    }
+
+    /// The first offset of `stream` still readable (DeleteRecords moves it).
+    pub fn stream_log_start_offset(&self, stream: u32) -> usize {
+        assert!(stream < MAX_STREAMS, "stream {stream} out of range");
+        self.stream_next_offset(0) + MAX_STREAMS as usize * 8 + stream as usize * 8
     }
 }
 

@@ -32,6 +32,13 @@ pub enum ControlRecord {
     },
     /// Asks for a fresh producer id; the completion carries it.
     AllocateProducerId,
+    /// Moves a partition's log start offset forward (Kafka's DeleteRecords);
+    /// `offset` -1 means the high watermark. The completion carries the new
+    /// log start.
+    DeleteRecords {
+        stream: u32,
+        offset: i64,
+    },
     /// A consumer group's committed offsets. The sequencer only orders it;
     /// every gateway applies it when it reads it from the order log.
     CommitOffsets {
@@ -61,6 +68,7 @@ pub mod tag {
     pub const ALTER_TOPIC_CONFIGS: u8 = 4;
     pub const ALLOCATE_PRODUCER_ID: u8 = 5;
     pub const COMMIT_OFFSETS: u8 = 6;
+    pub const DELETE_RECORDS: u8 = 7;
 }
 
 /// Partitions one offset commit may carry (bounds decoding).
@@ -76,6 +84,7 @@ impl ControlRecord {
             ControlRecord::AlterTopicConfigs { .. } => tag::ALTER_TOPIC_CONFIGS,
             ControlRecord::AllocateProducerId => tag::ALLOCATE_PRODUCER_ID,
             ControlRecord::CommitOffsets { .. } => tag::COMMIT_OFFSETS,
+            ControlRecord::DeleteRecords { .. } => tag::DELETE_RECORDS,
         }
     }
 
@@ -133,6 +142,11 @@ impl ControlRecord {
                 put_str(&mut out, configs);
             }
             ControlRecord::AllocateProducerId => out.push(tag::ALLOCATE_PRODUCER_ID),
+            ControlRecord::DeleteRecords { stream, offset } => {
+                out.push(tag::DELETE_RECORDS);
+                out.extend_from_slice(&stream.to_le_bytes());
+                out.extend_from_slice(&offset.to_le_bytes());
+            }
             ControlRecord::CommitOffsets { group, offsets } => {
                 out.push(tag::COMMIT_OFFSETS);
                 put_str(&mut out, group);
@@ -173,6 +187,10 @@ impl ControlRecord {
                 configs: reader.string()?,
             },
             tag::ALLOCATE_PRODUCER_ID => ControlRecord::AllocateProducerId,
+            tag::DELETE_RECORDS => ControlRecord::DeleteRecords {
+                stream: reader.u32()?,
+                offset: reader.i64()?,
+            },
             tag::COMMIT_OFFSETS => {
                 let group = reader.string()?;
                 let count = reader.u32()?;
@@ -271,6 +289,10 @@ mod tests {
                 configs: String::new(),
             },
             ControlRecord::AllocateProducerId,
+            ControlRecord::DeleteRecords {
+                stream: 257,
+                offset: -1,
+            },
             ControlRecord::CommitOffsets {
                 group: "billing".into(),
                 offsets: vec![

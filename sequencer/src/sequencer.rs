@@ -428,6 +428,21 @@ impl<B: MemoryBackend> Sequencer<B> {
             // Ordered so every gateway applies commits in one order; the
             // sequencer keeps no state for them.
             ControlRecord::CommitOffsets { .. } => (status::OK, 0),
+            ControlRecord::DeleteRecords { stream, offset } => {
+                if !self.stream_is_live(stream) {
+                    return (status::UNKNOWN_STREAM, -1);
+                }
+                let high_watermark = self.stream_next[stream as usize];
+                let offset = if offset == -1 { high_watermark } else { offset };
+                if offset < 0 || offset > high_watermark {
+                    return (status::OFFSET_OUT_OF_RANGE, -1);
+                }
+                let layout = *self.region.layout();
+                let current = self.region.load_word_fresh(layout.stream_log_start_offset(stream)) as i64;
+                let log_start = current.max(offset);
+                self.region.store_word(layout.stream_log_start_offset(stream), log_start as u64);
+                (status::OK, log_start)
+            }
             ControlRecord::AllocateProducerId => {
                 let id = self.next_producer_id;
                 self.next_producer_id += 1;
@@ -466,6 +481,8 @@ impl<B: MemoryBackend> Sequencer<B> {
                     self.stream_next[stream as usize] = 0;
                     self.region
                         .store_word(self.region.layout().stream_next_offset(stream), 0);
+                    self.region
+                        .store_word(self.region.layout().stream_log_start_offset(stream), 0);
                     self.producers.forget_stream(stream);
                 }
                 let mut entry: TopicEntry = bytemuck::Zeroable::zeroed();

@@ -21,3 +21,5 @@ pub const CATALOG_FULL: i32 = 7;
 pub const INVALID_PARTITIONS: i32 = 8;
 /// A header or payload that cannot be read (out of bounds, recycled).
 pub const CORRUPT_BATCH: i32 = 9;
+/// DeleteRecords beyond the high watermark (or before -1).
+pub const OFFSET_OUT_OF_RANGE: i32 = 10;
