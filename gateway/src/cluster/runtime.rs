@@ -391,6 +391,16 @@ impl<B: MemoryBackend> Cluster<B> {
             .is_some()
     }
 
+    /// The log start DeleteRecords set for `stream` (0 when never moved).
+    fn deleted_before(&self, stream: u32) -> i64 {
+        if stream >= cxlkafka_log::layout::MAX_STREAMS {
+            return 0;
+        }
+        let layout = self.region.layout();
+        self.region
+            .load_word_fresh(layout.stream_log_start_offset(stream)) as i64
+    }
+
     fn arena_floor(&self, gateway: GatewayIndex) -> u64 {
         let layout = self.region.layout();
         self.region.load_word_fresh(
@@ -533,7 +543,10 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
             return order_view::offsets(&self.region, self.applied());
         }
         if let Some(partition) = lock_read(&self.index).partitions.get(&stream) {
-            return (partition.log_start, partition.high_watermark);
+            return (
+                partition.log_start.max(self.deleted_before(stream)),
+                partition.high_watermark,
+            );
         }
         // Nothing of this partition in the retained order log: its high
         // watermark is the sequencer's, and nothing older is readable.
@@ -576,7 +589,10 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
                 }
             };
         };
-        let (log_start, high_watermark) = (partition.log_start, partition.high_watermark);
+        let (log_start, high_watermark) = (
+            partition.log_start.max(self.deleted_before(stream)),
+            partition.high_watermark,
+        );
         if offset > high_watermark && self.tailer_behind(next_sequence) {
             // Ordered already, perhaps, but not applied here yet: nothing
             // to return so far, which is not out of range.
@@ -645,13 +661,15 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         if stream == ORDER_STREAM {
             return order_view::offset_for_timestamp(&self.region, self.applied(), timestamp);
         }
+        let log_start = self.deleted_before(stream);
         let index = lock_read(&self.index);
         let partition = index.partitions.get(&stream)?;
         partition
             .batches
             .iter()
+            .filter(|batch| batch.end_offset() > log_start)
             .find(|batch| batch.max_timestamp >= timestamp)
-            .map(|batch| (batch.base_offset, batch.max_timestamp))
+            .map(|batch| (batch.base_offset.max(log_start), batch.max_timestamp))
     }
 
     fn max_timestamp(&self, stream: u32) -> Option<(i64, i64)> {
