@@ -19,6 +19,7 @@ use crate::context::{
     AdvertisedListener, GatewayContext, Limits, TopicDefaults, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_FRAME_BYTES, DEFAULT_MESSAGE_MAX_BYTES,
 };
+use crate::groups::GroupConfig;
 
 /// `cxlkafka`: a Kafka-compatible broker over a shared CXL memory log.
 #[derive(Debug, Parser)]
@@ -34,6 +35,16 @@ pub struct Cli {
 pub enum Command {
     /// Run a gateway: a Kafka broker attached to the cluster's shared region.
     Serve(ServeArgs),
+    /// Load generators that print what Kafka's perf-test tools print.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `cxlkafka bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Produce records as fast as the broker acknowledges them.
+    Produce(crate::bench::ProduceBenchArgs),
 }
 
 /// How the shared region is accessed (see DESIGN.md, "The shared region").
@@ -90,6 +101,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CXLKAFKA_METRICS_ADDR", default_value = "127.0.0.1:9644")]
     pub metrics_addr: SocketAddr,
 
+    /// Record no metrics and serve no /metrics endpoint (no recorder is
+    /// installed, so every metric call is a no-op). For measuring what the
+    /// metrics cost; --metrics-addr is then ignored.
+    #[arg(long, env = "CXLKAFKA_NO_METRICS", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub no_metrics: bool,
+
     /// Log filter: a level (error, warn, info, debug, trace) or tracing
     /// directives such as "info,cxlkafka_gateway=debug".
     #[arg(long, env = "CXLKAFKA_LOG_LEVEL", default_value = "info")]
@@ -129,6 +147,13 @@ pub struct ServeArgs {
           value_parser = parse_positive_usize)]
     pub max_connections: usize,
 
+    /// Run as a sink: acknowledge every produce at once and store nothing,
+    /// touching no region. Only for measuring clients against a broker with
+    /// no storage cost; nothing produced can be read back.
+    #[arg(long, env = "CXLKAFKA_SINK", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub sink: bool,
+
     /// How the shared region is accessed.
     #[arg(long, env = "CXLKAFKA_MEMORY_BACKEND", value_enum, default_value_t = MemoryBackend::Coherent)]
     pub memory_backend: MemoryBackend,
@@ -145,6 +170,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CXLKAFKA_LEASE_TIMEOUT_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub lease_timeout_ms: u64,
+
+    /// How long a new consumer group waits for more members before its
+    /// first generation, counted from the last member to join, at most the
+    /// rebalance timeout (Kafka's group.initial.rebalance.delay.ms).
+    #[arg(long, env = "CXLKAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(0..=300_000))]
+    pub group_initial_rebalance_delay_ms: u64,
 }
 
 /// A configuration that parses but cannot be used.
@@ -193,6 +225,16 @@ impl ServeArgs {
             max_connections: self.max_connections,
             ..Limits::default()
         })
+    }
+
+    /// Consumer group settings from the flags.
+    pub fn group_config(&self) -> GroupConfig {
+        GroupConfig {
+            initial_rebalance_delay: std::time::Duration::from_millis(
+                self.group_initial_rebalance_delay_ms,
+            ),
+            ..GroupConfig::default()
+        }
     }
 
     /// Topic defaults from the flags.
@@ -254,7 +296,8 @@ impl ServeArgs {
         Ok(
             GatewayContext::new(log, self.cluster.clone(), self.advertised_for(bound))
                 .with_limits(self.limits()?)
-                .with_topic_defaults(self.topic_defaults()),
+                .with_topic_defaults(self.topic_defaults())
+                .with_group_config(self.group_config()),
         )
     }
 }
@@ -272,6 +315,7 @@ impl Default for ServeArgs {
             cluster: "default".to_owned(),
             data_dir: PathBuf::from("./data"),
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9644)),
+            no_metrics: false,
             log_level: "info".to_owned(),
             default_partitions: 1,
             default_replication_factor: 2,
@@ -280,8 +324,10 @@ impl Default for ServeArgs {
             max_frame_bytes: ByteSize(DEFAULT_MAX_FRAME_BYTES),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             memory_backend: MemoryBackend::Coherent,
+            sink: false,
             max_gateways: 8,
             lease_timeout_ms: 1000,
+            group_initial_rebalance_delay_ms: 3000,
         }
     }
 }
@@ -510,7 +556,9 @@ mod tests {
     #[test]
     fn defaults_match_the_default_impl() {
         let cli = Cli::try_parse_from(["cxlkafka", "serve"]).expect("defaults parse");
-        let Command::Serve(parsed) = cli.command;
+        let Command::Serve(parsed) = cli.command else {
+            panic!("serve flags parse as serve");
+        };
         // The environment may legitimately override some flags where these
         // tests run, so only compare when none is set.
         if std::env::vars().any(|(k, _)| k.starts_with("CXLKAFKA_")) {
@@ -522,6 +570,7 @@ mod tests {
         assert_eq!(parsed.cluster, default.cluster);
         assert_eq!(parsed.data_dir, default.data_dir);
         assert_eq!(parsed.metrics_addr, default.metrics_addr);
+        assert_eq!(parsed.no_metrics, default.no_metrics);
         assert_eq!(parsed.log_level, default.log_level);
         assert_eq!(parsed.default_partitions, default.default_partitions);
         assert_eq!(
@@ -533,6 +582,14 @@ mod tests {
         assert_eq!(parsed.max_frame_bytes, default.max_frame_bytes);
         assert_eq!(parsed.max_connections, default.max_connections);
         assert_eq!(parsed.memory_backend, default.memory_backend);
+        assert_eq!(
+            parsed.group_initial_rebalance_delay_ms,
+            default.group_initial_rebalance_delay_ms
+        );
+        assert_eq!(
+            default.group_config().initial_rebalance_delay,
+            std::time::Duration::from_secs(3)
+        );
         assert_eq!(parsed.node_id, None);
         assert_eq!(
             parsed.region_path(),
@@ -567,7 +624,9 @@ mod tests {
             "non-coherent",
         ])
         .expect("flags parse");
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve flags parse as serve");
+        };
         let bound = SocketAddr::from(([0, 0, 0, 0], 4242));
         let options = args.cluster_options(bound).expect("valid config");
         assert_eq!(options.node_id, Some(3));
@@ -586,6 +645,21 @@ mod tests {
         assert!(args.region_settings().non_coherent);
         assert_eq!(args.memory_backend, MemoryBackend::NonCoherent);
         assert_eq!(args.region_path(), PathBuf::from("/dev/shm/cxlkafka-blue"));
+    }
+
+    #[test]
+    fn no_metrics_is_a_switch_with_an_optional_value() {
+        let parse = |extra: &[&str]| {
+            let argv = ["cxlkafka", "serve"].iter().chain(extra).copied();
+            let Command::Serve(args) = Cli::try_parse_from(argv).expect("parses").command else {
+                panic!("serve flags parse as serve");
+            };
+            args.no_metrics
+        };
+        assert!(parse(&["--no-metrics"]));
+        assert!(parse(&["--no-metrics", "true"]));
+        assert!(!parse(&["--no-metrics", "false"]));
+        assert!(Cli::try_parse_from(["cxlkafka", "serve", "--no-metrics", "maybe"]).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::cluster::ClusterLog;
+use crate::groups::{GroupConfig, GroupCoordinator};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -141,6 +142,8 @@ pub struct GatewayContext {
     pub limits: Limits,
     /// Topic creation defaults.
     pub topics: TopicDefaults,
+    /// The consumer groups this gateway coordinates.
+    pub groups: Arc<GroupCoordinator>,
 }
 
 impl fmt::Debug for GatewayContext {
@@ -167,7 +170,15 @@ impl GatewayContext {
             advertised,
             limits: Limits::default(),
             topics: TopicDefaults::default(),
+            groups: Arc::new(GroupCoordinator::new(GroupConfig::default())),
         }
+    }
+
+    /// Replaces the group settings (and with them the, still empty, group
+    /// coordinator).
+    pub fn with_group_config(mut self, config: GroupConfig) -> Self {
+        self.groups = Arc::new(GroupCoordinator::new(config));
+        self
     }
 
     /// Replaces the limits.

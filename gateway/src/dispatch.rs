@@ -169,6 +169,18 @@ impl DispatchTable {
             .with(api::alter_configs::ENTRY)
             .with(api::incremental_alter_configs::ENTRY)
             .with(api::describe_cluster::ENTRY)
+            .with(api::delete_records::ENTRY)
+            .with(api::find_coordinator::ENTRY)
+            .with(api::join_group::ENTRY)
+            .with(api::sync_group::ENTRY)
+            .with(api::heartbeat::ENTRY)
+            .with(api::leave_group::ENTRY)
+            .with(api::offset_commit::ENTRY)
+            .with(api::offset_fetch::ENTRY)
+            .with(api::describe_groups::ENTRY)
+            .with(api::list_groups::ENTRY)
+            .with(api::delete_groups::ENTRY)
+            .with(api::offset_delete::ENTRY)
     }
 
     /// Adds an API.

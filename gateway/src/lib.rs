@@ -9,6 +9,7 @@
 //! - [`dispatch`]: header decoding, the one table from API key to handler,
 //!   version checks, response encoding;
 //! - [`api`]: one file per Kafka API;
+//! - [`groups`]: consumer group coordination (the classic protocol);
 //! - [`records`]: record batch validation, shared by Produce and Fetch;
 //! - [`shape`]: request layouts that bound array counts before decoding;
 //! - [`context`]: [`GatewayContext`], the state every handler shares;
@@ -21,12 +22,14 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod context;
 pub mod dispatch;
 pub mod error;
+pub mod groups;
 pub mod order_topic;
 pub mod records;
 pub mod server;

@@ -5,7 +5,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use cxlkafka_gateway::config::{Cli, Command, ServeArgs};
+use cxlkafka_gateway::bench::{self, ProduceBenchArgs};
+use cxlkafka_gateway::config::{BenchCommand, Cli, Command, ServeArgs};
 use cxlkafka_gateway::{serve, telemetry};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
@@ -14,6 +15,27 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(args),
+        Command::Bench(BenchCommand::Produce(args)) => run_bench(args),
+    }
+}
+
+fn run_bench(args: ProduceBenchArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cxlkafka bench: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench::produce(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cxlkafka bench: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -41,7 +63,9 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        if let Err(error) = telemetry::install_prometheus(args.metrics_addr) {
+        if args.no_metrics {
+            info!("metrics off (--no-metrics): no recorder, no /metrics endpoint");
+        } else if let Err(error) = telemetry::install_prometheus(args.metrics_addr) {
             error!(addr = %args.metrics_addr, %error, "cannot serve metrics");
             return ExitCode::FAILURE;
         }

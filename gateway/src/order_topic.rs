@@ -75,7 +75,9 @@ pub fn encode_batch(
             producer_epoch: -1,
             timestamp_type: TimestampType::LogAppend,
             offset: entry.commit as i64 - 1,
-            sequence: -1,
+            // One batch for consecutive entries: the encoder splits where
+            // offset - sequence changes; -1 first means "no sequence".
+            sequence: (entry.commit - entries[0].commit) as i32 - 1,
             timestamp: entry.log_append_unix_ms,
             key: Some(Bytes::from(entry.commit.to_string())),
             value: Some(Bytes::from(describe(entry, &topic_of_slot))),

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 use tracing::{error, info, warn};
 
-use crate::cluster::{open_cluster, ClusterLog};
+use crate::cluster::{open_cluster, ClusterLog, SinkLog};
 use crate::config::{ConfigError, ServeArgs};
 use crate::connection::Connection;
 use crate::context::GatewayContext;
@@ -188,10 +188,18 @@ pub async fn serve(
     let settings = args.region_settings();
     // Mapping and formatting the region touches memory and may wait for a
     // gateway that is formatting it: keep that off the async workers.
-    let log = tokio::task::spawn_blocking(move || open_cluster(&settings, options))
-        .await
-        .map_err(|error| ServeError::Region(error.to_string()))?
-        .map_err(ServeError::Region)?;
+    let log: Arc<dyn ClusterLog> = if args.sink {
+        tracing::warn!("running as a sink: produces are acknowledged and discarded");
+        Arc::new(SinkLog::new(
+            options.advertised_host,
+            options.advertised_port,
+        ))
+    } else {
+        tokio::task::spawn_blocking(move || open_cluster(&settings, options))
+            .await
+            .map_err(|error| ServeError::Region(error.to_string()))?
+            .map_err(ServeError::Region)?
+    };
     let ctx = args.context(log, server.local_addr())?;
     info!(
         listen = %server.local_addr(),

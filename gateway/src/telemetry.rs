@@ -5,19 +5,10 @@
 //! the Prometheus exporter ([`install_prometheus`]) and tests install a plain
 //! recorder built by [`prometheus_builder`] to read the exposition directly.
 //!
-//! | name | type | labels | meaning |
-//! |---|---|---|---|
-//! | `cxlkafka_requests_total` | counter | `api` | requests decoded and handed to a handler |
-//! | `cxlkafka_request_errors_total` | counter | `api`, `code` | responses carrying a non-zero Kafka error code (`code` is the numeric code) |
-//! | `cxlkafka_request_duration_seconds` | histogram | `api` | time from a request's frame being read to its response being ready |
-//! | `cxlkafka_connections` | gauge | | client connections currently open |
-//! | `cxlkafka_connections_total` | counter | | client connections accepted since start |
-//! | `cxlkafka_protocol_errors_total` | counter | `reason` | connections closed because of bad input (see [`CloseReason`](crate::error::CloseReason)) |
-//! | `cxlkafka_accept_errors_total` | counter | | failed `accept()` calls (file-descriptor exhaustion and the like) |
-//! | `cxlkafka_bytes_in_total` | counter | `topic` | record batch bytes produced and ordered |
-//! | `cxlkafka_records_in_total` | counter | `topic` | records produced and ordered |
-//! | `cxlkafka_bytes_out_total` | counter | `topic` | record batch bytes returned by Fetch |
-//! | `cxlkafka_records_out_total` | counter | `topic` | records in the batches Fetch returned |
+//! The catalog of every metric (name, type, labels, meaning) is
+//! `docs/metrics.md`; `gateway/tests/metric_catalog.rs` fails when a metric
+//! named anywhere in `gateway/src` is missing from it, or when traffic
+//! produces a metric the catalog does not list.
 //!
 //! `api` values are Kafka's own API names (`ApiVersions`, `Produce`, ...), as
 //! Kafka's `kafka.network:type=RequestMetrics,request=...` uses them, so the
@@ -51,6 +42,56 @@ pub const BYTES_OUT_TOTAL: &str = "cxlkafka_bytes_out_total";
 /// Records in the batches Fetch returned, by `topic`.
 pub const RECORDS_OUT_TOTAL: &str = "cxlkafka_records_out_total";
 
+/// High watermark minus committed offset, by `group`, `topic`, `partition`.
+pub const CONSUMER_GROUP_LAG: &str = "cxlkafka_consumer_group_lag";
+/// Members of a consumer group, by `group`.
+pub const CONSUMER_GROUP_MEMBERS: &str = "cxlkafka_consumer_group_members";
+
+/// Batches the sequencer gave a place in the total order (lease holder only).
+pub const SEQUENCER_BATCHES_ORDERED_TOTAL: &str = "cxlkafka_sequencer_batches_ordered_total";
+/// Slots the sequencer answered without ordering (duplicates, refusals).
+pub const SEQUENCER_BATCHES_ANSWERED_TOTAL: &str = "cxlkafka_sequencer_batches_answered_total";
+/// Scans of every gateway's ring by the sequencer, empty ones included.
+pub const SEQUENCER_SCAN_PASSES_TOTAL: &str = "cxlkafka_sequencer_scan_passes_total";
+/// Scans cut short because a live gateway lags a whole order log behind.
+pub const SEQUENCER_ORDER_LOG_FULL_TOTAL: &str = "cxlkafka_sequencer_order_log_full_passes_total";
+/// 1 while this gateway holds the sequencer lease, else 0.
+pub const SEQUENCER_LEASE_HELD: &str = "cxlkafka_sequencer_lease_held";
+/// Publish (batch header written) to completion seen by this gateway.
+pub const ORDERING_LAG_SECONDS: &str = "cxlkafka_ordering_lag_seconds";
+/// Bytes of the shared region's layout.
+pub const REGION_SIZE_BYTES: &str = "cxlkafka_region_size_bytes";
+/// This gateway's payload arena capacity.
+pub const ARENA_SIZE_BYTES: &str = "cxlkafka_arena_size_bytes";
+/// This gateway's arena bytes reserved and not yet released.
+pub const ARENA_USED_BYTES: &str = "cxlkafka_arena_used_bytes";
+/// Last order-log sequence this gateway's index applied.
+pub const ORDER_LOG_APPLIED_SEQUENCE: &str = "cxlkafka_order_log_applied_sequence";
+/// Order-log entries the sequencer wrote that this gateway has not applied.
+pub const ORDER_LOG_LAG_ENTRIES: &str = "cxlkafka_order_log_lag_entries";
+/// Publishes refused because the ring or arena stayed full until the deadline.
+pub const REGION_FULL_TOTAL: &str = "cxlkafka_region_full_total";
+/// Offset commits recycled before this gateway could read them.
+pub const OFFSET_COMMITS_LOST_TOTAL: &str = "cxlkafka_offset_commits_lost_total";
+/// Resident set size of the gateway process.
+pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "cxlkafka_process_resident_memory_bytes";
+/// User plus system CPU time of the gateway process since start.
+pub const PROCESS_CPU_SECONDS: &str = "cxlkafka_process_cpu_seconds";
+/// Threads of the gateway process.
+pub const PROCESS_THREADS: &str = "cxlkafka_process_threads";
+/// Always 1, labelled with the gateway's version.
+pub const BUILD_INFO: &str = "cxlkafka_build_info";
+
+/// How often [`install_prometheus`]'s task samples `/proc/self`.
+pub const PROCESS_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Histogram buckets for the ordering lag, in seconds: from 5 µs (sequencer
+/// and completion thread both spinning) to 2.5 s (a lease handover).
+pub const ORDERING_LAG_BUCKETS_SECONDS: &[f64] = &[
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
 /// Histogram buckets for request latency, in seconds.
 ///
 /// From 50 µs (an ApiVersions or Metadata answered from memory on loopback)
@@ -67,10 +108,16 @@ pub const LATENCY_BUCKETS_SECONDS: &[f64] = &[
 /// explicit buckets the exporter would render summaries, which cannot be
 /// aggregated across gateways.
 pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
-    PrometheusBuilder::new().set_buckets_for_metric(
-        Matcher::Suffix("_seconds".to_owned()),
-        LATENCY_BUCKETS_SECONDS,
-    )
+    // A full-name matcher wins over a suffix matcher in the exporter.
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".to_owned()),
+            LATENCY_BUCKETS_SECONDS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(ORDERING_LAG_SECONDS.to_owned()),
+            ORDERING_LAG_BUCKETS_SECONDS,
+        )
 }
 
 /// Installs the global Prometheus recorder and serves `/metrics` over HTTP on
@@ -82,7 +129,58 @@ pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
 pub fn install_prometheus(addr: SocketAddr) -> Result<(), BuildError> {
     prometheus_builder()?.with_http_listener(addr).install()?;
     describe();
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    tokio::spawn(async {
+        let mut interval = tokio::time::interval(PROCESS_SAMPLE_INTERVAL);
+        loop {
+            interval.tick().await;
+            record_process();
+        }
+    });
     Ok(())
+}
+
+/// Clock ticks per second of the CPU times in `/proc/<pid>/stat`: the
+/// kernel exports them in USER_HZ, which is 100 on every Linux ABI.
+const USER_HZ: f64 = 100.0;
+
+/// Samples RSS, threads and CPU time of this process from `/proc/self`
+/// (metrics-exporter-prometheus has no process collector). Does nothing
+/// where `/proc` is unreadable.
+pub fn record_process() {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|value| value.parse::<u64>().ok())
+        };
+        if let Some(kib) = field("VmRSS:") {
+            metrics::gauge!(PROCESS_RESIDENT_MEMORY_BYTES).set((kib * 1024) as f64);
+        }
+        if let Some(threads) = field("Threads:") {
+            metrics::gauge!(PROCESS_THREADS).set(threads as f64);
+        }
+    }
+    if let Some(ticks) = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .as_deref()
+        .and_then(cpu_ticks)
+    {
+        metrics::gauge!(PROCESS_CPU_SECONDS).set(ticks as f64 / USER_HZ);
+    }
+}
+
+/// utime + stime from the text of `/proc/<pid>/stat`. The command name (field
+/// 2) may hold spaces and parentheses, so fields are counted after its last
+/// `)`: state is field 3, utime 14, stime 15.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// Registers help text and units for every metric above, so the exposition
@@ -139,6 +237,101 @@ pub fn describe() {
         Unit::Count,
         "Records in the batches returned to fetching clients, by topic."
     );
+    describe_gauge!(
+        CONSUMER_GROUP_LAG,
+        Unit::Count,
+        "High watermark minus committed offset, for groups this gateway coordinates."
+    );
+    describe_gauge!(
+        CONSUMER_GROUP_MEMBERS,
+        Unit::Count,
+        "Members of a consumer group this gateway coordinates."
+    );
+    describe_counter!(
+        SEQUENCER_BATCHES_ORDERED_TOTAL,
+        Unit::Count,
+        "Batches the sequencer on this gateway gave a place in the total order."
+    );
+    describe_counter!(
+        SEQUENCER_BATCHES_ANSWERED_TOTAL,
+        Unit::Count,
+        "Ring slots the sequencer on this gateway answered without ordering (duplicates, refusals)."
+    );
+    describe_counter!(
+        SEQUENCER_SCAN_PASSES_TOTAL,
+        Unit::Count,
+        "Passes of the sequencer on this gateway over every gateway's ring, empty ones included."
+    );
+    describe_counter!(
+        SEQUENCER_ORDER_LOG_FULL_TOTAL,
+        Unit::Count,
+        "Sequencer passes cut short because a live gateway had not applied the order log."
+    );
+    describe_gauge!(
+        SEQUENCER_LEASE_HELD,
+        Unit::Count,
+        "1 while this gateway holds the sequencer lease, else 0."
+    );
+    describe_histogram!(
+        ORDERING_LAG_SECONDS,
+        Unit::Seconds,
+        "Time from publishing a batch to the region to seeing its completion, for this gateway's batches."
+    );
+    describe_gauge!(
+        REGION_SIZE_BYTES,
+        Unit::Bytes,
+        "Bytes of the shared region's layout."
+    );
+    describe_gauge!(
+        ARENA_SIZE_BYTES,
+        Unit::Bytes,
+        "Capacity of this gateway's payload arena in the region."
+    );
+    describe_gauge!(
+        ARENA_USED_BYTES,
+        Unit::Bytes,
+        "Bytes of this gateway's arena holding batches the sequencer has not consumed."
+    );
+    describe_gauge!(
+        ORDER_LOG_APPLIED_SEQUENCE,
+        Unit::Count,
+        "Last order-log sequence this gateway's index applied."
+    );
+    describe_gauge!(
+        ORDER_LOG_LAG_ENTRIES,
+        Unit::Count,
+        "Order-log entries checkpointed by the sequencer that this gateway has not applied yet."
+    );
+    describe_counter!(
+        REGION_FULL_TOTAL,
+        Unit::Count,
+        "Produce batches refused because this gateway's ring or arena stayed full until the deadline."
+    );
+    describe_counter!(
+        OFFSET_COMMITS_LOST_TOTAL,
+        Unit::Count,
+        "Offset commits whose bytes were recycled before this gateway applied them."
+    );
+    describe_gauge!(
+        PROCESS_RESIDENT_MEMORY_BYTES,
+        Unit::Bytes,
+        "Resident set size of the gateway process (VmRSS)."
+    );
+    describe_gauge!(
+        PROCESS_CPU_SECONDS,
+        Unit::Seconds,
+        "User plus system CPU time of the gateway process since it started; rate() gives cores busy."
+    );
+    describe_gauge!(
+        PROCESS_THREADS,
+        Unit::Count,
+        "Threads of the gateway process."
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        Unit::Count,
+        "Always 1; the version label names the gateway build."
+    );
 }
 
 /// Counts a Kafka error code returned to a client by `api`.
@@ -170,4 +363,17 @@ pub fn record_fetched(topic: &str, bytes: usize, records: u64) {
 /// Counts a connection closed because of bad input.
 pub fn record_protocol_error(reason: &'static str) {
     metrics::counter!(PROTOCOL_ERRORS_TOTAL, "reason" => reason).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_ticks;
+
+    #[test]
+    fn cpu_ticks_skips_a_command_name_with_spaces_and_parentheses() {
+        let stat = "4242 (cx (l) kafka) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 75 0 0 20 0 9 0";
+        assert_eq!(cpu_ticks(stat), Some(325));
+        assert_eq!(cpu_ticks("no parenthesis"), None);
+        assert_eq!(cpu_ticks("1 (x) S 1"), None);
+    }
 }

@@ -57,8 +57,16 @@ async fn auto_creation_gives_a_stable_topic_id_and_this_gateway_as_broker() {
     let mut all = MetadataRequest::default();
     all.topics = None;
     let listed: MetadataResponse = call(&mut other, ApiKey::Metadata, 12, 3, &all).await;
-    assert_eq!(listed.topics.len(), 1);
-    assert_eq!(listed.topics[0].topic_id, topic.topic_id);
+    let user_topics: Vec<_> = listed.topics.iter().filter(|t| !t.is_internal).collect();
+    assert_eq!(user_topics.len(), 1);
+    assert_eq!(user_topics[0].topic_id, topic.topic_id);
+    // Besides user topics, the read-only total order is always listed.
+    let internal: Vec<_> = listed.topics.iter().filter(|t| t.is_internal).collect();
+    assert_eq!(internal.len(), 1);
+    assert_eq!(
+        internal[0].name.as_ref().map(|n| n.as_str()),
+        Some("__cxlkafka_order")
+    );
     gateway.stop().await;
 }
 
@@ -75,11 +83,17 @@ async fn every_version_lists_brokers_and_topics() {
         let response: MetadataResponse =
             call(&mut client, ApiKey::Metadata, version, 10, &request).await;
         assert_eq!(response.brokers.len(), 1, "v{version}");
-        assert_eq!(response.topics.len(), 1, "v{version}");
-        assert_eq!(response.topics[0].error_code, 0, "v{version}");
-        assert_eq!(response.topics[0].partitions.len(), 1, "v{version}");
+        // "everywhere" and the internal __cxlkafka_order.
+        assert_eq!(response.topics.len(), 2, "v{version}");
+        let topic = response
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().map(|n| n.as_str()) == Some("everywhere"))
+            .unwrap_or_else(|| panic!("v{version} lists the topic"));
+        assert_eq!(topic.error_code, 0, "v{version}");
+        assert_eq!(topic.partitions.len(), 1, "v{version}");
         if version >= 10 {
-            assert_ne!(response.topics[0].topic_id, Uuid::nil(), "v{version}");
+            assert_ne!(topic.topic_id, Uuid::nil(), "v{version}");
         }
     }
     gateway.stop().await;
@@ -97,7 +111,15 @@ async fn unknown_topics_are_not_created_when_the_request_or_the_gateway_says_no(
     let mut all = MetadataRequest::default();
     all.topics = None;
     let listed: MetadataResponse = call(&mut client, ApiKey::Metadata, 9, 2, &all).await;
-    assert!(listed.topics.is_empty(), "nothing was created");
+    assert!(
+        listed.topics.iter().all(|t| t.is_internal),
+        "nothing was created: {:?}",
+        listed
+            .topics
+            .iter()
+            .map(|t| t.name.clone())
+            .collect::<Vec<_>>()
+    );
     gateway.stop().await;
 
     let no_auto_create = TopicDefaults {

@@ -438,9 +438,13 @@ impl<B: MemoryBackend> Sequencer<B> {
                     return (status::OFFSET_OUT_OF_RANGE, -1);
                 }
                 let layout = *self.region.layout();
-                let current = self.region.load_word_fresh(layout.stream_log_start_offset(stream)) as i64;
+                let current = self
+                    .region
+                    .load_word_fresh(layout.stream_log_start_offset(stream))
+                    as i64;
                 let log_start = current.max(offset);
-                self.region.store_word(layout.stream_log_start_offset(stream), log_start as u64);
+                self.region
+                    .store_word(layout.stream_log_start_offset(stream), log_start as u64);
                 (status::OK, log_start)
             }
             ControlRecord::AllocateProducerId => {

@@ -18,7 +18,8 @@
 //! | [`AppendError::TooLarge`] | MESSAGE_TOO_LARGE (10) | larger than the arena can ever hold |
 //! | [`AppendError::ShuttingDown`] | NOT_LEADER_OR_FOLLOWER (6) | the client retries on another gateway after refreshing Metadata |
 //!
-//! InitProducerId reports append failures its own way ([`allocation_error`]).
+//! InitProducerId reports append failures its own way ([`allocation_error`]),
+//! and so do offset commits ([`commit_error`]).
 //!
 //! Admin requests (CreateTopics, DeleteTopics, CreatePartitions, the config
 //! APIs) publish control records; [`control_append_error`] maps their
@@ -45,6 +46,7 @@ pub fn status_error(code: i32) -> Option<ResponseError> {
         status::TOPIC_EXISTS => ResponseError::TopicAlreadyExists,
         status::CATALOG_FULL => ResponseError::PolicyViolation,
         status::INVALID_PARTITIONS => ResponseError::InvalidPartitions,
+        status::OFFSET_OUT_OF_RANGE => ResponseError::OffsetOutOfRange,
         _ => ResponseError::UnknownServerError,
     })
 }
@@ -79,6 +81,22 @@ pub fn allocation_error(error: &AppendError) -> ResponseError {
         AppendError::Full => ResponseError::CoordinatorLoadInProgress,
         AppendError::ShuttingDown => ResponseError::NotCoordinator,
         AppendError::TooLarge(_) => ResponseError::UnknownServerError,
+    }
+}
+
+/// The Kafka error for an offset commit (OffsetCommit, OffsetDelete,
+/// DeleteGroups) that could not be published or answered, as Kafka maps
+/// failed appends to its offsets topic: no space or no answer in time is
+/// COORDINATOR_NOT_AVAILABLE (15) and a gateway shutting down
+/// NOT_COORDINATOR (16), both retried by clients after a coordinator
+/// lookup; a commit too large for the arena INVALID_COMMIT_OFFSET_SIZE
+/// (28); a sequencer refusal as in [`status_error`].
+pub fn commit_error(result: &Result<Completion, AppendError>) -> Option<ResponseError> {
+    match result {
+        Ok(completion) => status_error(completion.error),
+        Err(AppendError::Full) => Some(ResponseError::CoordinatorNotAvailable),
+        Err(AppendError::ShuttingDown) => Some(ResponseError::NotCoordinator),
+        Err(AppendError::TooLarge(_)) => Some(ResponseError::InvalidCommitOffsetSize),
     }
 }
 
@@ -129,6 +147,16 @@ mod tests {
         assert_eq!(code_of(completion_error(&Err(AppendError::Full))), 7);
         assert_eq!(allocation_error(&AppendError::Full).code(), 14);
         assert_eq!(allocation_error(&AppendError::ShuttingDown).code(), 16);
+    }
+
+    #[test]
+    fn offset_commits_that_fail_map_to_coordinator_codes() {
+        let code = |result| code_of(commit_error(&result));
+        assert_eq!(code(Err(AppendError::Full)), 15);
+        assert_eq!(code(Err(AppendError::ShuttingDown)), 16);
+        assert_eq!(code(Err(AppendError::TooLarge(1 << 30))), 28);
+        let ordered: Completion = bytemuck::Zeroable::zeroed();
+        assert_eq!(code(Ok(ordered)), 0);
     }
 
     #[test]

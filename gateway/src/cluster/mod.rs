@@ -18,14 +18,16 @@ mod membership;
 mod open;
 mod order_view;
 mod runtime;
+mod sink;
 
 use std::time::{Duration, Instant};
 
 pub use index::{BatchLocation, OrderIndex, PartitionIndex};
 pub use membership::Member;
-pub use order_view::ORDER_STREAM;
 pub use open::{open_cluster, slot_for_node_id, RegionSettings};
+pub use order_view::ORDER_STREAM;
 pub use runtime::{start, Cluster, ClusterOptions};
+pub use sink::SinkLog;
 
 use bytes::Bytes;
 use cxlkafka_log::layout::Completion;

@@ -28,6 +28,7 @@ use super::order_view::{self, ORDER_STREAM};
 use super::{AppendBatch, AppendError, ClusterLog, FetchRead, PendingAppend};
 use crate::order_topic::ORDER_TOPIC;
 use crate::records::set_base_offset;
+use crate::telemetry;
 
 /// How a gateway joins its region.
 #[derive(Clone, Debug)]
@@ -50,7 +51,8 @@ pub struct Cluster<B: MemoryBackend> {
     incarnation: u64,
     lease_timeout_ns: u64,
     writer: Mutex<RingWriter>,
-    pending: Mutex<BTreeMap<u64, oneshot::Sender<Completion>>>,
+    /// Waiters by ring slot, with the batch's `publish_unix_ns`.
+    pending: Mutex<BTreeMap<u64, (oneshot::Sender<Completion>, u64)>>,
     pending_signal: Condvar,
     index: RwLock<OrderIndex>,
     applied_tx: watch::Sender<u64>,
@@ -174,8 +176,28 @@ impl<B: MemoryBackend> Cluster<B> {
         while !self.stopping() {
             beats += 1;
             membership::beat(&self.region, self.gateway, self.incarnation, beats, true);
+            self.record_region_gauges();
             std::thread::sleep(period);
         }
+    }
+
+    /// Region, arena and order-log gauges of this gateway.
+    fn record_region_gauges(&self) {
+        let layout = *self.region.layout();
+        let arena_used = {
+            let mut writer = lock(&self.writer);
+            writer.refresh_consumed(&self.region);
+            writer.arena_used()
+        };
+        metrics::gauge!(telemetry::REGION_SIZE_BYTES).set(layout.total_bytes as f64);
+        metrics::gauge!(telemetry::ARENA_SIZE_BYTES).set(layout.geometry.arena_bytes as f64);
+        metrics::gauge!(telemetry::ARENA_USED_BYTES).set(arena_used as f64);
+        // `applied` is the next sequence to apply, as is the checkpoint's.
+        let next = self.applied();
+        let checkpoint: SequencerCheckpoint = self.region.read_fresh(layout.checkpoint());
+        metrics::gauge!(telemetry::ORDER_LOG_APPLIED_SEQUENCE).set(next.saturating_sub(1) as f64);
+        metrics::gauge!(telemetry::ORDER_LOG_LAG_ENTRIES)
+            .set(checkpoint.next_sequence.saturating_sub(next) as f64);
     }
 
     fn lease(&self) -> Lease {
@@ -197,6 +219,8 @@ impl<B: MemoryBackend> Cluster<B> {
     /// Holds the sequencer lease when the holder is gone and this is the
     /// lowest live gateway, and orders every ring while holding it.
     fn sequencer_loop(&self) {
+        let held = metrics::gauge!(telemetry::SEQUENCER_LEASE_HELD);
+        held.set(0.0);
         while !self.stopping() {
             let lease = self.lease();
             let mine = lease.holder == u64::from(self.gateway) + 1
@@ -220,7 +244,9 @@ impl<B: MemoryBackend> Cluster<B> {
             self.region
                 .write_line(self.region.layout().sequencer_lines as usize, &taken);
             tracing::info!(gateway = self.gateway, epoch, "holding the sequencer lease");
+            held.set(1.0);
             self.run_sequencer(epoch);
+            held.set(0.0);
         }
     }
 
@@ -228,6 +254,10 @@ impl<B: MemoryBackend> Cluster<B> {
         let mut sequencer = Sequencer::recover(Arc::clone(&self.region), self.lease_timeout_ns);
         let mut backoff = Backoff::default();
         let mut last_lease_check = Instant::now();
+        let ordered = metrics::counter!(telemetry::SEQUENCER_BATCHES_ORDERED_TOTAL);
+        let answered = metrics::counter!(telemetry::SEQUENCER_BATCHES_ANSWERED_TOTAL);
+        let passes = metrics::counter!(telemetry::SEQUENCER_SCAN_PASSES_TOTAL);
+        let order_log_full = metrics::counter!(telemetry::SEQUENCER_ORDER_LOG_FULL_TOTAL);
         while !self.stopping() {
             if last_lease_check.elapsed() > Duration::from_millis(10) {
                 last_lease_check = Instant::now();
@@ -238,9 +268,13 @@ impl<B: MemoryBackend> Cluster<B> {
                 }
             }
             let report = sequencer.pass();
+            passes.increment(1);
+            if report.order_log_full {
+                order_log_full.increment(1);
+            }
             if report.ordered + report.answered > 0 {
-                metrics::counter!("cxlkafka_sequencer_batches_ordered_total")
-                    .increment(report.ordered);
+                ordered.increment(report.ordered);
+                answered.increment(report.answered);
                 backoff.reset();
             } else {
                 backoff.wait();
@@ -250,6 +284,7 @@ impl<B: MemoryBackend> Cluster<B> {
 
     fn completion_loop(&self) {
         let mut backoff = Backoff::default();
+        let ordering_lag = metrics::histogram!(telemetry::ORDERING_LAG_SECONDS);
         while !self.stopping() {
             let next = {
                 let pending = lock(&self.pending);
@@ -267,7 +302,9 @@ impl<B: MemoryBackend> Cluster<B> {
             let offset = self.region.layout().completion(self.gateway, slot);
             match self.region.read_committed::<Completion>(offset, slot) {
                 Some(completion) => {
-                    if let Some(waiter) = lock(&self.pending).remove(&slot) {
+                    if let Some((waiter, published_ns)) = lock(&self.pending).remove(&slot) {
+                        let lag_ns = unix_ns().saturating_sub(published_ns);
+                        ordering_lag.record(lag_ns as f64 / 1e9);
                         let _ = waiter.send(completion);
                     }
                     backoff.reset();
@@ -368,7 +405,7 @@ impl<B: MemoryBackend> Cluster<B> {
             _ => {
                 // The bytes were recycled before this gateway read them (it
                 // lagged a whole arena behind): the commit is lost here.
-                metrics::counter!("cxlkafka_offset_commits_lost_total").increment(1);
+                metrics::counter!(telemetry::OFFSET_COMMITS_LOST_TOTAL).increment(1);
                 tracing::warn!(
                     sequence = entry.commit,
                     "offset commit no longer readable from the region"
@@ -429,7 +466,7 @@ impl<B: MemoryBackend> Cluster<B> {
                     // Register before releasing the writer so the completion
                     // thread cannot miss the slot.
                     let (tx, rx) = oneshot::channel();
-                    lock(&self.pending).insert(slot, tx);
+                    lock(&self.pending).insert(slot, (tx, header.publish_unix_ns));
                     rx
                 })
             };
@@ -445,7 +482,7 @@ impl<B: MemoryBackend> Cluster<B> {
                     return Err(AppendError::TooLarge(length as usize));
                 }
                 Err(_) if Instant::now() >= deadline => {
-                    metrics::counter!("cxlkafka_region_full_total").increment(1);
+                    metrics::counter!(telemetry::REGION_FULL_TOTAL).increment(1);
                     return Err(AppendError::Full);
                 }
                 Err(_) => {

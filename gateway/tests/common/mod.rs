@@ -6,12 +6,14 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use cxlkafka_gateway::cluster::{open_cluster, ClusterOptions, RegionSettings};
 use cxlkafka_gateway::context::{AdvertisedListener, Limits, TopicDefaults};
+use cxlkafka_gateway::groups::GroupConfig;
 use cxlkafka_gateway::{DispatchTable, GatewayContext, Server, ServerHandle};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -28,6 +30,8 @@ pub struct TestGateway {
     pub addr: SocketAddr,
     /// Holds the region file; removed when the gateway is dropped.
     pub region_dir: tempfile::TempDir,
+    /// The region file (in another gateway's directory for a second one).
+    pub region_path: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<ServerHandle>,
 }
@@ -49,6 +53,30 @@ impl TestGateway {
         table: DispatchTable,
         topics: TopicDefaults,
     ) -> Self {
+        Self::start_full(limits, table, topics, GroupConfig::default(), None).await
+    }
+
+    /// The standard table with these group settings; with `join`, a second
+    /// gateway (node 1) on `join`'s region instead of a new region.
+    pub async fn start_grouped(groups: GroupConfig, join: Option<&TestGateway>) -> Self {
+        let region = join.map(|first| first.region_path.clone());
+        Self::start_full(
+            Limits::default(),
+            DispatchTable::standard(),
+            TopicDefaults::default(),
+            groups,
+            region,
+        )
+        .await
+    }
+
+    async fn start_full(
+        limits: Limits,
+        table: DispatchTable,
+        topics: TopicDefaults,
+        groups: GroupConfig,
+        existing_region: Option<PathBuf>,
+    ) -> Self {
         let server = Server::bind("127.0.0.1:0").await.expect("bind");
         let addr = server.local_addr();
         let region_dir = tempfile::Builder::new()
@@ -56,15 +84,17 @@ impl TestGateway {
             .tempdir_in("/dev/shm")
             .or_else(|_| tempfile::tempdir())
             .expect("a temporary directory");
+        let node_id = if existing_region.is_some() { 1 } else { 0 };
+        let region_path = existing_region.unwrap_or_else(|| region_dir.path().join("region"));
         let settings = RegionSettings {
-            path: region_dir.path().join("region"),
+            path: region_path.clone(),
             bytes: 64 << 20,
             max_gateways: 2,
             cluster: "test".into(),
             non_coherent: false,
         };
         let options = ClusterOptions {
-            node_id: Some(0),
+            node_id: Some(node_id),
             advertised_host: addr.ip().to_string(),
             advertised_port: addr.port(),
             lease_timeout: Duration::from_secs(1),
@@ -75,7 +105,8 @@ impl TestGateway {
             .expect("open the test region");
         let ctx = GatewayContext::new(log, "test", AdvertisedListener::from_socket_addr(addr))
             .with_limits(limits)
-            .with_topic_defaults(topics);
+            .with_topic_defaults(topics)
+            .with_group_config(groups);
         let (tx, rx) = oneshot::channel::<()>();
         let handle = server.spawn(Arc::new(ctx), Arc::new(table), async move {
             let _ = rx.await;
@@ -83,6 +114,7 @@ impl TestGateway {
         Self {
             addr,
             region_dir,
+            region_path,
             shutdown: Some(tx),
             handle: Some(handle),
         }

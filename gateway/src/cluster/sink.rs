@@ -1,0 +1,272 @@
+//! The sink: a [`ClusterLog`] that acknowledges every batch at once and
+//! stores nothing, for measuring clients and the protocol layer against a
+//! broker with no storage cost (`cxlkafka serve --sink`). Every bandwidth
+//! figure of this project is given as a ratio to the same client against
+//! the sink on the same machine in the same run.
+//!
+//! It answers like a one-gateway broker: topics live in memory, offsets
+//! advance per partition, fetches return no records at the high watermark.
+//! Nothing it acknowledges can be read back.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cxlkafka_log::layout::{Completion, MAX_PARTITIONS_PER_TOPIC, MAX_TOPICS};
+use cxlkafka_sequencer::catalog::Topic;
+use cxlkafka_sequencer::control::{CommittedOffset, ControlRecord};
+use cxlkafka_sequencer::status;
+use tokio::sync::oneshot;
+
+use super::{AppendBatch, AppendError, ClusterLog, FetchRead, Member, PendingAppend};
+
+#[derive(Default)]
+struct SinkState {
+    topics: HashMap<String, Topic>,
+    next_offsets: HashMap<u32, i64>,
+    groups: HashMap<String, HashMap<u32, CommittedOffset>>,
+    next_slot: u32,
+}
+
+/// A storage side that stores nothing.
+pub struct SinkLog {
+    member: Member,
+    state: Mutex<SinkState>,
+    sequence: AtomicU64,
+    next_producer_id: AtomicU64,
+}
+
+impl SinkLog {
+    /// A sink answering as node 0 at the advertised address.
+    pub fn new(host: String, port: u16) -> Self {
+        Self {
+            member: Member {
+                gateway: 0,
+                host,
+                port,
+            },
+            state: Mutex::new(SinkState::default()),
+            sequence: AtomicU64::new(1),
+            next_producer_id: AtomicU64::new(1000),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SinkState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn completion(&self, error: i32, base_offset: i64) -> Completion {
+        let global_sequence = if error == status::OK {
+            self.sequence.fetch_add(1, Ordering::Relaxed)
+        } else {
+            0
+        };
+        Completion {
+            commit: 0,
+            global_sequence,
+            base_offset,
+            log_append_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_millis() as i64),
+            error,
+            _pad: [0; 92],
+        }
+    }
+
+    fn apply(&self, record: &ControlRecord) -> (i32, i64) {
+        let mut state = self.state();
+        match record {
+            ControlRecord::CreateTopic {
+                name,
+                partitions,
+                topic_id,
+                retention_ms,
+                retention_bytes,
+                configs,
+            } => {
+                if state.topics.contains_key(name) {
+                    return (status::TOPIC_EXISTS, -1);
+                }
+                if *partitions == 0 || *partitions > MAX_PARTITIONS_PER_TOPIC {
+                    return (status::INVALID_PARTITIONS, -1);
+                }
+                if state.next_slot >= MAX_TOPICS {
+                    return (status::CATALOG_FULL, -1);
+                }
+                let slot = state.next_slot;
+                state.next_slot += 1;
+                let topic = Topic {
+                    slot,
+                    name: name.clone(),
+                    topic_id: *topic_id,
+                    partitions: *partitions,
+                    retention_ms: *retention_ms,
+                    retention_bytes: *retention_bytes,
+                    configs: configs.clone(),
+                    changed_at: 0,
+                };
+                state.topics.insert(name.clone(), topic);
+                (status::OK, i64::from(slot))
+            }
+            ControlRecord::DeleteTopic { name } => match state.topics.remove(name) {
+                Some(topic) => (status::OK, i64::from(topic.slot)),
+                None => (status::UNKNOWN_TOPIC, -1),
+            },
+            ControlRecord::CreatePartitions { name, total } => match state.topics.get_mut(name) {
+                Some(topic) if *total > topic.partitions && *total <= MAX_PARTITIONS_PER_TOPIC => {
+                    topic.partitions = *total;
+                    (status::OK, i64::from(topic.slot))
+                }
+                Some(_) => (status::INVALID_PARTITIONS, -1),
+                None => (status::UNKNOWN_TOPIC, -1),
+            },
+            ControlRecord::AlterTopicConfigs {
+                name,
+                retention_ms,
+                retention_bytes,
+                configs,
+            } => match state.topics.get_mut(name) {
+                Some(topic) => {
+                    topic.retention_ms = *retention_ms;
+                    topic.retention_bytes = *retention_bytes;
+                    topic.configs = configs.clone();
+                    (status::OK, i64::from(topic.slot))
+                }
+                None => (status::UNKNOWN_TOPIC, -1),
+            },
+            ControlRecord::AllocateProducerId => (
+                status::OK,
+                self.next_producer_id.fetch_add(1, Ordering::Relaxed) as i64,
+            ),
+            ControlRecord::CommitOffsets { group, offsets } => {
+                let committed = state.groups.entry(group.clone()).or_default();
+                for offset in offsets {
+                    if offset.offset < 0 {
+                        committed.remove(&offset.stream);
+                    } else {
+                        committed.insert(offset.stream, offset.clone());
+                    }
+                }
+                (status::OK, 0)
+            }
+            ControlRecord::DeleteRecords { stream, offset } => {
+                let high_watermark = state.next_offsets.get(stream).copied().unwrap_or(0);
+                if *offset > high_watermark || *offset < -1 {
+                    (status::OFFSET_OUT_OF_RANGE, -1)
+                } else {
+                    (
+                        status::OK,
+                        if *offset == -1 {
+                            high_watermark
+                        } else {
+                            *offset
+                        },
+                    )
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ClusterLog for SinkLog {
+    fn node_id(&self) -> i32 {
+        0
+    }
+
+    fn members(&self) -> Vec<Member> {
+        vec![self.member.clone()]
+    }
+
+    fn topics(&self) -> Vec<Topic> {
+        let mut topics: Vec<Topic> = self.state().topics.values().cloned().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics
+    }
+
+    fn topic(&self, name: &str) -> Option<Topic> {
+        self.state().topics.get(name).cloned()
+    }
+
+    async fn publish(
+        &self,
+        batch: AppendBatch<'_>,
+        timeout: Duration,
+    ) -> Result<PendingAppend, AppendError> {
+        let base_offset = {
+            let mut state = self.state();
+            let next = state.next_offsets.entry(batch.stream).or_insert(0);
+            let base_offset = *next;
+            *next += i64::from(batch.record_count);
+            base_offset
+        };
+        let (sender, receiver) = oneshot::channel();
+        // The receiver is still held by the PendingAppend below.
+        let _ = sender.send(self.completion(status::OK, base_offset));
+        Ok(PendingAppend::new(receiver, Instant::now() + timeout))
+    }
+
+    async fn control(
+        &self,
+        record: &ControlRecord,
+        _timeout: Duration,
+    ) -> Result<Completion, AppendError> {
+        let (error, value) = self.apply(record);
+        Ok(self.completion(error, value))
+    }
+
+    fn offsets(&self, stream: u32) -> (i64, i64) {
+        let high_watermark = self.state().next_offsets.get(&stream).copied().unwrap_or(0);
+        (high_watermark, high_watermark)
+    }
+
+    fn read(&self, stream: u32, offset: i64, _max_bytes: usize) -> FetchRead {
+        let (log_start, high_watermark) = self.offsets(stream);
+        if offset == high_watermark {
+            FetchRead::Batches {
+                batches: Vec::new(),
+                high_watermark,
+                log_start,
+            }
+        } else {
+            FetchRead::OutOfRange {
+                high_watermark,
+                log_start,
+            }
+        }
+    }
+
+    fn offset_for_timestamp(&self, _stream: u32, _timestamp: i64) -> Option<(i64, i64)> {
+        None
+    }
+
+    fn max_timestamp(&self, _stream: u32) -> Option<(i64, i64)> {
+        None
+    }
+
+    fn committed_offsets(&self, group: &str) -> HashMap<u32, CommittedOffset> {
+        self.state().groups.get(group).cloned().unwrap_or_default()
+    }
+
+    fn offset_groups(&self) -> Vec<String> {
+        self.state().groups.keys().cloned().collect()
+    }
+
+    async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64 {
+        // Every acknowledged batch is "applied" at once; past that, nothing
+        // new ever becomes readable, so a long poll waits its time out.
+        if self.applied() <= sequence {
+            tokio::time::sleep(timeout).await;
+        }
+        self.applied()
+    }
+
+    fn applied(&self) -> u64 {
+        self.sequence.load(Ordering::Relaxed)
+    }
+
+    fn shutdown(&self) {}
+}
