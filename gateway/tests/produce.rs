@@ -304,3 +304,31 @@ async fn every_version_produces_and_v13_names_topics_by_id() {
     assert_eq!(response.responses[0].partition_responses[0].error_code, 100);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_that_lies_about_its_length_is_refused_and_the_region_stays_intact() {
+    let mut gateway = TestGateway::start().await;
+    let mut client = gateway.client().await;
+    create_topic(&mut client, "lies").await;
+    let good = batch(&[b"honest"], 1, None);
+    let real = i32::try_from(good.len() - 12).expect("small batch");
+    for claimed in [real + 100, real - 10, -1, i32::MAX] {
+        let mut lying = BytesMut::from(&good[..]);
+        lying[8..12].copy_from_slice(&claimed.to_be_bytes());
+        // As Kafka: no complete batch in the set is INVALID_RECORD (87), a
+        // batch whose bytes fail its CRC is CORRUPT_MESSAGE (2).
+        let code = produce(&mut client, "lies", 0, lying.freeze()).await.0;
+        assert!(
+            code == 2 || code == 87,
+            "batch length {claimed} for {real} bytes answered {code}"
+        );
+    }
+    // Another connection is served, nothing was stored, and the next honest
+    // batch lands at offset 0 and reads back byte for byte.
+    let mut other = gateway.client().await;
+    assert_eq!(produce(&mut other, "lies", 0, good.clone()).await, (0, 0));
+    let answer = fetch(&mut other, "lies", 0, 0).await;
+    assert_eq!(answer.high_watermark, 1);
+    assert_eq!(answer.records.expect("records"), with_base_offset(&good, 0));
+    gateway.stop().await;
+}
