@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Writes the Grafana dashboards in this folder (cxlkafka-*.json).
+
+The JSON files are this script's output, committed so they can be imported
+as they are; edit this script and rerun it (`python3 dashboards/generate.py`)
+rather than editing the JSON. compat-tests/test_metrics.py checks that the
+committed JSON is what this script writes, and that every metric its
+expressions use is in a real gateway's /metrics.
+
+Every dashboard is importable (Dashboards > New > Import): the datasource is
+the `${DS_PROMETHEUS}` input Grafana asks for, and the variables `cluster`
+(the label dashboards/prometheus.yml puts on every target), `instance` (one
+gateway) and, where it applies, `topic` or `group` filter every panel.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DS = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+SEL = 'cluster=~"$cluster",instance=~"$instance"'
+RATE = "$__rate_interval"
+
+
+def variable(name: str, label: str, query: str, multi: bool = True) -> dict:
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
+        "definition": query,
+        "query": {"query": query, "refId": f"var-{name}"},
+        "refresh": 2,
+        "sort": 1,
+        "multi": multi,
+        "includeAll": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "options": [],
+        "hide": 0,
+    }
+
+
+CLUSTER = variable("cluster", "Cluster", "label_values(cxlkafka_build_info, cluster)")
+INSTANCE = variable("instance", "Gateway",
+                    'label_values(cxlkafka_build_info{cluster=~"$cluster"}, instance)')
+TOPIC = variable("topic", "Topic",
+                 'label_values(cxlkafka_records_in_total{cluster=~"$cluster"}, topic)')
+GROUP = variable("group", "Group",
+                 'label_values(cxlkafka_consumer_group_members{cluster=~"$cluster"}, group)')
+
+
+def panel(title: str, targets: list[tuple[str, str]], unit: str, x: int, y: int,
+          w: int = 12, h: int = 8, kind: str = "timeseries", description: str = "") -> dict:
+    p = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "gridPos": {"x": x, "y": y, "w": w, "h": h},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {"legend": {"displayMode": "table", "placement": "bottom",
+                               "calcs": ["mean", "max", "lastNotNull"]},
+                    "tooltip": {"mode": "multi", "sort": "desc"}},
+        "targets": [
+            {"datasource": DS, "expr": expr, "legendFormat": legend, "refId": chr(ord("A") + i)}
+            for i, (expr, legend) in enumerate(targets)
+        ],
+    }
+    if kind == "stat":
+        p["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                        "colorMode": "value", "graphMode": "area", "textMode": "auto"}
+    if kind == "table":
+        p["options"] = {"showHeader": True}
+        for t in p["targets"]:
+            t["instant"] = True
+            t["format"] = "table"
+    return p
+
+
+def row(title: str, y: int) -> dict:
+    return {"type": "row", "title": title, "collapsed": False, "panels": [],
+            "gridPos": {"x": 0, "y": y, "w": 24, "h": 1}}
+
+
+def dashboard(uid: str, title: str, description: str, variables: list[dict],
+              panels: list[dict]) -> dict:
+    for i, p in enumerate(panels, start=1):
+        p["id"] = i
+    return {
+        "__inputs": [{
+            "name": "DS_PROMETHEUS",
+            "label": "Prometheus",
+            "description": "The Prometheus that scrapes the gateways (dashboards/prometheus.yml)",
+            "type": "datasource",
+            "pluginId": "prometheus",
+            "pluginName": "Prometheus",
+        }],
+        "__requires": [
+            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "9.0.0"},
+            {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+            {"type": "panel", "id": "timeseries", "name": "Time series", "version": ""},
+            {"type": "panel", "id": "stat", "name": "Stat", "version": ""},
+            {"type": "panel", "id": "table", "name": "Table", "version": ""},
+        ],
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["cxlkafka"],
+        "editable": True,
+        "graphTooltip": 1,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "10s",
+        "time": {"from": "now-1h", "to": "now"},
+        "timepicker": {},
+        "timezone": "",
+        "annotations": {"list": []},
+        "links": [{"type": "dashboards", "tags": ["cxlkafka"], "asDropdown": True,
+                   "title": "cxlkafka", "includeVars": True, "keepTime": True}],
+        "templating": {"list": variables},
+        "panels": panels,
+    }
+
+
+def quantiles(metric: str, by: str, extra: str = "") -> list[tuple[str, str]]:
+    sel = SEL + extra
+    out = []
+    for q, name in ((0.5, "p50"), (0.99, "p99")):
+        by_le = f"{by}, le" if by else "le"
+        legend = f"{{{{{by}}}}} {name}" if by else name
+        out.append((f"histogram_quantile({q}, sum by ({by_le}) "
+                    f"(rate({metric}_bucket{{{sel}}}[{RATE}])))", legend))
+    return out
+
+
+def overview() -> dict:
+    t = SEL + ',topic=~"$topic"'
+    panels = [
+        row("Throughput", 0),
+        panel("Bytes in / s by topic",
+              [(f"sum by (topic) (rate(cxlkafka_bytes_in_total{{{t}}}[{RATE}]))", "{{topic}}")],
+              "Bps", 0, 1, description="Record batch bytes produced and ordered."),
+        panel("Bytes out / s by topic",
+              [(f"sum by (topic) (rate(cxlkafka_bytes_out_total{{{t}}}[{RATE}]))", "{{topic}}")],
+              "Bps", 12, 1, description="Record batch bytes returned by Fetch."),
+        panel("Records in / s by topic",
+              [(f"sum by (topic) (rate(cxlkafka_records_in_total{{{t}}}[{RATE}]))", "{{topic}}")],
+              "rps", 0, 9),
+        panel("Records out / s by topic",
+              [(f"sum by (topic) (rate(cxlkafka_records_out_total{{{t}}}[{RATE}]))", "{{topic}}")],
+              "rps", 12, 9),
+        row("Requests", 17),
+        panel("Requests / s by API",
+              [(f"sum by (api) (rate(cxlkafka_requests_total{{{SEL}}}[{RATE}]))", "{{api}}")],
+              "reqps", 0, 18),
+        panel("Error codes / s by API and code",
+              [(f"sum by (api, code) (rate(cxlkafka_request_errors_total{{{SEL}}}[{RATE}]))",
+                "{{api}} code {{code}}")],
+              "reqps", 12, 18,
+              description="Non-zero Kafka error codes in responses (code is Kafka's numeric code)."),
+        panel("Request latency p50 / p99 by API",
+              quantiles("cxlkafka_request_duration_seconds", "api"), "s", 0, 26, w=24,
+              description="From a request frame read to its response ready (histogram_quantile)."),
+        row("Connections and process", 34),
+        panel("Open connections by gateway",
+              [(f"sum by (instance) (cxlkafka_connections{{{SEL}}})", "{{instance}}")],
+              "short", 0, 35, w=8),
+        panel("Connections accepted and closed for bad input / s",
+              [(f"sum by (instance) (rate(cxlkafka_connections_total{{{SEL}}}[{RATE}]))",
+                "accepted {{instance}}"),
+               (f"sum by (reason) (rate(cxlkafka_protocol_errors_total{{{SEL}}}[{RATE}]))",
+                "bad input: {{reason}}")],
+              "cps", 8, 35, w=8),
+        panel("Gateway process",
+              [(f"rate(cxlkafka_process_cpu_seconds{{{SEL}}}[{RATE}])", "CPU cores {{instance}}"),
+               (f"cxlkafka_process_threads{{{SEL}}}", "threads {{instance}}")],
+              "short", 16, 35, w=8),
+        panel("Resident memory by gateway",
+              [(f"cxlkafka_process_resident_memory_bytes{{{SEL}}}", "{{instance}}")],
+              "bytes", 0, 43, w=12),
+        panel("Gateways up (version)",
+              [(f"sum by (version) (cxlkafka_build_info{{{SEL}}})", "{{version}}")],
+              "short", 12, 43, w=12, kind="stat"),
+    ]
+    return dashboard("cxlkafka-overview", "cxlkafka / Overview",
+                     "Throughput, requests, latency and errors of cxlkafka gateways.",
+                     [CLUSTER, INSTANCE, TOPIC], panels)
+
+
+def sequencer() -> dict:
+    panels = [
+        row("Sequencer", 0),
+        panel("Batches ordered / answered per second",
+              [(f"sum (rate(cxlkafka_sequencer_batches_ordered_total{{{SEL}}}[{RATE}]))", "ordered"),
+               (f"sum (rate(cxlkafka_sequencer_batches_answered_total{{{SEL}}}[{RATE}]))",
+                "answered without ordering")],
+              "ops", 0, 1, description="Only the gateway holding the sequencer lease orders."),
+        panel("Ordering lag p50 / p99 (publish to completion)",
+              quantiles("cxlkafka_ordering_lag_seconds", "instance"), "s", 12, 1),
+        panel("Sequencer scan passes / s",
+              [(f"sum by (instance) (rate(cxlkafka_sequencer_scan_passes_total{{{SEL}}}[{RATE}]))",
+                "passes {{instance}}"),
+               (f"sum by (instance) (rate(cxlkafka_sequencer_order_log_full_passes_total"
+                f"{{{SEL}}}[{RATE}]))", "order log full {{instance}}")],
+              "ops", 0, 9),
+        panel("Sequencer lease holder",
+              [(f"cxlkafka_sequencer_lease_held{{{SEL}}}", "{{instance}}")],
+              "short", 12, 9, description="1 on the gateway holding the lease."),
+        row("Region", 17),
+        panel("Arena use by gateway",
+              [(f"cxlkafka_arena_used_bytes{{{SEL}}} / cxlkafka_arena_size_bytes{{{SEL}}}",
+                "{{instance}}")],
+              "percentunit", 0, 18,
+              description="Share of the gateway's arena holding batches not yet consumed by the sequencer."),
+        panel("Arena bytes used and region size",
+              [(f"cxlkafka_arena_used_bytes{{{SEL}}}", "arena used {{instance}}"),
+               (f"cxlkafka_arena_size_bytes{{{SEL}}}", "arena size {{instance}}"),
+               (f"max (cxlkafka_region_size_bytes{{{SEL}}})", "region size")],
+              "bytes", 12, 18),
+        panel("Order log: entries applied / s",
+              [(f"rate(cxlkafka_order_log_applied_sequence{{{SEL}}}[{RATE}])", "{{instance}}")],
+              "ops", 0, 26),
+        panel("Order log lag (entries not yet applied)",
+              [(f"cxlkafka_order_log_lag_entries{{{SEL}}}", "{{instance}}")],
+              "short", 12, 26),
+    ]
+    return dashboard("cxlkafka-sequencer-region", "cxlkafka / Sequencer and region",
+                     "The sequencer's ordering rate and lag, arena and order-log use per gateway.",
+                     [CLUSTER, INSTANCE], panels)
+
+
+def groups() -> dict:
+    g = SEL + ',group=~"$group"'
+    panels = [
+        row("Consumer groups", 0),
+        panel("Lag by group and topic",
+              [(f"sum by (group, topic) (cxlkafka_consumer_group_lag{{{g}}})", "{{group}} {{topic}}")],
+              "short", 0, 1,
+              description="High watermark minus committed offset, summed over partitions."),
+        panel("Members by group",
+              [(f"sum by (group) (cxlkafka_consumer_group_members{{{g}}})", "{{group}}")],
+              "short", 12, 1),
+        panel("Lag by partition",
+              [(f"sum by (group, topic, partition) (cxlkafka_consumer_group_lag{{{g}}})", "")],
+              "short", 0, 9, w=24, kind="table"),
+    ]
+    return dashboard("cxlkafka-consumer-groups", "cxlkafka / Consumer groups",
+                     "Lag and membership of the consumer groups the gateways coordinate.",
+                     [CLUSTER, INSTANCE, GROUP], panels)
+
+
+DASHBOARDS = {
+    "cxlkafka-overview.json": overview,
+    "cxlkafka-sequencer-region.json": sequencer,
+    "cxlkafka-consumer-groups.json": groups,
+}
+
+
+def render(build) -> str:
+    return json.dumps(build(), indent=2) + "\n"
+
+
+def main() -> int:
+    for name, build in DASHBOARDS.items():
+        (HERE / name).write_text(render(build))
+        print(f"wrote {HERE / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
