@@ -5,7 +5,8 @@
 //! - [`accessor`]: [`Region`], the one typed accessor that applies the
 //!   publish and read rules;
 //! - [`open`]: creating and attaching region files and device-DAX nodes;
-//! - [`ring`] and [`arena`]: a gateway's batch ring and payload arena.
+//! - [`ring`] and [`arena`]: a gateway's batch ring and payload arena;
+//! - [`segment`]: the disk tier, segment files of ordered entries.
 //!
 //! This crate knows nothing about Kafka: it moves batches of bytes for
 //! numbered streams.
@@ -17,6 +18,7 @@ pub mod layout;
 pub mod memory;
 pub mod open;
 pub mod ring;
+pub mod segment;
 
 pub use accessor::Region;
 pub use error::RegionError;
