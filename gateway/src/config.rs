@@ -45,6 +45,11 @@ pub enum Command {
 pub enum BenchCommand {
     /// Produce records as fast as the broker acknowledges them.
     Produce(crate::bench::ProduceBenchArgs),
+    /// Fetch a topic's records as fast as the broker serves them.
+    Consume(crate::bench::ConsumeBenchArgs),
+    /// Run `serve --sink` whose fetches return copies of the first batch
+    /// produced to each partition: the baseline for `bench consume`.
+    Sink(crate::bench::SinkBenchArgs),
 }
 
 /// How the shared region is accessed (see DESIGN.md, "The shared region").
@@ -96,6 +101,12 @@ pub struct ServeArgs {
     /// Directory of this gateway's segment files (its disk copy of the log).
     #[arg(long, env = "CXLKAFKA_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// A segment file of the disk tier is closed and a new one started once
+    /// it would pass this size (same units as --region-size). Retention
+    /// deletes whole segments.
+    #[arg(long, env = "CXLKAFKA_SEGMENT_BYTES", default_value = "256MiB")]
+    pub segment_bytes: ByteSize,
 
     /// Address of the Prometheus /metrics endpoint.
     #[arg(long, env = "CXLKAFKA_METRICS_ADDR", default_value = "127.0.0.1:9644")]
@@ -283,6 +294,8 @@ impl ServeArgs {
             advertised_host: advertised.host,
             advertised_port: advertised.port,
             lease_timeout: std::time::Duration::from_millis(self.lease_timeout_ms),
+            data_dir: self.data_dir.clone(),
+            segment_bytes: self.segment_bytes.0,
         })
     }
 
@@ -314,6 +327,7 @@ impl Default for ServeArgs {
             region_size: ByteSize(1 << 30),
             cluster: "default".to_owned(),
             data_dir: PathBuf::from("./data"),
+            segment_bytes: ByteSize(256 << 20),
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9644)),
             no_metrics: false,
             log_level: "info".to_owned(),
@@ -551,6 +565,76 @@ mod tests {
             assert_eq!(env.as_deref(), Some(expected.as_str()), "--{long}");
             assert!(arg.get_help().is_some(), "--{long} has help text");
         }
+    }
+
+    #[test]
+    fn every_bench_flag_has_an_env_var_named_after_it() {
+        let command = Cli::command();
+        let bench = command
+            .find_subcommand("bench")
+            .expect("bench subcommand exists");
+        let mut checked = 0;
+        for tool in bench.get_subcommands() {
+            for arg in tool.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if matches!(long, "help" | "version") {
+                    continue;
+                }
+                let expected = format!("CXLKAFKA_BENCH_{}", long.replace('-', "_").to_uppercase());
+                let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                let name = tool.get_name();
+                assert_eq!(env.as_deref(), Some(expected.as_str()), "{name} --{long}");
+                assert!(arg.get_help().is_some(), "{name} --{long} has help text");
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "produce, consume and sink flags were checked");
+    }
+
+    #[test]
+    fn bench_flags_parse_sizes_and_defaults_match_new() {
+        let cli = Cli::try_parse_from([
+            "cxlkafka",
+            "bench",
+            "produce",
+            "--bytes",
+            "100MB",
+            "--record-size",
+            "1000",
+            "--acks",
+            "-1",
+            "--compression",
+            "lz4",
+        ])
+        .expect("flags parse");
+        let Command::Bench(BenchCommand::Produce(args)) = cli.command else {
+            panic!("bench produce flags parse as bench produce");
+        };
+        assert_eq!(args.total_records(), 100_000);
+        assert_eq!(args.compression, crate::bench::CompressionArg::Lz4);
+        assert!(Cli::try_parse_from(["cxlkafka", "bench", "produce", "--acks", "2"]).is_err());
+        if std::env::vars().any(|(k, _)| k.starts_with("CXLKAFKA_")) {
+            return;
+        }
+        let addr = SocketAddr::from(([127, 0, 0, 1], 9092));
+        let Command::Bench(BenchCommand::Produce(parsed)) =
+            Cli::try_parse_from(["cxlkafka", "bench", "produce"])
+                .expect("parses")
+                .command
+        else {
+            panic!("bench produce");
+        };
+        let default = crate::bench::ProduceBenchArgs::new(addr);
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+        let Command::Bench(BenchCommand::Consume(parsed)) =
+            Cli::try_parse_from(["cxlkafka", "bench", "consume"])
+                .expect("parses")
+                .command
+        else {
+            panic!("bench consume");
+        };
+        let default = crate::bench::ConsumeBenchArgs::new(addr);
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use cxlkafka_gateway::bench::{self, ProduceBenchArgs};
+use cxlkafka_gateway::bench;
 use cxlkafka_gateway::config::{BenchCommand, Cli, Command, ServeArgs};
 use cxlkafka_gateway::{serve, telemetry};
 use tracing::{error, info};
@@ -15,11 +15,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => run_serve(args),
-        Command::Bench(BenchCommand::Produce(args)) => run_bench(args),
+        Command::Bench(command) => run_bench(command),
     }
 }
 
-fn run_bench(args: ProduceBenchArgs) -> ExitCode {
+fn run_bench(command: BenchCommand) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -30,7 +30,18 @@ fn run_bench(args: ProduceBenchArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(bench::produce(args)) {
+    let outcome = runtime.block_on(async move {
+        match command {
+            BenchCommand::Produce(args) => bench::produce(args).await.map(drop),
+            BenchCommand::Consume(args) => bench::consume(args).await.map(drop),
+            BenchCommand::Sink(args) => {
+                let server = bench::sink::start(&args, shutdown_signal()).await?;
+                server.stopped().await;
+                Ok(())
+            }
+        }
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("cxlkafka bench: {error}");

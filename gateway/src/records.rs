@@ -49,6 +49,7 @@
 //! | record count not above 0, or not last offset delta + 1 | INVALID_RECORD (87) | same |
 //! | control batch from a client | INVALID_RECORD (87) | same |
 //! | producer id set but base sequence negative | INVALID_RECORD (87) | same |
+//! | a record without a key, topic compacted | INVALID_RECORD (87), one record error per keyless record | same ([`keyless_records`]) |
 //!
 //! UNSUPPORTED_FOR_MESSAGE_FORMAT (43) is what Kafka answers when idempotent
 //! or transactional batches meet a topic whose `message.format.version` is
@@ -62,7 +63,7 @@
 //! configuration.
 
 use bytes::Buf;
-use kafka_protocol::records::{Compression, TimestampType};
+use kafka_protocol::records::{Compression, RecordBatchDecoder, TimestampType};
 use kafka_protocol::ResponseError;
 use thiserror::Error;
 
@@ -250,6 +251,13 @@ pub enum BatchError {
         /// The negative base sequence.
         base_sequence: i32,
     },
+    /// The records section does not decode (or decompress); only looked at
+    /// where records must be read (keys on a compacted topic).
+    #[error("the records do not decode: {reason}")]
+    UndecodableRecords {
+        /// The decoder's complaint.
+        reason: String,
+    },
 }
 
 impl BatchError {
@@ -261,7 +269,8 @@ impl BatchError {
             | BatchError::LengthTooSmall { .. }
             | BatchError::InvalidMagic { .. }
             | BatchError::CrcMismatch { .. }
-            | BatchError::UnknownCompression { .. } => ResponseError::CorruptMessage,
+            | BatchError::UnknownCompression { .. }
+            | BatchError::UndecodableRecords { .. } => ResponseError::CorruptMessage,
             BatchError::Empty
             | BatchError::Truncated { .. }
             | BatchError::LegacyMagic { .. }
@@ -598,6 +607,26 @@ pub struct ShortBuffer {
     pub needed: usize,
     /// Bytes present.
     pub available: usize,
+}
+
+/// The positions in `batch` (0-based, as Kafka's `RecordError.batchIndex`)
+/// of its records without a key. A compacted topic refuses those
+/// (Kafka's `LogValidator.validateKey`: INVALID_RECORD with one record error
+/// per keyless record), so the gateway calls this for compacted topics only:
+/// it is the one place that decodes, and decompresses, a produced batch.
+pub fn keyless_records(batch: &[u8]) -> Result<Vec<i32>, BatchError> {
+    let mut bytes = bytes::Bytes::copy_from_slice(batch);
+    let set =
+        RecordBatchDecoder::decode(&mut bytes).map_err(|error| BatchError::UndecodableRecords {
+            reason: error.to_string(),
+        })?;
+    Ok(set
+        .records
+        .iter()
+        .zip(0..)
+        .filter(|(record, _)| record.key.is_none())
+        .map(|(_, index)| index)
+        .collect())
 }
 
 /// Rewrites a batch's base offset in place. The base offset is outside the

@@ -73,6 +73,22 @@ pub const ORDER_LOG_LAG_ENTRIES: &str = "cxlkafka_order_log_lag_entries";
 pub const REGION_FULL_TOTAL: &str = "cxlkafka_region_full_total";
 /// Offset commits recycled before this gateway could read them.
 pub const OFFSET_COMMITS_LOST_TOTAL: &str = "cxlkafka_offset_commits_lost_total";
+/// Payload bytes the disk tier copied from the region into segments.
+pub const REPLICA_COPIED_BYTES_TOTAL: &str = "cxlkafka_replica_copied_bytes_total";
+/// Ordered entries this gateway's segments lack (gone from the region first).
+pub const REPLICA_MISSED_ENTRIES_TOTAL: &str = "cxlkafka_replica_missed_entries_total";
+/// Segment writes or fsyncs that failed.
+pub const REPLICA_WRITE_ERRORS_TOTAL: &str = "cxlkafka_replica_write_errors_total";
+/// Group-commit fsyncs of the disk tier.
+pub const REPLICA_FSYNCS_TOTAL: &str = "cxlkafka_replica_fsyncs_total";
+/// Time one group-commit fsync took.
+pub const REPLICA_FSYNC_SECONDS: &str = "cxlkafka_replica_fsync_seconds";
+/// Highest global sequence durable on this gateway's disk.
+pub const REPLICA_DURABLE_SEQUENCE: &str = "cxlkafka_replica_durable_sequence";
+/// Entries ordered but not yet durable on this gateway's disk.
+pub const REPLICA_DURABLE_LAG_ENTRIES: &str = "cxlkafka_replica_durable_lag_entries";
+/// Bytes of this gateway's segment files.
+pub const SEGMENT_BYTES: &str = "cxlkafka_segment_bytes";
 /// Resident set size of the gateway process.
 pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "cxlkafka_process_resident_memory_bytes";
 /// User plus system CPU time of the gateway process since start.
@@ -311,6 +327,46 @@ pub fn describe() {
         OFFSET_COMMITS_LOST_TOTAL,
         Unit::Count,
         "Offset commits whose bytes were recycled before this gateway applied them."
+    );
+    describe_counter!(
+        REPLICA_COPIED_BYTES_TOTAL,
+        Unit::Bytes,
+        "Payload bytes the disk tier copied from the region into this gateway's segments."
+    );
+    describe_counter!(
+        REPLICA_MISSED_ENTRIES_TOTAL,
+        Unit::Count,
+        "Ordered entries this gateway's segments lack because they left the region before it copied them."
+    );
+    describe_counter!(
+        REPLICA_WRITE_ERRORS_TOTAL,
+        Unit::Count,
+        "Segment writes or fsyncs that failed (a failed fsync stops the disk tier)."
+    );
+    describe_counter!(
+        REPLICA_FSYNCS_TOTAL,
+        Unit::Count,
+        "Group-commit fsyncs of this gateway's disk tier."
+    );
+    describe_histogram!(
+        REPLICA_FSYNC_SECONDS,
+        Unit::Seconds,
+        "Time one group-commit fsync of the disk tier took."
+    );
+    describe_gauge!(
+        REPLICA_DURABLE_SEQUENCE,
+        Unit::Count,
+        "Highest global sequence durable on this gateway's disk."
+    );
+    describe_gauge!(
+        REPLICA_DURABLE_LAG_ENTRIES,
+        Unit::Count,
+        "Entries the sequencer ordered that are not yet durable on this gateway's disk."
+    );
+    describe_gauge!(
+        SEGMENT_BYTES,
+        Unit::Bytes,
+        "Bytes of this gateway's segment files."
     );
     describe_gauge!(
         PROCESS_RESIDENT_MEMORY_BYTES,

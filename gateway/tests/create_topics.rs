@@ -93,9 +93,8 @@ async fn minus_one_takes_the_cluster_defaults() {
     let created = admin.create(vec![new_topic("defaults", -1, -1)]).await;
     assert_eq!(created[0].error_code, 0, "{:?}", created[0].error_message);
     assert_eq!(created[0].num_partitions, 4);
-    // The default factor (2 copies: the region and a disk) is reported as
-    // Metadata lists replicas: capped by the one live gateway.
-    assert_eq!(created[0].replication_factor, 1);
+    // The default factor: 2 copies, the region and the gateway's disk.
+    assert_eq!(created[0].replication_factor, 2);
     assert_eq!(admin.partitions("defaults").await, Some(4));
     gateway.stop().await;
 }
@@ -134,9 +133,10 @@ async fn each_invalid_topic_gets_kafkas_error_and_nothing_is_created() {
         (new_topic("too-many-partitions", 257, 1), 37, "limit of 256"),
         (new_topic("zero-factor", 1, 0), 38, "larger than 0"),
         (
-            new_topic("factor-above-brokers", 1, 2),
+            // The region and the one gateway's disk make two copies.
+            new_topic("factor-above-copies", 1, 3),
             38,
-            "only 1 broker(s)",
+            "only 2 copies",
         ),
         (
             new_topic("unknown-config", 1, 1)

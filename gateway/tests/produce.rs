@@ -332,3 +332,94 @@ async fn a_batch_that_lies_about_its_length_is_refused_and_the_region_stays_inta
     assert_eq!(answer.records.expect("records"), with_base_offset(&good, 0));
     gateway.stop().await;
 }
+
+/// One uncompressed batch of three records; `keys[i]` is record i's key.
+fn batch_with_keys(keys: [Option<&'static [u8]>; 3]) -> Bytes {
+    let records: Vec<Record> = keys
+        .iter()
+        .zip(0..)
+        .map(|(key, i)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            sequence: i - 1,
+            timestamp: 1_700_000_000_000,
+            key: key.map(Bytes::from_static),
+            value: Some(Bytes::from_static(b"value")),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encoding records");
+    buf.freeze()
+}
+
+#[tokio::test]
+async fn a_compacted_topic_refuses_keyless_records_with_one_record_error_each() {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+    use kafka_protocol::protocol::StrBytes;
+
+    let mut gateway = TestGateway::start().await;
+    let mut client = gateway.client().await;
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(data_path::topic_name("compacted"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("cleanup.policy"))
+                .with_value(Some(StrBytes::from_static_str("compact,delete")))])])
+        .with_timeout_ms(10_000);
+    let created: CreateTopicsResponse =
+        call(&mut client, ApiKey::CreateTopics, 5, 1, &request).await;
+    assert_eq!(
+        created.topics[0].error_code, 0,
+        "{:?}",
+        created.topics[0].error_message
+    );
+
+    let keyless = batch_with_keys([Some(b"a"), None, None]);
+    let response: ProduceResponse = call(
+        &mut client,
+        ApiKey::Produce,
+        9,
+        2,
+        &produce_request("compacted", 0, keyless, 1),
+    )
+    .await;
+    let answer = &response.responses[0].partition_responses[0];
+    assert_eq!(answer.error_code, 87, "INVALID_RECORD");
+    assert_eq!(answer.base_offset, -1);
+    let indexes: Vec<i32> = answer.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(indexes, [1, 2], "one record error per keyless record");
+    assert_eq!(
+        answer.record_errors[0].batch_index_error_message.as_deref(),
+        Some("Compacted topic cannot accept message without key in topic partition compacted-0.")
+    );
+    assert!(answer.error_message.as_deref().is_some_and(
+        |m| m.starts_with("One or more records have been rejected due to 2 record errors")
+    ));
+
+    // Nothing of the refused batch was stored; a keyed batch goes in at 0.
+    let keyed = batch_with_keys([Some(b"a"), Some(b"b"), Some(b"c")]);
+    assert_eq!(produce(&mut client, "compacted", 0, keyed).await, (0, 0));
+    // Other topics take keyless records as before.
+    create_topic(&mut client, "plain").await;
+    let keyless = batch_with_keys([None, None, None]);
+    assert_eq!(produce(&mut client, "plain", 0, keyless).await, (0, 0));
+    gateway.stop().await;
+}

@@ -37,6 +37,11 @@ fn options(node_id: u16) -> ClusterOptions {
         advertised_host: "127.0.0.1".into(),
         advertised_port: 19_000 + node_id,
         lease_timeout: LEASE_TIMEOUT,
+        data_dir: std::env::temp_dir().join(format!(
+            "cxlkafka-failover-{}-{node_id}",
+            std::process::id()
+        )),
+        segment_bytes: 64 << 20,
     }
 }
 
@@ -122,6 +127,7 @@ async fn parent() {
                 retention_ms: -1,
                 retention_bytes: -1,
                 configs: String::new(),
+                replication_factor: 2,
             },
             Duration::from_secs(10),
         )

@@ -34,7 +34,7 @@ compile_error!("the region format is little-endian");
 /// "CXLKAFKA" as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CXLKAFKA");
 /// Bumped on every change to this file's structures or section order.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Sections start on page boundaries so device-DAX huge pages and THP map cleanly.
 pub const SECTION_ALIGN: u64 = 4096;
 pub const SUPERBLOCK_BYTES: u64 = 4096;
@@ -305,9 +305,15 @@ pub struct GatewayFrontiers {
     pub arena_floor: u64,
     /// Next order-log sequence this gateway has not applied yet.
     pub order_log_applied: u64,
-    /// Next order-log sequence not yet fsynced to this gateway's segments.
+    /// Next order-log sequence not yet fsynced to this gateway's segments
+    /// (every entry below it is on this gateway's disk, or was already gone
+    /// from the region when this gateway reached it).
     pub durable: u64,
-    pub _pad: [u8; 104],
+    /// Ring slots of this gateway below this are released for reuse: the
+    /// sequencer consumed them and every live gateway holds them on disk.
+    /// 0 = never written (a fresh ring).
+    pub recycled_slot: u64,
+    pub _pad: [u8; 96],
 }
 
 const _: () = assert!(size_of::<GatewayFrontiers>() == 128);
@@ -413,7 +419,11 @@ pub struct SequencerCheckpoint {
     pub next_producer_id: u64,
     /// Bumped on every catalog change, so gateways know to reload it.
     pub catalog_version: u64,
-    pub _pad: [u8; 104],
+    /// First sequence whose order entry this region holds: above 1 when the
+    /// region was rebuilt from segments after it was lost (older entries
+    /// are on disk only). 0 = 1.
+    pub region_first_sequence: u64,
+    pub _pad: [u8; 96],
 }
 
 const _: () = assert!(size_of::<SequencerCheckpoint>() == 128);
@@ -436,7 +446,8 @@ pub struct TopicEntry {
     pub state: u32,
     pub partitions: u32,
     pub name_len: u32,
-    pub _pad0: u32,
+    /// Copies acks=all waits for, the region counted as one.
+    pub replication_factor: u32,
     pub retention_ms: i64,
     pub retention_bytes: i64,
     /// Topic configs beyond retention, as `key=value\n` text.

@@ -43,6 +43,12 @@ fn arena_floor_offset<B: MemoryBackend>(region: &Region<B>, gateway: GatewayInde
         + offset_of!(GatewayFrontiers, arena_floor)
 }
 
+fn recycled_slot_offset<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> usize {
+    region.layout().gateway_lines(gateway)
+        + offset_of!(GatewayLines, frontiers)
+        + offset_of!(GatewayFrontiers, recycled_slot)
+}
+
 fn consumed_offset<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> usize {
     region.layout().sequencer_view(gateway) + offset_of!(SequencerView, consumed)
 }
@@ -57,6 +63,9 @@ pub struct RingWriter {
     arena: ArenaAllocator,
     /// (slot, arena end) of every published batch not yet released.
     in_flight: VecDeque<(u64, u64)>,
+    /// When set, slots at or above it stay held even once consumed: the
+    /// disk tier has not copied them everywhere yet.
+    recycle_limit: Option<u64>,
 }
 
 impl RingWriter {
@@ -70,6 +79,7 @@ impl RingWriter {
             consumed: 1,
             arena: ArenaAllocator::new(geometry.arena_bytes, 0),
             in_flight: VecDeque::new(),
+            recycle_limit: None,
         }
     }
 
@@ -83,6 +93,14 @@ impl RingWriter {
         let consumed = region
             .load_word_fresh(consumed_offset(region, gateway))
             .max(1);
+        // Slots the sequencer consumed but the disk tier had not released
+        // are still held: their bytes may not be on every disk yet.
+        let recycled = region.load_word_fresh(recycled_slot_offset(region, gateway));
+        let consumed = if recycled > 0 {
+            consumed.min(recycled)
+        } else {
+            consumed
+        };
         let header_at = |slot: u64| {
             region.read_committed::<BatchHeader>(layout.batch_header(gateway, slot), slot)
         };
@@ -113,6 +131,7 @@ impl RingWriter {
             consumed,
             arena: ArenaAllocator::resume(geometry.arena_bytes, released.min(head), head),
             in_flight,
+            recycle_limit: None,
         }
     }
 
@@ -130,7 +149,14 @@ impl RingWriter {
         self.arena.used()
     }
 
-    /// Reads the consumer frontier and releases what it has passed.
+    /// Holds every slot at or above `slot` even once consumed (the disk
+    /// tier's gate); the limit only moves forward.
+    pub fn set_recycle_limit(&mut self, slot: u64) {
+        self.recycle_limit = Some(self.recycle_limit.map_or(slot, |limit| limit.max(slot)));
+    }
+
+    /// Reads the consumer frontier and releases what it (and the recycle
+    /// limit, when set) has passed.
     pub fn refresh_consumed<B: MemoryBackend>(&mut self, region: &Region<B>) -> u64 {
         let consumed = region.load_word_fresh(consumed_offset(region, self.gateway));
         assert!(
@@ -138,6 +164,9 @@ impl RingWriter {
             "consumer frontier {consumed} is past the last published slot {}",
             self.next_slot - 1
         );
+        let consumed = self
+            .recycle_limit
+            .map_or(consumed, |limit| consumed.min(limit));
         // Never move backwards: a stale frontier read changes nothing.
         self.consumed = self.consumed.max(consumed);
         while let Some(&(slot, arena_end)) = self.in_flight.front() {

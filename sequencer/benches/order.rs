@@ -65,6 +65,7 @@ fn create_topic(
         retention_ms: -1,
         retention_bytes: -1,
         configs: String::new(),
+        replication_factor: 1,
     };
     let header = BatchHeader {
         kind: kind::CONTROL,

@@ -16,6 +16,8 @@ pub struct Topic {
     pub retention_ms: i64,
     pub retention_bytes: i64,
     pub configs: String,
+    /// Copies acks=all waits for, the region counted as one (at least 1).
+    pub replication_factor: u16,
     /// Global sequence of the control record that last changed it.
     pub changed_at: u64,
 }
@@ -55,6 +57,7 @@ pub(crate) fn to_topic(slot: u32, entry: &TopicEntry) -> Option<Topic> {
         retention_ms: entry.retention_ms,
         retention_bytes: entry.retention_bytes,
         configs: String::from_utf8_lossy(configs).into_owned(),
+        replication_factor: entry.replication_factor.clamp(1, u32::from(u16::MAX)) as u16,
         changed_at: entry.commit,
     })
 }

@@ -16,6 +16,8 @@ pub enum ControlRecord {
         retention_bytes: i64,
         /// Other topic configs as `key=value` lines.
         configs: String,
+        /// Copies acks=all waits for, the region counted as one.
+        replication_factor: u16,
     },
     DeleteTopic {
         name: String,
@@ -111,6 +113,7 @@ impl ControlRecord {
                 retention_ms,
                 retention_bytes,
                 configs,
+                replication_factor,
             } => {
                 out.push(tag::CREATE_TOPIC);
                 put_str(&mut out, name);
@@ -119,6 +122,7 @@ impl ControlRecord {
                 out.extend_from_slice(&retention_ms.to_le_bytes());
                 out.extend_from_slice(&retention_bytes.to_le_bytes());
                 put_str(&mut out, configs);
+                out.extend_from_slice(&replication_factor.to_le_bytes());
             }
             ControlRecord::DeleteTopic { name } => {
                 out.push(tag::DELETE_TOPIC);
@@ -172,6 +176,7 @@ impl ControlRecord {
                 retention_ms: reader.i64()?,
                 retention_bytes: reader.i64()?,
                 configs: reader.string()?,
+                replication_factor: reader.u16()?,
             },
             tag::DELETE_TOPIC => ControlRecord::DeleteTopic {
                 name: reader.string()?,
@@ -244,6 +249,9 @@ impl Reader<'_> {
     fn u8(&mut self) -> Result<u8, ControlDecodeError> {
         Ok(self.array::<1>()?[0])
     }
+    fn u16(&mut self) -> Result<u16, ControlDecodeError> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
     fn u32(&mut self) -> Result<u32, ControlDecodeError> {
         Ok(u32::from_le_bytes(self.array()?))
     }
@@ -274,6 +282,7 @@ mod tests {
                 retention_ms: 604_800_000,
                 retention_bytes: -1,
                 configs: "cleanup.policy=delete".into(),
+                replication_factor: 2,
             },
             ControlRecord::DeleteTopic {
                 name: "orders".into(),

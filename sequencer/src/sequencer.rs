@@ -54,6 +54,8 @@ pub struct Sequencer<B: MemoryBackend> {
     next_sequence: u64,
     next_producer_id: u64,
     catalog_version: u64,
+    /// First sequence whose entry this region's order log holds.
+    region_first_sequence: u64,
     /// Next offset (high watermark) of every stream.
     stream_next: Vec<i64>,
     topics: Vec<TopicEntry>,
@@ -91,6 +93,7 @@ impl<B: MemoryBackend> Sequencer<B> {
             next_sequence: checkpoint.next_sequence.max(1),
             next_producer_id: checkpoint.next_producer_id.max(FIRST_PRODUCER_ID),
             catalog_version: checkpoint.catalog_version,
+            region_first_sequence: checkpoint.region_first_sequence,
             stream_next,
             topics,
             producers: ProducerTable::default(),
@@ -253,7 +256,8 @@ impl<B: MemoryBackend> Sequencer<B> {
             next_sequence: self.next_sequence,
             next_producer_id: self.next_producer_id,
             catalog_version: self.catalog_version,
-            _pad: [0; 104],
+            region_first_sequence: self.region_first_sequence,
+            _pad: [0; 96],
         };
         self.region
             .write_line(self.region.layout().checkpoint(), &checkpoint);
@@ -459,6 +463,7 @@ impl<B: MemoryBackend> Sequencer<B> {
                 retention_ms,
                 retention_bytes,
                 configs,
+                replication_factor,
             } => {
                 if self.find_topic(&name).is_some() {
                     return (status::TOPIC_EXISTS, -1);
@@ -496,6 +501,7 @@ impl<B: MemoryBackend> Sequencer<B> {
                 entry.partitions = partitions;
                 entry.retention_ms = retention_ms;
                 entry.retention_bytes = retention_bytes;
+                entry.replication_factor = u32::from(replication_factor.max(1));
                 entry.name_len = name.len() as u32;
                 entry.name[..name.len()].copy_from_slice(name.as_bytes());
                 entry.configs_len = configs.len() as u32;

@@ -288,6 +288,7 @@ fn run_workload(seed: u64, batches_per_gateway: u32, failover_after_passes: Opti
                 retention_ms: -1,
                 retention_bytes: -1,
                 configs: String::new(),
+                replication_factor: 1,
             },
         );
         assert_eq!(
@@ -305,6 +306,7 @@ fn run_workload(seed: u64, batches_per_gateway: u32, failover_after_passes: Opti
             retention_ms: -1,
             retention_bytes: -1,
             configs: String::new(),
+            replication_factor: 1,
         },
     );
     assert_eq!(duplicate.error, status::TOPIC_EXISTS);

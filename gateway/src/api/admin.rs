@@ -238,6 +238,7 @@ mod tests {
             retention_ms: -1,
             retention_bytes: -1,
             configs: String::new(),
+            replication_factor: 2,
             changed_at: 1,
         }
     }

@@ -230,22 +230,24 @@ fn counts(
             ),
         ));
     }
-    let brokers = i16::try_from(live.len()).unwrap_or(i16::MAX).max(1);
+    // The region is one copy and every live gateway's disk another.
+    let copies = i16::try_from(live.len() + 1).unwrap_or(i16::MAX).max(1);
     let factor = match replication_factor {
-        -1 => ctx.topics.replication_factor.clamp(1, brokers),
+        -1 => ctx.topics.replication_factor.clamp(1, copies),
         factor if factor <= 0 => {
             return Err(Failure::new(
                 ResponseError::InvalidReplicationFactor,
                 "Replication factor must be larger than 0, or -1 to use the default value.",
             ))
         }
-        factor if factor > brokers => {
+        factor if factor > copies => {
             return Err(Failure::new(
                 ResponseError::InvalidReplicationFactor,
                 format!(
                     "Unable to replicate the partition {factor} time(s): The target \
                      replication factor of {factor} cannot be reached because only \
-                     {brokers} broker(s) are registered."
+                     {copies} copies (the region and {} broker disk(s)) are available.",
+                    copies - 1
                 ),
             ))
         }
@@ -320,6 +322,7 @@ async fn create(
         retention_ms: plan.stored.retention_ms,
         retention_bytes: plan.stored.retention_bytes,
         configs: plan.stored.configs.clone(),
+        replication_factor: u16::try_from(plan.replication_factor).unwrap_or(1),
     };
     match admin::apply(ctx, &record, deadline).await {
         Ok(_) => {

@@ -15,6 +15,8 @@
 //! | `INVALID_PARTITIONS` | INVALID_PARTITIONS (37) | a partition count out of range or not an increase |
 //! | any other status | UNKNOWN_SERVER_ERROR (-1) | a sequencer newer than this gateway |
 //! | [`AppendError::Full`] | REQUEST_TIMED_OUT (7) | no region space, or no answer, within the request's timeout |
+//! | [`AppendError::ReplicaTimeout`] | REQUEST_TIMED_OUT (7) | acks=all: ordered, but not on enough disks within the request's timeout |
+//! | not enough live gateways for the topic's replication factor | NOT_ENOUGH_REPLICAS (19) | acks=all, checked before publishing, as Kafka checks min.insync.replicas |
 //! | [`AppendError::TooLarge`] | MESSAGE_TOO_LARGE (10) | larger than the arena can ever hold |
 //! | [`AppendError::ShuttingDown`] | NOT_LEADER_OR_FOLLOWER (6) | the client retries on another gateway after refreshing Metadata |
 //!
@@ -54,7 +56,7 @@ pub fn status_error(code: i32) -> Option<ResponseError> {
 /// The Kafka error for a batch that could not be published or answered.
 pub fn append_error(error: &AppendError) -> ResponseError {
     match error {
-        AppendError::Full => ResponseError::RequestTimedOut,
+        AppendError::Full | AppendError::ReplicaTimeout => ResponseError::RequestTimedOut,
         AppendError::TooLarge(_) => ResponseError::MessageTooLarge,
         AppendError::ShuttingDown => ResponseError::NotLeaderOrFollower,
     }
@@ -66,7 +68,7 @@ pub fn append_error(error: &AppendError) -> ResponseError {
 /// (which admin handlers never build) INVALID_REQUEST (42).
 pub fn control_append_error(error: &AppendError) -> ResponseError {
     match error {
-        AppendError::Full => ResponseError::RequestTimedOut,
+        AppendError::Full | AppendError::ReplicaTimeout => ResponseError::RequestTimedOut,
         AppendError::TooLarge(_) => ResponseError::InvalidRequest,
         AppendError::ShuttingDown => ResponseError::NotController,
     }
@@ -78,7 +80,7 @@ pub fn control_append_error(error: &AppendError) -> ResponseError {
 /// another broker).
 pub fn allocation_error(error: &AppendError) -> ResponseError {
     match error {
-        AppendError::Full => ResponseError::CoordinatorLoadInProgress,
+        AppendError::Full | AppendError::ReplicaTimeout => ResponseError::CoordinatorLoadInProgress,
         AppendError::ShuttingDown => ResponseError::NotCoordinator,
         AppendError::TooLarge(_) => ResponseError::UnknownServerError,
     }
@@ -94,7 +96,9 @@ pub fn allocation_error(error: &AppendError) -> ResponseError {
 pub fn commit_error(result: &Result<Completion, AppendError>) -> Option<ResponseError> {
     match result {
         Ok(completion) => status_error(completion.error),
-        Err(AppendError::Full) => Some(ResponseError::CoordinatorNotAvailable),
+        Err(AppendError::Full | AppendError::ReplicaTimeout) => {
+            Some(ResponseError::CoordinatorNotAvailable)
+        }
         Err(AppendError::ShuttingDown) => Some(ResponseError::NotCoordinator),
         Err(AppendError::TooLarge(_)) => Some(ResponseError::InvalidCommitOffsetSize),
     }

@@ -202,6 +202,7 @@ async fn auto_create(ctx: &GatewayContext, name: &str) -> Result<Topic, Response
         retention_ms: DEFAULT_RETENTION_MS,
         retention_bytes: -1,
         configs: String::new(),
+        replication_factor: default_copies(ctx),
     };
     let completion = ctx
         .log
@@ -245,7 +246,8 @@ fn describe(topic: &Topic, brokers: &[Member], ctx: &GatewayContext) -> Metadata
     entry.is_internal = topic.name == crate::order_topic::ORDER_TOPIC;
     entry.partitions = (0..topic.partitions)
         .map(|index| {
-            let replicas = replicas(brokers, topic, index, ctx.topics.replication_factor);
+            let factor = i16::try_from(topic.replication_factor).unwrap_or(i16::MAX);
+            let replicas = replicas(brokers, topic, index, factor);
             let mut partition = MetadataResponsePartition::default();
             partition.partition_index = i32::try_from(index).unwrap_or(i32::MAX);
             partition.leader_id = BrokerId(replicas.first().copied().unwrap_or(ctx.node_id));
@@ -279,6 +281,15 @@ pub fn replicas(
         .filter_map(|k| brokers.get((leader + k) % count))
         .map(|member| i32::from(member.gateway))
         .collect()
+}
+
+/// The replication factor an auto-created topic gets: the configured
+/// default, capped by the copies the cluster can hold (the region and one
+/// disk per live gateway).
+fn default_copies(ctx: &GatewayContext) -> u16 {
+    let available = ctx.log.members().len() + 1;
+    let wanted = usize::try_from(ctx.topics.replication_factor).unwrap_or(1);
+    wanted.clamp(1, available) as u16
 }
 
 /// The live gateways, lowest slot first, one per advertised address, this
@@ -396,6 +407,7 @@ mod tests {
             retention_ms: -1,
             retention_bytes: -1,
             configs: String::new(),
+            replication_factor: 2,
             changed_at: 0,
         }
     }

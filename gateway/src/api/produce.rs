@@ -9,7 +9,10 @@
 //! 2. the records are checked as Kafka checks them
 //!    ([`records::validate_produce_records`]: exactly one v2 batch, CRC,
 //!    sizes, counts), giving CORRUPT_MESSAGE, INVALID_RECORD,
-//!    MESSAGE_TOO_LARGE or UNSUPPORTED_COMPRESSION_TYPE as Kafka would;
+//!    MESSAGE_TOO_LARGE or UNSUPPORTED_COMPRESSION_TYPE as Kafka would; on
+//!    a compacted topic (`cleanup.policy` has `compact`) every record needs a
+//!    key, else INVALID_RECORD with one record error per keyless record
+//!    (the only case where the gateway decodes records);
 //! 3. a transactional batch is refused with INVALID_TXN_STATE (48), see
 //!    below;
 //! 4. the batch is published to this gateway's ring
@@ -30,9 +33,14 @@
 //! - `acks=0`: no response. A partition that fails in the ordered part
 //!   closes the connection instead, as Kafka does, so the client notices.
 //! - `acks=1`: answered once the sequencer has ordered the batch.
-//! - `acks=-1` (all): until replicas to disk exist (the durability issue),
-//!   the same as `acks=1`: the batch is ordered in the region, which is one
-//!   copy. It survives any gateway process dying, not the region's loss.
+//! - `acks=-1` (all): answered once the batch is ordered and held by the
+//!   topic's `replication_factor` copies: the region is one, and each live
+//!   gateway whose disk tier fsynced it another (its durable frontier has
+//!   passed the batch's sequence). With fewer live gateways than the
+//!   factor needs, NOT_ENOUGH_REPLICAS (19) before anything is published,
+//!   as Kafka answers below `min.insync.replicas`; copies not made within
+//!   the request's timeout, REQUEST_TIMED_OUT (7) (the batch is ordered:
+//!   an idempotent retry gets its original offset).
 //! - anything else: INVALID_REQUIRED_ACKS (21) for every partition.
 //!
 //! # Transactions
@@ -56,7 +64,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cxlkafka_log::layout::Completion;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use cxlkafka_sequencer::catalog::Topic;
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
@@ -64,6 +75,7 @@ use uuid::Uuid;
 
 use super::errors::{append_error, completion_error};
 use super::metadata;
+use super::topic_config::TopicConfigs;
 use crate::cluster::{AppendBatch, AppendError, ClusterLog, PendingAppend};
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, Responder, VersionPolicy};
@@ -115,13 +127,40 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
 enum Outcome {
     /// Refused before publishing.
     Failed(ResponseError, Option<String>),
+    /// Refused for some of its records before publishing: INVALID_RECORD
+    /// with one record error (batch index, reason) per index (KIP-467).
+    RecordErrors { indexes: Vec<i32>, reason: String },
     /// Published; the sequencer's answer is pending.
     Published {
         pending: PendingAppend,
         stream: u32,
         bytes: usize,
         records: u32,
+        /// Gateway disks that must hold the batch before the answer.
+        disks: usize,
     },
+}
+
+impl Outcome {
+    /// The same outcome, answered only once `count` gateway disks hold it.
+    fn needing(self, count: usize) -> Self {
+        match self {
+            Outcome::Published {
+                pending,
+                stream,
+                bytes,
+                records,
+                ..
+            } => Outcome::Published {
+                pending,
+                stream,
+                bytes,
+                records,
+                disks: count,
+            },
+            failed => failed,
+        }
+    }
 }
 
 struct PartitionOutcome {
@@ -170,11 +209,27 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
                         let stream = u32::try_from(partition.index)
                             .ok()
                             .and_then(|index| topic.stream(index));
+                        let disks = if acks == -1 {
+                            usize::from(topic.replication_factor.saturating_sub(1))
+                        } else {
+                            0
+                        };
                         match stream {
                             None => Outcome::Failed(ResponseError::UnknownTopicOrPartition, None),
+                            Some(_) if disks > ctx.log.members().len() => Outcome::Failed(
+                                ResponseError::NotEnoughReplicas,
+                                Some(format!(
+                                    "replication factor {} needs {disks} live gateway disk(s)",
+                                    topic.replication_factor
+                                )),
+                            ),
                             Some(stream) => {
                                 let records = partition.records.as_deref().unwrap_or_default();
-                                publish(ctx.log.as_ref(), stream, records, check, timeout).await
+                                let keys = compacted(topic)
+                                    .then(|| format!("{}-{}", topic.name, partition.index));
+                                publish(ctx.log.as_ref(), stream, records, check, timeout, keys)
+                                    .await
+                                    .needing(disks)
                             }
                         }
                     }
@@ -204,13 +259,25 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
     }))
 }
 
-/// Validates and publishes one partition's records.
+/// Whether the topic's `cleanup.policy` includes `compact`: its records
+/// must have keys. Topics without explicit configs skip the parsing.
+fn compacted(topic: &Topic) -> bool {
+    !topic.configs.is_empty()
+        && TopicConfigs::of(topic)
+            .get("cleanup.policy")
+            .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "compact"))
+}
+
+/// Validates and publishes one partition's records. `keys_required` names
+/// the partition (`topic-index`) of a compacted topic, whose records must
+/// all have keys.
 async fn publish(
     log: &dyn ClusterLog,
     stream: u32,
     records: &[u8],
     check: ProduceCheck,
     timeout: Duration,
+    keys_required: Option<String>,
 ) -> Outcome {
     let info: BatchInfo = match records::validate_produce_records(records, check) {
         Ok(info) => info,
@@ -223,6 +290,21 @@ async fn publish(
         );
     }
     let batch_bytes = records.get(..info.size).unwrap_or(records);
+    if let Some(partition) = keys_required {
+        match records::keyless_records(batch_bytes) {
+            Ok(indexes) if indexes.is_empty() => {}
+            Ok(indexes) => {
+                return Outcome::RecordErrors {
+                    indexes,
+                    reason: format!(
+                        "Compacted topic cannot accept message without key in topic partition \
+                         {partition}."
+                    ),
+                }
+            }
+            Err(error) => return Outcome::Failed(error.error(), Some(error.to_string())),
+        }
+    }
     // Validation guarantees a positive count.
     let record_count = u32::try_from(info.record_count).unwrap_or(0);
     let batch = AppendBatch {
@@ -240,6 +322,7 @@ async fn publish(
             stream,
             bytes: batch_bytes.len(),
             records: record_count,
+            disks: 0,
         },
         Err(error) => Outcome::Failed(append_error(&error), Some(error.to_string())),
     }
@@ -261,6 +344,7 @@ fn acks_zero(topics: &[TopicOutcome]) -> Result<Reply, CloseReason> {
         .flat_map(|topic| &topic.partitions)
         .find_map(|partition| match &partition.outcome {
             Outcome::Failed(error, _) => Some(error.code()),
+            Outcome::RecordErrors { .. } => Some(ResponseError::InvalidRecord.code()),
             Outcome::Published { .. } => None,
         });
     match failed {
@@ -270,6 +354,22 @@ fn acks_zero(topics: &[TopicOutcome]) -> Result<Reply, CloseReason> {
         }
         None => Ok(Reply::NoResponse),
     }
+}
+
+/// The partition's error message for record errors, worded as Kafka's
+/// `RecordValidationException` (at most three listed).
+fn record_errors_message(indexes: &[i32], reason: &str) -> String {
+    let shown: Vec<String> = indexes
+        .iter()
+        .take(3)
+        .map(|index| format!("RecordError(batchIndex={index}, message='{reason}')"))
+        .collect();
+    format!(
+        "One or more records have been rejected due to {} record errors in total, and only \
+         showing the first three errors at most: [{}]",
+        indexes.len(),
+        shown.join(", ")
+    )
 }
 
 /// Waits for every published batch and builds the response.
@@ -296,13 +396,41 @@ async fn answer(
             answer.log_start_offset = -1;
             let (error, message) = match partition.outcome {
                 Outcome::Failed(error, message) => (Some(error), message),
+                Outcome::RecordErrors { indexes, reason } => {
+                    let message = record_errors_message(&indexes, &reason);
+                    if version >= FIRST_VERSION_WITH_ERROR_MESSAGE {
+                        answer.record_errors = indexes
+                            .into_iter()
+                            .map(|index| {
+                                let mut error = BatchIndexAndErrorMessage::default();
+                                error.batch_index = index;
+                                error.batch_index_error_message =
+                                    Some(StrBytes::from_string(reason.clone()));
+                                error
+                            })
+                            .collect();
+                    }
+                    (Some(ResponseError::InvalidRecord), Some(message))
+                }
                 Outcome::Published {
                     pending,
                     stream,
                     bytes,
                     records,
+                    disks,
                 } => {
-                    let result: Result<Completion, AppendError> = pending.completion().await;
+                    let mut result: Result<Completion, AppendError> = pending.completion().await;
+                    if let (Ok(completion), true) = (&result, disks > 0) {
+                        if completion.error == 0 {
+                            if let Err(error) = ctx
+                                .log
+                                .wait_durable(completion.global_sequence, disks, deadline)
+                                .await
+                            {
+                                result = Err(error);
+                            }
+                        }
+                    }
                     let error = completion_error(&result);
                     match (&result, error) {
                         (Ok(completion), None) => {

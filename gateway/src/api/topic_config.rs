@@ -580,6 +580,7 @@ mod tests {
             retention_ms,
             retention_bytes: DEFAULT_RETENTION_BYTES,
             configs: configs.into(),
+            replication_factor: 2,
             changed_at: 1,
         }
     }

@@ -4,9 +4,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use cxlkafka_log::layout::{GatewayIndex, OrderEntry};
+use cxlkafka_log::layout::{kind, GatewayIndex, OrderEntry, MAX_PARTITIONS_PER_TOPIC};
+use cxlkafka_log::segment::SegmentFiles;
+use cxlkafka_log::segment::{DiskLocation, StoredEntry};
 use cxlkafka_sequencer::catalog::Topic;
-use cxlkafka_sequencer::control::CommittedOffset;
+use cxlkafka_sequencer::control::{tag as control_tag, CommittedOffset, ControlRecord};
 
 /// Where one ordered batch lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,10 +17,11 @@ pub struct BatchLocation {
     pub base_offset: i64,
     /// Records in the batch.
     pub record_count: u32,
-    /// Gateway whose arena holds the bytes.
-    pub gateway: GatewayIndex,
-    /// Absolute arena position.
-    pub arena_position: u64,
+    /// Gateway whose arena held the bytes and their absolute position, for
+    /// as long as the arena has not recycled them (checked on every read).
+    pub region: Option<(GatewayIndex, u64)>,
+    /// Where this gateway's disk tier holds the bytes, once copied.
+    pub disk: Option<DiskLocation>,
     /// Bytes.
     pub length: u32,
     /// Largest record timestamp (ListOffsets by time).
@@ -69,26 +72,71 @@ pub struct OrderIndex {
 }
 
 impl OrderIndex {
-    /// Adds an ordered data batch.
+    /// Adds an ordered data batch read from the region's order log.
     pub fn apply_data(&mut self, entry: &OrderEntry) {
+        self.push(
+            entry.stream,
+            BatchLocation {
+                base_offset: entry.base_offset,
+                record_count: entry.record_count,
+                region: Some((entry.gateway, entry.arena_position)),
+                disk: None,
+                length: entry.length,
+                max_timestamp: entry.max_timestamp,
+                log_append_ms: entry.log_append_unix_ms,
+                sequence: entry.commit,
+            },
+        );
+    }
+
+    /// Adds a batch read back from this gateway's segments at start.
+    pub fn apply_stored(&mut self, stored: &StoredEntry) {
+        let header = &stored.header;
+        debug_assert_eq!(header.kind, kind::DATA);
+        self.push(
+            header.stream,
+            BatchLocation {
+                base_offset: header.base_offset,
+                record_count: header.record_count,
+                region: None,
+                disk: Some(stored.location),
+                length: header.length,
+                max_timestamp: header.max_timestamp,
+                log_append_ms: header.log_append_ms,
+                sequence: header.sequence,
+            },
+        );
+    }
+
+    /// Records where the disk tier put a batch already in the index.
+    pub fn set_disk_location(&mut self, stream: u32, base_offset: i64, disk: DiskLocation) {
+        let Some(partition) = self.partitions.get_mut(&stream) else {
+            return;
+        };
+        let at = partition.position(base_offset);
+        if let Some(batch) = partition.batches.get_mut(at) {
+            if batch.base_offset == base_offset {
+                batch.disk = Some(disk);
+            }
+        }
+    }
+
+    /// A topic was created in catalog slot `slot`: batches left from an
+    /// earlier topic in that slot are not its.
+    pub fn forget_slot(&mut self, slot: u32) {
+        self.partitions
+            .retain(|stream, _| stream / MAX_PARTITIONS_PER_TOPIC != slot);
+    }
+
+    fn push(&mut self, stream: u32, location: BatchLocation) {
         let partition = self
             .partitions
-            .entry(entry.stream)
+            .entry(stream)
             .or_insert_with(|| PartitionIndex {
                 batches: VecDeque::new(),
-                high_watermark: entry.base_offset,
-                log_start: entry.base_offset,
+                high_watermark: location.base_offset,
+                log_start: location.base_offset,
             });
-        let location = BatchLocation {
-            base_offset: entry.base_offset,
-            record_count: entry.record_count,
-            gateway: entry.gateway,
-            arena_position: entry.arena_position,
-            length: entry.length,
-            max_timestamp: entry.max_timestamp,
-            log_append_ms: entry.log_append_unix_ms,
-            sequence: entry.commit,
-        };
         debug_assert!(
             location.base_offset >= partition.high_watermark,
             "offsets move forward"
@@ -98,6 +146,53 @@ impl OrderIndex {
         }
         partition.high_watermark = location.end_offset();
         partition.batches.push_back(location);
+    }
+
+    /// Rebuilds the index from the entries this gateway's segments hold:
+    /// data batches (served from disk), topic re-creations and offset
+    /// commits. The topic view itself comes from the region's catalog.
+    pub fn load_stored(&mut self, stored: &[StoredEntry], files: &SegmentFiles) {
+        for entry in stored {
+            let header = &entry.header;
+            if header.kind == kind::DATA {
+                self.apply_stored(entry);
+            } else if header.control_tag == u16::from(control_tag::CREATE_TOPIC) {
+                self.forget_slot(header.base_offset as u32);
+            } else if header.control_tag == u16::from(control_tag::COMMIT_OFFSETS) {
+                let mut payload = vec![0u8; header.length as usize];
+                match files
+                    .read_payload(entry.location, &mut payload)
+                    .ok()
+                    .and_then(|()| ControlRecord::decode(&payload).ok())
+                {
+                    Some(record) => self.apply_commit(record),
+                    None => tracing::warn!(
+                        sequence = header.sequence,
+                        "offset commit in the segments is unreadable"
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Applies a consumer group's offset commit.
+    pub fn apply_commit(&mut self, record: ControlRecord) {
+        let ControlRecord::CommitOffsets { group, offsets } = record else {
+            return;
+        };
+        let committed = self.group_offsets.entry(group.clone()).or_default();
+        for offset in offsets {
+            // A negative offset is a deletion (OffsetDelete, DeleteGroups):
+            // Kafka never returns one as committed.
+            if offset.offset < 0 {
+                committed.remove(&offset.stream);
+            } else {
+                committed.insert(offset.stream, offset);
+            }
+        }
+        if committed.is_empty() {
+            self.group_offsets.remove(&group);
+        }
     }
 
     /// Replaces the topic view and forgets partitions of topics that left.
@@ -114,11 +209,15 @@ impl OrderIndex {
     }
 
     /// Drops batches whose arena bytes were recycled (below each gateway's
-    /// arena floor); the partition's log start moves past them.
+    /// arena floor) and that no segment of this gateway holds (it was not
+    /// running when they were ordered); the log start moves past them.
     pub fn drop_recycled(&mut self, floor_of: impl Fn(GatewayIndex) -> u64) {
         for partition in self.partitions.values_mut() {
             while let Some(front) = partition.batches.front() {
-                if front.arena_position >= floor_of(front.gateway) {
+                let in_region = front
+                    .region
+                    .is_some_and(|(gateway, position)| position >= floor_of(gateway));
+                if in_region || front.disk.is_some() {
                     break;
                 }
                 partition.log_start = front.end_offset();

@@ -10,6 +10,8 @@
 //! | `sequencer` | holds or waits for the lease; while holding it, orders every ring |
 //! | `completions` | reads the sequencer's completions for this gateway's slots and wakes produces |
 //! | `tailer` | applies the order log to the index and wakes fetches |
+//! | `replicator` | copies ordered entries from the region into this gateway's segments ([`replica`]) |
+//! | `syncer` | fsyncs them by group commit and publishes the durable frontier |
 //!
 //! Handlers use [`ClusterLog`], so they stay free of the backend type.
 
@@ -17,6 +19,7 @@ mod index;
 mod membership;
 mod open;
 mod order_view;
+mod replica;
 mod runtime;
 mod sink;
 
@@ -66,6 +69,9 @@ pub enum AppendError {
     /// The gateway is shutting down.
     #[error("gateway shutting down")]
     ShuttingDown,
+    /// Ordered, but not on enough disks within the timeout (acks=all).
+    #[error("not held by enough replicas within the timeout")]
+    ReplicaTimeout,
 }
 
 /// A published batch whose place in the order is not known yet: the second
@@ -177,6 +183,14 @@ pub trait ClusterLog: Send + Sync + 'static {
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64;
     /// Next order-log sequence this gateway will apply.
     fn applied(&self) -> u64;
+    /// Waits until the entry with global `sequence` is on the disks of
+    /// `disks` live gateways (acks=all), at most until `deadline`.
+    async fn wait_durable(
+        &self,
+        sequence: u64,
+        disks: usize,
+        deadline: Instant,
+    ) -> Result<(), AppendError>;
     /// Stops the background threads and leaves the region cleanly.
     fn shutdown(&self);
 }

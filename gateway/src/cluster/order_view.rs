@@ -31,6 +31,7 @@ pub fn order_topic() -> Topic {
         retention_ms: -1,
         retention_bytes: -1,
         configs: String::new(),
+        replication_factor: 1,
         changed_at: 0,
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::mem::offset_of;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -22,9 +23,10 @@ use cxlkafka_sequencer::wait::Backoff;
 use cxlkafka_sequencer::Sequencer;
 use tokio::sync::{oneshot, watch};
 
-use super::index::OrderIndex;
+use super::index::{BatchLocation, OrderIndex};
 use super::membership::{self, Member};
 use super::order_view::{self, ORDER_STREAM};
+use super::replica::DiskTier;
 use super::{AppendBatch, AppendError, ClusterLog, FetchRead, PendingAppend};
 use crate::order_topic::ORDER_TOPIC;
 use crate::records::set_base_offset;
@@ -42,23 +44,30 @@ pub struct ClusterOptions {
     /// A gateway whose heartbeat is older than this is dead; its sequencer
     /// lease passes to the lowest live gateway.
     pub lease_timeout: Duration,
+    /// Where this gateway's segments live (`<data dir>/gateway-<slot>`).
+    pub data_dir: PathBuf,
+    /// A segment file is rolled once it would pass this many bytes.
+    pub segment_bytes: u64,
 }
 
 /// The storage side of one gateway over a region mapped with backend `B`.
 pub struct Cluster<B: MemoryBackend> {
-    region: Arc<Region<B>>,
-    gateway: GatewayIndex,
+    pub(super) region: Arc<Region<B>>,
+    pub(super) gateway: GatewayIndex,
     incarnation: u64,
-    lease_timeout_ns: u64,
-    writer: Mutex<RingWriter>,
+    pub(super) lease_timeout_ns: u64,
+    pub(super) writer: Mutex<RingWriter>,
     /// Waiters by ring slot, with the batch's `publish_unix_ns`.
     pending: Mutex<BTreeMap<u64, (oneshot::Sender<Completion>, u64)>>,
     pending_signal: Condvar,
-    index: RwLock<OrderIndex>,
+    pub(super) index: RwLock<OrderIndex>,
     applied_tx: watch::Sender<u64>,
     applied: AtomicU64,
     stop: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    pub(super) disk: DiskTier,
+    /// First ring slot of this gateway not yet released to the arena.
+    pub(super) recycle_next: AtomicU64,
 }
 
 /// Joins the region, starts the background threads, and waits until the
@@ -70,7 +79,7 @@ pub fn start<B: MemoryBackend>(
     let region = Arc::new(region);
     let lease_timeout_ns = options.lease_timeout.as_nanos() as u64;
     let gateway = membership::choose_slot(&region, options.node_id, lease_timeout_ns)?;
-    let writer = RingWriter::resume(&region, gateway);
+    let mut writer = RingWriter::resume(&region, gateway);
     let incarnation = membership::join(
         &region,
         gateway,
@@ -78,17 +87,67 @@ pub fn start<B: MemoryBackend>(
         options.advertised_port,
     );
     let layout = *region.layout();
+    let segment_dir = options.data_dir.join(format!("gateway-{gateway}"));
+    let (disk, stored) = DiskTier::open(&segment_dir, options.segment_bytes)?;
     let checkpoint: SequencerCheckpoint = region.read_fresh(layout.checkpoint());
-    // Entries older than one order-log lap may be overwritten: start there.
-    let first = checkpoint
-        .next_sequence
+    let next_sequence = checkpoint.next_sequence.max(1);
+    if disk.last_stored() >= next_sequence {
+        return Err(format!(
+            "the segments in {} hold sequences up to {} but the region's order is only at {}: \
+             the region was recreated without them; move that directory away or start the \
+             gateway that rebuilds the region from it first",
+            segment_dir.display(),
+            disk.last_stored(),
+            next_sequence
+        ));
+    }
+    // Entries older than one order-log lap may be overwritten, and a region
+    // rebuilt from segments holds none before its first sequence.
+    let first_in_region = next_sequence
         .saturating_sub(layout.geometry.order_log_entries - 1)
+        .max(checkpoint.region_first_sequence)
         .max(1);
-    let mut index = OrderIndex {
-        next_sequence: first,
-        ..OrderIndex::default()
-    };
+    let first = first_in_region.max(disk.last_stored() + 1);
+    let mut index = OrderIndex::default();
     index.set_topics(read_catalog(&region));
+    index.load_stored(&stored, disk.files());
+    index.next_sequence = first;
+    index.set_topics(read_catalog(&region));
+    disk.start_at(first);
+    region.store_word(
+        layout.gateway_lines(gateway)
+            + offset_of!(GatewayLines, frontiers)
+            + offset_of!(GatewayFrontiers, durable),
+        first,
+    );
+    // Slots the predecessor left held (consumed but maybe not on every
+    // disk yet) stay held until the disk tier releases them.
+    let recycle_from = writer.next_slot().min({
+        let consumed = region.load_word_fresh(
+            layout.sequencer_view(gateway)
+                + offset_of!(cxlkafka_log::layout::SequencerView, consumed),
+        );
+        let recycled = region.load_word_fresh(
+            layout.gateway_lines(gateway)
+                + offset_of!(GatewayLines, frontiers)
+                + offset_of!(GatewayFrontiers, recycled_slot),
+        );
+        if recycled > 0 {
+            consumed.min(recycled)
+        } else {
+            consumed
+        }
+        .max(1)
+    });
+    writer.set_recycle_limit(recycle_from);
+    tracing::info!(
+        gateway,
+        dir = %segment_dir.display(),
+        stored_entries = stored.len(),
+        resume_at = first,
+        "opened the disk tier"
+    );
+    drop(stored);
     let (applied_tx, _) = watch::channel(first);
     let cluster = Arc::new(Cluster {
         region,
@@ -103,6 +162,8 @@ pub fn start<B: MemoryBackend>(
         applied: AtomicU64::new(first),
         stop: AtomicBool::new(false),
         threads: Mutex::new(Vec::new()),
+        disk,
+        recycle_next: AtomicU64::new(recycle_from),
     });
     cluster.store_applied(first);
     let spawn = |name: &str, body: fn(&Cluster<B>)| {
@@ -117,6 +178,8 @@ pub fn start<B: MemoryBackend>(
         spawn("tailer", Cluster::tail_loop)?,
         spawn("completions", Cluster::completion_loop)?,
         spawn("sequencer", Cluster::sequencer_loop)?,
+        spawn("replicator", Cluster::replicate_loop)?,
+        spawn("syncer", Cluster::sync_loop)?,
     ];
     *cluster.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
     tracing::info!(
@@ -128,7 +191,7 @@ pub fn start<B: MemoryBackend>(
     Ok(cluster)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -141,6 +204,7 @@ impl<B: MemoryBackend> Cluster<B> {
             return;
         }
         self.pending_signal.notify_all();
+        self.disk.wake();
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
             let _ = thread.join();
@@ -155,12 +219,20 @@ impl<B: MemoryBackend> Cluster<B> {
         tracing::info!(gateway = self.gateway, "left the region");
     }
 
-    fn stopping(&self) -> bool {
+    pub(super) fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)
     }
 
     fn frontiers_offset(&self) -> usize {
         self.region.layout().gateway_lines(self.gateway) + offset_of!(GatewayLines, frontiers)
+    }
+
+    /// Reports how far this gateway has taken the order log: the lower of
+    /// what the index applied and what the disk tier copied, so the
+    /// sequencer never overwrites an entry either still needs.
+    pub(super) fn publish_applied(&self) {
+        let next = self.applied().min(self.disk.replicated());
+        self.store_applied(next);
     }
 
     fn store_applied(&self, next: u64) {
@@ -198,6 +270,9 @@ impl<B: MemoryBackend> Cluster<B> {
         metrics::gauge!(telemetry::ORDER_LOG_APPLIED_SEQUENCE).set(next.saturating_sub(1) as f64);
         metrics::gauge!(telemetry::ORDER_LOG_LAG_ENTRIES)
             .set(checkpoint.next_sequence.saturating_sub(next) as f64);
+        metrics::gauge!(telemetry::REPLICA_DURABLE_LAG_ENTRIES)
+            .set(checkpoint.next_sequence.saturating_sub(self.disk.durable()) as f64);
+        metrics::gauge!(telemetry::SEGMENT_BYTES).set(self.disk.stored_bytes() as f64);
     }
 
     fn lease(&self) -> Lease {
@@ -335,6 +410,10 @@ impl<B: MemoryBackend> Cluster<B> {
                     };
                     match entry.kind {
                         kind::DATA => index.apply_data(&entry),
+                        _ if entry.control_tag == u16::from(control_tag::CREATE_TOPIC) => {
+                            index.forget_slot(entry.base_offset as u32);
+                            catalog_changed = true
+                        }
                         _ if ControlRecord::changes_catalog(entry.control_tag) => {
                             catalog_changed = true
                         }
@@ -362,8 +441,8 @@ impl<B: MemoryBackend> Cluster<B> {
                 }
             }
             if applied_any {
-                self.store_applied(next);
                 self.applied.store(next, Ordering::Release);
+                self.publish_applied();
                 // `send` would keep the old value while nobody waits, and
                 // the next waiter would then sleep through entries already
                 // applied; `send_replace` always stores it.
@@ -387,22 +466,8 @@ impl<B: MemoryBackend> Cluster<B> {
         .ok()
         .and_then(|()| ControlRecord::decode(&payload).ok());
         match decoded {
-            Some(ControlRecord::CommitOffsets { group, offsets }) => {
-                let committed = index.group_offsets.entry(group.clone()).or_default();
-                for offset in offsets {
-                    // A negative offset is a deletion (OffsetDelete,
-                    // DeleteGroups): Kafka never returns one as committed.
-                    if offset.offset < 0 {
-                        committed.remove(&offset.stream);
-                    } else {
-                        committed.insert(offset.stream, offset);
-                    }
-                }
-                if committed.is_empty() {
-                    index.group_offsets.remove(&group);
-                }
-            }
-            _ => {
+            Some(record) => index.apply_commit(record),
+            None => {
                 // The bytes were recycled before this gateway read them (it
                 // lagged a whole arena behind): the commit is lost here.
                 metrics::counter!(telemetry::OFFSET_COMMITS_LOST_TOTAL).increment(1);
@@ -436,6 +501,19 @@ impl<B: MemoryBackend> Cluster<B> {
         let layout = self.region.layout();
         self.region
             .load_word_fresh(layout.stream_log_start_offset(stream)) as i64
+    }
+
+    /// Copies a batch from the region while its arena still holds it, else
+    /// from this gateway's segments; false when neither has it.
+    fn copy_batch(&self, location: &BatchLocation, bytes: &mut [u8]) -> bool {
+        if let Some((gateway, position)) = location.region {
+            if read_payload(&self.region, gateway, position, bytes).is_ok() {
+                return true;
+            }
+        }
+        location
+            .disk
+            .is_some_and(|disk| self.disk.files().read_payload(disk, bytes).is_ok())
     }
 
     fn arena_floor(&self, gateway: GatewayIndex) -> u64 {
@@ -486,6 +564,8 @@ impl<B: MemoryBackend> Cluster<B> {
                     return Err(AppendError::Full);
                 }
                 Err(_) => {
+                    // Space comes back as the disk tier catches up.
+                    self.advance_recycle_limit();
                     // Backpressure: the sequencer (or a lagging replica)
                     // has not released space yet.
                     tokio::time::sleep(wait).await;
@@ -500,7 +580,7 @@ fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+pub(super) fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -661,15 +741,9 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         let mut batches = Vec::with_capacity(locations.len());
         for location in locations {
             let mut bytes = BytesMut::zeroed(location.length as usize);
-            if read_payload(
-                &self.region,
-                location.gateway,
-                location.arena_position,
-                &mut bytes,
-            )
-            .is_err()
-            {
-                // Recycled while we copied: what we have is still a prefix.
+            if !self.copy_batch(&location, &mut bytes) {
+                // Neither in the region nor on this gateway's disk: what we
+                // have is still a prefix.
                 break;
             }
             if set_base_offset(&mut bytes, location.base_offset).is_err() {
@@ -755,6 +829,15 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
 
     fn applied(&self) -> u64 {
         self.applied.load(Ordering::Acquire)
+    }
+
+    async fn wait_durable(
+        &self,
+        sequence: u64,
+        disks: usize,
+        deadline: Instant,
+    ) -> Result<(), AppendError> {
+        self.wait_disk_copies(sequence, disks, deadline).await
     }
 
     fn shutdown(&self) {

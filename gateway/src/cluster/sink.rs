@@ -86,6 +86,7 @@ impl SinkLog {
                 retention_ms,
                 retention_bytes,
                 configs,
+                replication_factor,
             } => {
                 if state.topics.contains_key(name) {
                     return (status::TOPIC_EXISTS, -1);
@@ -106,6 +107,7 @@ impl SinkLog {
                     retention_ms: *retention_ms,
                     retention_bytes: *retention_bytes,
                     configs: configs.clone(),
+                    replication_factor: *replication_factor,
                     changed_at: 0,
                 };
                 state.topics.insert(name.clone(), topic);
@@ -266,6 +268,17 @@ impl ClusterLog for SinkLog {
 
     fn applied(&self) -> u64 {
         self.sequence.load(Ordering::Relaxed)
+    }
+
+    async fn wait_durable(
+        &self,
+        _sequence: u64,
+        _disks: usize,
+        _deadline: std::time::Instant,
+    ) -> Result<(), AppendError> {
+        // The sink keeps nothing, so there is nothing to wait for: acks=all
+        // costs the client what acks=1 does, the baseline to compare with.
+        Ok(())
     }
 
     fn shutdown(&self) {}

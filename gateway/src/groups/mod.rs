@@ -444,10 +444,11 @@ impl GroupCoordinator {
         let log = Arc::downgrade(log);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(LAG_INTERVAL);
+            let mut exported = HashSet::new();
             loop {
                 interval.tick().await;
                 let Some(log) = log.upgrade() else { return };
-                record_lag(log.as_ref());
+                record_lag(log.as_ref(), &mut exported);
             }
         });
     }
@@ -458,9 +459,12 @@ fn record_members(group: &Group) {
         .set(group.members.len() as f64);
 }
 
-/// Sets `cxlkafka_consumer_group_lag` for every group this gateway
-/// coordinates: high watermark minus committed offset, per partition.
-pub fn record_lag(log: &dyn ClusterLog) {
+/// One `cxlkafka_consumer_group_lag` series: (group, topic, partition).
+pub type LagSeries = (String, String, u32);
+
+/// High watermark minus committed offset (at least 0), per partition, for
+/// every group this gateway coordinates.
+pub fn lag_series(log: &dyn ClusterLog) -> HashMap<LagSeries, i64> {
     let live = log.members();
     let me = log.node_id();
     let topics: HashMap<u32, String> = log
@@ -468,6 +472,7 @@ pub fn record_lag(log: &dyn ClusterLog) {
         .into_iter()
         .map(|topic| (topic.slot, topic.name))
         .collect();
+    let mut series = HashMap::new();
     for group in log.offset_groups() {
         let mine = coordinator_among(&group, &live).is_some_and(|m| i32::from(m.gateway) == me);
         if !mine {
@@ -480,15 +485,40 @@ pub fn record_lag(log: &dyn ClusterLog) {
             };
             let (_, high_watermark) = log.offsets(stream);
             let lag = high_watermark.saturating_sub(committed.offset).max(0);
-            metrics::gauge!(
-                telemetry::CONSUMER_GROUP_LAG,
-                "group" => group.clone(),
-                "topic" => topic.clone(),
-                "partition" => partition.to_string()
-            )
-            .set(lag as f64);
+            series.insert((group.clone(), topic.clone(), partition), lag);
         }
     }
+    series
+}
+
+/// Sets the lag gauge of every series in `now`. A series set before
+/// (`exported`) that is no longer in `now` (its group or offsets deleted,
+/// its topic deleted, or the group now coordinated by another gateway) is
+/// set to 0: the `metrics` facade cannot unregister it, and keeping its
+/// last value would report lag that is gone, or count it twice in a sum
+/// over the gateways of a cluster.
+pub fn export_lag(now: &HashMap<LagSeries, i64>, exported: &mut HashSet<LagSeries>) {
+    let gauge = |(group, topic, partition): &LagSeries| {
+        metrics::gauge!(
+            telemetry::CONSUMER_GROUP_LAG,
+            "group" => group.clone(),
+            "topic" => topic.clone(),
+            "partition" => partition.to_string()
+        )
+    };
+    for gone in exported.iter().filter(|series| !now.contains_key(*series)) {
+        gauge(gone).set(0.0);
+    }
+    for (series, lag) in now {
+        gauge(series).set(*lag as f64);
+    }
+    *exported = now.keys().cloned().collect();
+}
+
+/// Sets `cxlkafka_consumer_group_lag` for every group this gateway
+/// coordinates ([`lag_series`], [`export_lag`]).
+pub fn record_lag(log: &dyn ClusterLog, exported: &mut HashSet<LagSeries>) {
+    export_lag(&lag_series(log), exported);
 }
 
 /// The topics of a ConsumerProtocolSubscription (version, then an array
@@ -553,6 +583,61 @@ mod tests {
         assert_ne!(a, b);
         let uuid = a.strip_prefix("rdkafka-").expect("client id prefix");
         assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{uuid}");
+    }
+
+    fn lag_samples(text: &str) -> Vec<String> {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|line| line.starts_with(telemetry::CONSUMER_GROUP_LAG))
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn a_lag_series_that_is_gone_drops_to_zero_instead_of_keeping_its_value() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let series = |group: &str, partition: u32| (group.to_owned(), "t".to_owned(), partition);
+        let mut exported = HashSet::new();
+        metrics::with_local_recorder(&recorder, || {
+            let now = HashMap::from([
+                (series("a", 0), 20),
+                (series("a", 1), 3),
+                (series("b", 0), 52),
+            ]);
+            export_lag(&now, &mut exported);
+        });
+        assert_eq!(
+            lag_samples(&handle.render()),
+            [
+                r#"cxlkafka_consumer_group_lag{group="a",topic="t",partition="0"} 20"#,
+                r#"cxlkafka_consumer_group_lag{group="a",topic="t",partition="1"} 3"#,
+                r#"cxlkafka_consumer_group_lag{group="b",topic="t",partition="0"} 52"#,
+            ]
+        );
+        // Group b deleted (or coordinated elsewhere now), a's partition 1
+        // offset deleted, a's partition 0 caught up to 7.
+        metrics::with_local_recorder(&recorder, || {
+            export_lag(&HashMap::from([(series("a", 0), 7)]), &mut exported);
+        });
+        assert_eq!(
+            lag_samples(&handle.render()),
+            [
+                r#"cxlkafka_consumer_group_lag{group="a",topic="t",partition="0"} 7"#,
+                r#"cxlkafka_consumer_group_lag{group="a",topic="t",partition="1"} 0"#,
+                r#"cxlkafka_consumer_group_lag{group="b",topic="t",partition="0"} 0"#,
+            ]
+        );
+        assert_eq!(exported, HashSet::from([series("a", 0)]));
+        // A series that comes back is set again.
+        metrics::with_local_recorder(&recorder, || {
+            export_lag(&HashMap::from([(series("b", 0), 4)]), &mut exported);
+        });
+        assert!(lag_samples(&handle.render()).contains(
+            &r#"cxlkafka_consumer_group_lag{group="b",topic="t",partition="0"} 4"#.to_owned()
+        ));
     }
 
     #[test]

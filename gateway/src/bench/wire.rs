@@ -1,0 +1,226 @@
+//! The bench tools' client side of the wire: one connection with framed,
+//! pipelined requests, and the Metadata and ListOffsets calls the tools
+//! make before loading the broker.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use crate::connection::{FrameError, FrameReader};
+
+const METADATA_VERSION: i16 = 4;
+const LIST_OFFSETS_VERSION: i16 = 2;
+/// Largest response frame the tools accept (a fetch of many partitions).
+const MAX_RESPONSE_BYTES: usize = 1 << 30;
+/// How long [`ensure_topic`] waits for the topic to show up.
+const TOPIC_WAIT: Duration = Duration::from_secs(10);
+
+/// The client id the tools send.
+pub const CLIENT_ID: &str = "cxlkafka-bench";
+
+/// A request frame: size prefix, header, body.
+pub fn frame(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &impl Encodable,
+) -> Result<BytesMut, String> {
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+    let header_version = api.request_header_version(version);
+    let size = header
+        .compute_size(header_version)
+        .and_then(|h| Ok(h + body.compute_size(version)?))
+        .map_err(|e| e.to_string())?;
+    let mut out = BytesMut::with_capacity(4 + size);
+    out.put_i32(i32::try_from(size).map_err(|_| "request too large".to_string())?);
+    header
+        .encode(&mut out, header_version)
+        .map_err(|e| e.to_string())?;
+    body.encode(&mut out, version).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Where the correlation id sits in a request frame (after the size
+/// prefix, the API key and the version), so a prebuilt frame can be sent
+/// again with a new id.
+pub const CORRELATION_ID_AT: usize = 8;
+
+/// Decodes a response payload whose correlation id must be `expected`.
+pub fn decode_response<T: Decodable>(
+    mut payload: Bytes,
+    api: ApiKey,
+    version: i16,
+    expected: i32,
+) -> Result<T, String> {
+    let header = ResponseHeader::decode(&mut payload, api.response_header_version(version))
+        .map_err(|e| e.to_string())?;
+    if header.correlation_id != expected {
+        return Err(format!(
+            "{api:?} response carries correlation id {}, expected {expected}",
+            header.correlation_id
+        ));
+    }
+    let body = T::decode(&mut payload, version).map_err(|e| e.to_string())?;
+    if payload.has_remaining() {
+        return Err(format!(
+            "{api:?} response has {} bytes left over",
+            payload.remaining()
+        ));
+    }
+    Ok(body)
+}
+
+/// One connection to the broker.
+pub struct Conn {
+    reader: FrameReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    next_correlation_id: i32,
+}
+
+impl Conn {
+    /// Connects with TCP_NODELAY, as Kafka clients do.
+    pub async fn connect(addr: SocketAddr) -> Result<Self, String> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (read, writer) = stream.into_split();
+        Ok(Self {
+            reader: FrameReader::new(read, MAX_RESPONSE_BYTES),
+            writer,
+            next_correlation_id: 1,
+        })
+    }
+
+    /// Splits into the read and write sides.
+    pub fn into_split(self) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf) {
+        (self.reader, self.writer)
+    }
+
+    /// Sends one request and waits for its response.
+    pub async fn call<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: &Req,
+    ) -> Result<Resp, String> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let request = frame(api, version, correlation_id, body)?;
+        self.writer
+            .write_all(&request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let payload = read_response(&mut self.reader).await?;
+        decode_response(payload, api, version, correlation_id)
+    }
+}
+
+/// Reads one response frame's payload.
+pub async fn read_response(reader: &mut FrameReader<OwnedReadHalf>) -> Result<Bytes, String> {
+    match reader.read_frame().await {
+        Ok(Some(payload)) => Ok(payload),
+        Ok(None) => Err("the broker closed the connection".into()),
+        Err(FrameError::Io(error)) => Err(format!("connection failed: {error}")),
+        Err(FrameError::Protocol(reason)) => Err(format!("bad response frame: {reason}")),
+    }
+}
+
+/// Asks Metadata for `topic` (auto-creating it where the broker allows)
+/// until it is there with at least `partitions` partitions.
+pub async fn ensure_topic(conn: &mut Conn, topic: &str, partitions: i32) -> Result<(), String> {
+    let request = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+            TopicName(StrBytes::from_string(topic.to_owned())),
+        ))]))
+        .with_allow_auto_topic_creation(true);
+    let deadline = Instant::now() + TOPIC_WAIT;
+    loop {
+        let response: MetadataResponse = conn
+            .call(ApiKey::Metadata, METADATA_VERSION, &request)
+            .await?;
+        let found = response
+            .topics
+            .first()
+            .map(|t| (t.error_code, t.partitions.len()));
+        if let Some((0, count)) = found {
+            if i32::try_from(count).unwrap_or(i32::MAX) >= partitions {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "topic {topic} not available with {partitions} partitions (metadata: {found:?})"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// ListOffsets' "earliest" timestamp.
+pub const EARLIEST: i64 = -2;
+/// ListOffsets' "latest" timestamp.
+pub const LATEST: i64 = -1;
+
+/// The offset for `timestamp` ([`EARLIEST`] or [`LATEST`]) of partitions
+/// 0..`partitions` of `topic`.
+pub async fn list_offsets(
+    conn: &mut Conn,
+    topic: &str,
+    partitions: i32,
+    timestamp: i64,
+) -> Result<Vec<i64>, String> {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_owned())))
+            .with_partitions(
+                (0..partitions)
+                    .map(|index| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(index)
+                            .with_timestamp(timestamp)
+                    })
+                    .collect(),
+            )]);
+    let response: ListOffsetsResponse = conn
+        .call(ApiKey::ListOffsets, LIST_OFFSETS_VERSION, &request)
+        .await?;
+    let mut offsets = vec![None; usize::try_from(partitions).unwrap_or(0)];
+    for answer in response.topics.iter().flat_map(|t| &t.partitions) {
+        if answer.error_code != 0 {
+            return Err(format!(
+                "ListOffsets for {topic}/{} failed with error {}",
+                answer.partition_index, answer.error_code
+            ));
+        }
+        if let Some(slot) = usize::try_from(answer.partition_index)
+            .ok()
+            .and_then(|i| offsets.get_mut(i))
+        {
+            *slot = Some(answer.offset);
+        }
+    }
+    offsets
+        .into_iter()
+        .enumerate()
+        .map(|(index, offset)| {
+            offset.ok_or_else(|| format!("ListOffsets did not answer for {topic}/{index}"))
+        })
+        .collect()
+}

@@ -1,0 +1,386 @@
+//! This gateway as a replica: it copies every ordered entry from the region
+//! into its own segment files, makes them durable by group commit, and
+//! publishes its durable frontier; from the frontiers of all live gateways
+//! it decides which of its own ring slots the arena may recycle, and when
+//! an acks=all batch is held by enough copies.
+//!
+//! Threads (see [`super::runtime`]):
+//!
+//! | thread | does |
+//! |---|---|
+//! | `replicator` | copies entries the tailer applied from the region into the segments |
+//! | `syncer` | fsyncs what was copied (one fsync covers everything written before it: group commit), then publishes the durable frontier |
+
+use std::mem::offset_of;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use cxlkafka_log::layout::{
+    kind, Completion, GatewayFrontiers, GatewayIndex, GatewayLines, OrderEntry, SequencerView,
+};
+use cxlkafka_log::memory::MemoryBackend;
+use cxlkafka_log::ring::read_payload;
+use cxlkafka_log::segment::{EntryHeader, SegmentFiles, SegmentLog, StoredEntry};
+use cxlkafka_sequencer::wait::Backoff;
+use tokio::sync::watch;
+
+use super::membership;
+use super::runtime::{lock, lock_write, Cluster};
+use super::AppendError;
+use super::ClusterLog;
+use crate::telemetry;
+
+/// Entries copied per lock of the segment writer.
+const ENTRIES_PER_CHUNK: usize = 512;
+
+/// The disk tier of one gateway.
+pub(super) struct DiskTier {
+    writer: Mutex<ReplicaWriter>,
+    /// Wakes the syncer when the replicator appended.
+    work_signal: Condvar,
+    files: Arc<SegmentFiles>,
+    /// Next sequence not yet copied (appended or found gone).
+    replicated: AtomicU64,
+    /// Next sequence not yet durable here.
+    durable: AtomicU64,
+    durable_tx: watch::Sender<u64>,
+    /// An fsync failed: nothing written since can be called durable.
+    failed: AtomicBool,
+}
+
+struct ReplicaWriter {
+    segments: SegmentLog,
+    /// Next sequence to copy.
+    next: u64,
+}
+
+impl DiskTier {
+    /// Opens (recovering) the segments in `dir`; returns the tier, ready to
+    /// copy from `start`, and every entry already stored.
+    pub(super) fn open(dir: &Path, segment_bytes: u64) -> Result<(Self, Vec<StoredEntry>), String> {
+        let (segments, stored) = SegmentLog::open(dir, segment_bytes)
+            .map_err(|error| format!("cannot open the disk tier: {error}"))?;
+        let files = segments.files();
+        let next = segments.last_sequence() + 1;
+        let (durable_tx, _) = watch::channel(next);
+        Ok((
+            Self {
+                writer: Mutex::new(ReplicaWriter { segments, next }),
+                work_signal: Condvar::new(),
+                files,
+                replicated: AtomicU64::new(next),
+                durable: AtomicU64::new(next),
+                durable_tx,
+                failed: AtomicBool::new(false),
+            },
+            stored,
+        ))
+    }
+
+    /// Highest sequence the segments hold (0 when empty).
+    pub(super) fn last_stored(&self) -> u64 {
+        lock(&self.writer).segments.last_sequence()
+    }
+
+    /// Copying starts at `start`: entries between the segments' end and it
+    /// are no longer in the region (this gateway was away while they were
+    /// ordered and recycled).
+    pub(super) fn start_at(&self, start: u64) {
+        let mut writer = lock(&self.writer);
+        if start > writer.next {
+            tracing::warn!(
+                missing_from = writer.next,
+                missing_to = start - 1,
+                "entries ordered while this gateway was away are not in its segments"
+            );
+            metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL)
+                .increment(start - writer.next);
+        }
+        writer.next = writer.next.max(start);
+        self.replicated.store(writer.next, Ordering::Release);
+        self.durable.store(writer.next, Ordering::Release);
+        self.durable_tx.send_replace(writer.next);
+    }
+
+    pub(super) fn files(&self) -> &SegmentFiles {
+        &self.files
+    }
+
+    /// Next sequence not yet copied.
+    pub(super) fn replicated(&self) -> u64 {
+        self.replicated.load(Ordering::Acquire)
+    }
+
+    /// Next sequence not yet durable here.
+    pub(super) fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Bytes of the segments.
+    pub(super) fn stored_bytes(&self) -> u64 {
+        lock(&self.writer).segments.total_bytes()
+    }
+
+    pub(super) fn wake(&self) {
+        self.work_signal.notify_all();
+    }
+}
+
+fn frontier_offset<B: MemoryBackend>(
+    cluster: &Cluster<B>,
+    gateway: GatewayIndex,
+    field: usize,
+) -> usize {
+    cluster.region.layout().gateway_lines(gateway) + offset_of!(GatewayLines, frontiers) + field
+}
+
+impl<B: MemoryBackend> Cluster<B> {
+    /// Copies every entry the tailer applied into the segments, in order.
+    pub(super) fn replicate_loop(&self) {
+        let layout = *self.region.layout();
+        let mut backoff = Backoff::default();
+        let mut payload = Vec::new();
+        let copied_bytes = metrics::counter!(telemetry::REPLICA_COPIED_BYTES_TOTAL);
+        // Exported from the start, so a dashboard sees 0 rather than nothing.
+        metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL).increment(0);
+        metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(0);
+        while !self.stopping() {
+            let applied = self.applied();
+            let mut writer = lock(&self.disk.writer);
+            let mut next = writer.next;
+            let mut located = Vec::new();
+            let mut copied = 0usize;
+            while next < applied && copied < ENTRIES_PER_CHUNK {
+                copied += 1;
+                let sequence = next;
+                next += 1;
+                // The tailer applied it, and the sequencer does not
+                // overwrite what this gateway has not copied (see
+                // `publish_applied`), so it is there unless this gateway
+                // lagged a whole lap while the sequencer thought it dead.
+                let Some(entry) = self
+                    .region
+                    .read_committed::<OrderEntry>(layout.order_entry(sequence), sequence)
+                else {
+                    self.missed(sequence, "order entry overwritten");
+                    continue;
+                };
+                payload.resize(entry.length as usize, 0);
+                if read_payload(
+                    &self.region,
+                    entry.gateway,
+                    entry.arena_position,
+                    &mut payload,
+                )
+                .is_err()
+                {
+                    self.missed(sequence, "payload recycled");
+                    continue;
+                }
+                let header = entry_header(&entry);
+                match writer.segments.append(&header, &payload) {
+                    Ok(location) => {
+                        copied_bytes.increment(payload.len() as u64);
+                        if entry.kind == kind::DATA {
+                            located.push((entry.stream, entry.base_offset, location));
+                        }
+                    }
+                    Err(error) => {
+                        // Not copied, so never durable here: stop and retry.
+                        tracing::error!(%error, sequence, "cannot write to the disk tier");
+                        metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(1);
+                        next = sequence;
+                        break;
+                    }
+                }
+            }
+            let progressed = next > writer.next;
+            writer.next = next;
+            if !located.is_empty() {
+                // Under the writer lock: the syncer cannot call these bytes
+                // durable (and let the arena recycle them) before a fetch
+                // can find them on disk.
+                let mut index = lock_write(&self.index);
+                for (stream, base_offset, location) in located {
+                    index.set_disk_location(stream, base_offset, location);
+                }
+            }
+            drop(writer);
+            if progressed {
+                self.disk.replicated.store(next, Ordering::Release);
+                self.publish_applied();
+                self.disk.work_signal.notify_one();
+                backoff.reset();
+            } else {
+                backoff.wait();
+            }
+        }
+        self.disk.work_signal.notify_all();
+    }
+
+    fn missed(&self, sequence: u64, why: &str) {
+        tracing::warn!(sequence, why, "entry not copied to the disk tier");
+        metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL).increment(1);
+    }
+
+    /// Group commit: one fsync covers every entry copied before it began;
+    /// the durable frontier moves only after it succeeded.
+    pub(super) fn sync_loop(&self) {
+        let frontier = frontier_offset(self, self.gateway, offset_of!(GatewayFrontiers, durable));
+        let fsyncs = metrics::counter!(telemetry::REPLICA_FSYNCS_TOTAL);
+        let fsync_seconds = metrics::histogram!(telemetry::REPLICA_FSYNC_SECONDS);
+        self.region
+            .store_word(frontier, self.disk.durable.load(Ordering::Acquire));
+        while !self.stopping() {
+            let (work, through) = {
+                let mut writer = lock(&self.disk.writer);
+                while writer.next == self.disk.durable() && !self.stopping() {
+                    writer = self
+                        .disk
+                        .work_signal
+                        .wait_timeout(writer, Duration::from_millis(50))
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0;
+                }
+                (writer.segments.sync_work(), writer.next)
+            };
+            if self.disk.failed.load(Ordering::Acquire) {
+                break;
+            }
+            if let Some(work) = work {
+                let began = Instant::now();
+                if let Err(error) = work.run() {
+                    // After a failed fsync the kernel may have dropped the
+                    // dirty pages: retrying could "succeed" without them.
+                    // Stop calling anything durable; acks=all times out and
+                    // the arena stops recycling, which is backpressure.
+                    tracing::error!(%error, "fsync failed: this gateway's disk tier stops");
+                    metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(1);
+                    self.disk.failed.store(true, Ordering::Release);
+                    break;
+                }
+                fsyncs.increment(1);
+                fsync_seconds.record(began.elapsed().as_secs_f64());
+            }
+            self.disk.durable.store(through, Ordering::Release);
+            self.region.store_word(frontier, through);
+            self.disk.durable_tx.send_replace(through);
+            metrics::gauge!(telemetry::REPLICA_DURABLE_SEQUENCE)
+                .set(through.saturating_sub(1) as f64);
+            self.advance_recycle_limit();
+        }
+    }
+
+    /// The durable frontier gateway `gateway` published.
+    fn durable_of(&self, gateway: GatewayIndex) -> u64 {
+        if gateway == self.gateway {
+            return self.disk.durable();
+        }
+        self.region.load_word_fresh(frontier_offset(
+            self,
+            gateway,
+            offset_of!(GatewayFrontiers, durable),
+        ))
+    }
+
+    /// Lowest durable frontier over the live gateways.
+    fn min_live_durable(&self) -> u64 {
+        membership::live_members(&self.region, self.lease_timeout_ns)
+            .iter()
+            .map(|member| self.durable_of(member.gateway))
+            .chain(std::iter::once(self.disk.durable()))
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Lets the arena reuse this gateway's ring slots whose entries every
+    /// live gateway holds on disk (or that were refused and never ordered).
+    pub(super) fn advance_recycle_limit(&self) {
+        let layout = *self.region.layout();
+        let min_durable = self.min_live_durable();
+        let consumed = self.region.load_word_fresh(
+            layout.sequencer_view(self.gateway) + offset_of!(SequencerView, consumed),
+        );
+        let start = self.recycle_next.load(Ordering::Acquire);
+        let mut limit = start;
+        while limit < consumed {
+            let Some(completion) = self
+                .region
+                .read_committed::<Completion>(layout.completion(self.gateway, limit), limit)
+            else {
+                break;
+            };
+            if completion.global_sequence != 0 && completion.global_sequence >= min_durable {
+                break;
+            }
+            limit += 1;
+        }
+        if limit > start {
+            self.recycle_next.store(limit, Ordering::Release);
+            lock(&self.writer).set_recycle_limit(limit);
+            self.region.store_word(
+                frontier_offset(
+                    self,
+                    self.gateway,
+                    offset_of!(GatewayFrontiers, recycled_slot),
+                ),
+                limit,
+            );
+        }
+    }
+
+    /// Live gateways whose disk holds `sequence`.
+    fn disk_copies(&self, sequence: u64) -> usize {
+        membership::live_members(&self.region, self.lease_timeout_ns)
+            .iter()
+            .filter(|member| self.durable_of(member.gateway) > sequence)
+            .count()
+    }
+
+    /// Waits until `disks` live gateways hold `sequence` on disk, or the
+    /// deadline passes.
+    pub(super) async fn wait_disk_copies(
+        &self,
+        sequence: u64,
+        disks: usize,
+        deadline: Instant,
+    ) -> Result<(), AppendError> {
+        let mut own = self.disk.durable_tx.subscribe();
+        loop {
+            if self.disk_copies(sequence) >= disks {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(AppendError::ReplicaTimeout);
+            }
+            if self.stopping() {
+                return Err(AppendError::ShuttingDown);
+            }
+            // This gateway's own frontier wakes the wait at once; the
+            // others' are only visible in the region, so look again soon.
+            let step = (deadline - now).min(Duration::from_millis(1));
+            let _ = tokio::time::timeout(step, own.changed()).await;
+        }
+    }
+}
+
+/// The segment header of an order entry.
+fn entry_header(entry: &OrderEntry) -> EntryHeader {
+    EntryHeader {
+        sequence: entry.commit,
+        base_offset: entry.base_offset,
+        max_timestamp: entry.max_timestamp,
+        log_append_ms: entry.log_append_unix_ms,
+        producer_id: entry.producer_id,
+        stream: entry.stream,
+        record_count: entry.record_count,
+        length: entry.length,
+        base_sequence: entry.base_sequence,
+        kind: entry.kind,
+        control_tag: entry.control_tag,
+        producer_epoch: entry.producer_epoch,
+    }
+}
