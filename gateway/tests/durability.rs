@@ -229,3 +229,99 @@ async fn mapped_file_acks_all_recycling_and_restart() {
 fn start_log<B: MemoryBackend>(region: Region<B>, options: ClusterOptions) -> Arc<dyn ClusterLog> {
     start(region, options).expect("gateway starts")
 }
+
+/// The region is lost after acks=all production; a gateway started on a
+/// blank region rebuilds it from its segments: same topic, offsets and
+/// committed offsets, and production continues at the next offset.
+async fn region_rebuilt_from_segments(
+    open_first: impl Fn() -> Arc<dyn ClusterLog>,
+    open_after_loss: impl Fn() -> Arc<dyn ClusterLog>,
+) {
+    let log = open_first();
+    let stream = create_topic(log.as_ref(), "survivor").await;
+    produce_acks_all(log.as_ref(), stream, 0, BATCHES).await;
+    let commit = ControlRecord::CommitOffsets {
+        group: "readers".into(),
+        offsets: vec![CommittedOffset {
+            stream,
+            offset: 42,
+            leader_epoch: -1,
+            metadata: String::new(),
+        }],
+    };
+    log.control(&commit, TIMEOUT).await.expect("committed");
+    log.shutdown();
+    drop(log);
+
+    let log = open_after_loss();
+    let topic = log.topic("survivor").expect("the topic is back");
+    assert_eq!(topic.stream(0), Some(stream), "in the same catalog slot");
+    assert_eq!(log.offsets(stream), (0, BATCHES as i64));
+    assert_all_readable(log.as_ref(), stream, BATCHES).await;
+    assert_eq!(
+        log.committed_offsets("readers")
+            .get(&stream)
+            .map(|c| c.offset),
+        Some(42)
+    );
+    let next = produce_acks_all(log.as_ref(), stream, BATCHES, 3).await;
+    assert_eq!(
+        next,
+        vec![BATCHES as i64, BATCHES as i64 + 1, BATCHES as i64 + 2]
+    );
+    assert_all_readable(log.as_ref(), stream, BATCHES + 3).await;
+    log.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_non_coherent_region_lost_and_rebuilt() {
+    let dir = data_dir("sim-lost");
+    let geometry = geometry();
+    let bytes = geometry.layout().unwrap().total_bytes;
+    let fresh_region = |seed: u64| {
+        let memory = SimulatedMemory::new(bytes as usize);
+        drop(
+            format(
+                memory.participant(SimFaults::none(seed)),
+                geometry,
+                bytes,
+                cluster_id("dur").unwrap(),
+            )
+            .unwrap(),
+        );
+        let region = attach(
+            memory.participant(SimFaults::hostile(seed)),
+            Path::new("sim"),
+            Some(&geometry),
+            None,
+            Duration::ZERO,
+        )
+        .unwrap();
+        start_log(region, options(0, dir.path()))
+    };
+    region_rebuilt_from_segments(|| fresh_region(7), || fresh_region(8)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_file_region_deleted_and_rebuilt() {
+    let dir = data_dir("file-lost");
+    let region_path = dir.path().join("region");
+    let geometry = geometry();
+    let region_bytes = geometry.layout().unwrap().total_bytes;
+    let open = || {
+        let region_options = RegionOptions {
+            path: region_path.clone(),
+            region_bytes,
+            geometry,
+            cluster_id: cluster_id("dur").unwrap(),
+            format_wait: Duration::from_secs(5),
+        };
+        let (region, _) = open_or_create::<Coherent>(&region_options).expect("region");
+        start_log(region, options(0, &dir.path().join("data")))
+    };
+    let lose_and_open = || {
+        std::fs::remove_file(&region_path).expect("the region file is lost");
+        open()
+    };
+    region_rebuilt_from_segments(open, lose_and_open).await;
+}

@@ -47,6 +47,18 @@ pub struct PassReport {
     pub order_log_full: bool,
 }
 
+/// One entry of a disk copy of the order, for [`Sequencer::restore`].
+#[derive(Clone, Copy, Debug)]
+pub struct RestoredEntry<'a> {
+    pub sequence: u64,
+    pub kind: u16,
+    pub stream: u32,
+    pub base_offset: i64,
+    pub record_count: u32,
+    /// A control entry's record bytes.
+    pub control: Option<&'a [u8]>,
+}
+
 /// The single active sequencer of a region.
 pub struct Sequencer<B: MemoryBackend> {
     region: std::sync::Arc<Region<B>>,
@@ -103,6 +115,43 @@ impl<B: MemoryBackend> Sequencer<B> {
         sequencer.replay_after_checkpoint();
         sequencer.rebuild_producers();
         sequencer
+    }
+
+    /// Rebuilds the sequencer's state in a blank region (the region was
+    /// lost and recreated) from a disk copy of the order, replaying it in
+    /// sequence order: the topic catalog, every stream's next offset and log
+    /// start, the producer-id counter and the global sequence. The region's
+    /// order log stays empty; the checkpoint's `region_first_sequence` tells
+    /// gateways that entries before it are on disk only. Returns the next
+    /// sequence. Idempotent producer windows are not rebuilt: a producer
+    /// retrying across the loss of the region may write a duplicate.
+    pub fn restore<'a>(
+        region: std::sync::Arc<Region<B>>,
+        entries: impl IntoIterator<Item = RestoredEntry<'a>>,
+    ) -> u64 {
+        let mut sequencer = Self::recover(region, u64::MAX);
+        let layout = *sequencer.region.layout();
+        let mut last = sequencer.next_sequence.saturating_sub(1);
+        for entry in entries {
+            assert!(entry.sequence > last, "restored entries go forward");
+            sequencer.next_sequence = entry.sequence;
+            if entry.kind == kind::DATA && entry.stream < MAX_STREAMS {
+                let next = entry.base_offset + i64::from(entry.record_count);
+                sequencer.stream_next[entry.stream as usize] = next;
+                sequencer
+                    .region
+                    .store_word(layout.stream_next_offset(entry.stream), next as u64);
+            } else if let Some(record) = entry.control.and_then(|b| ControlRecord::decode(b).ok()) {
+                // Replayed in the original order, each record gets the
+                // answer it got then (the same catalog slot, the same id).
+                let _ = sequencer.apply_decoded(record);
+            }
+            last = entry.sequence;
+        }
+        sequencer.next_sequence = last + 1;
+        sequencer.region_first_sequence = last + 1;
+        sequencer.write_checkpoint();
+        last + 1
     }
 
     /// Producer state lives in this process only; a successor rebuilds it

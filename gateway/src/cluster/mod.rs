@@ -20,6 +20,7 @@ mod membership;
 mod open;
 mod order_view;
 mod replica;
+mod restore;
 mod runtime;
 mod sink;
 

@@ -126,6 +126,35 @@ impl DiskTier {
     pub(super) fn wake(&self) {
         self.work_signal.notify_all();
     }
+
+    /// Appends an entry copied from another gateway's segments (before this
+    /// gateway's threads run).
+    pub(super) fn append_copied(
+        &self,
+        header: &EntryHeader,
+        payload: &[u8],
+    ) -> Result<StoredEntry, String> {
+        let mut writer = lock(&self.writer);
+        let location = writer
+            .segments
+            .append(header, payload)
+            .map_err(|error| format!("cannot copy into the disk tier: {error}"))?;
+        writer.next = header.sequence + 1;
+        Ok(StoredEntry {
+            header: *header,
+            location,
+        })
+    }
+
+    /// Makes everything appended so far durable, now.
+    pub(super) fn sync_now(&self) -> Result<(), String> {
+        let work = lock(&self.writer).segments.sync_work();
+        if let Some(work) = work {
+            work.run()
+                .map_err(|error| format!("cannot fsync the disk tier: {error}"))?;
+        }
+        Ok(())
+    }
 }
 
 fn frontier_offset<B: MemoryBackend>(

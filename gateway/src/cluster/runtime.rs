@@ -27,10 +27,14 @@ use super::index::{BatchLocation, OrderIndex};
 use super::membership::{self, Member};
 use super::order_view::{self, ORDER_STREAM};
 use super::replica::DiskTier;
+use super::restore;
 use super::{AppendBatch, AppendError, ClusterLog, FetchRead, PendingAppend};
 use crate::order_topic::ORDER_TOPIC;
 use crate::records::set_base_offset;
 use crate::telemetry;
+
+/// How long a clean stop waits for the disk tier to catch up.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a gateway joins its region.
 #[derive(Clone, Debug)]
@@ -88,9 +92,42 @@ pub fn start<B: MemoryBackend>(
     );
     let layout = *region.layout();
     let segment_dir = options.data_dir.join(format!("gateway-{gateway}"));
-    let (disk, stored) = DiskTier::open(&segment_dir, options.segment_bytes)?;
+    let (disk, mut stored) = DiskTier::open(&segment_dir, options.segment_bytes)?;
+    if restore::region_is_blank(&region) {
+        // A new region, or a lost one: what any gateway's segments hold
+        // is the order so far.
+        stored.extend(restore::backfill(
+            &disk,
+            &options.data_dir,
+            &segment_dir,
+            None,
+        )?);
+        if !stored.is_empty() {
+            restore::restore_region(
+                &region,
+                gateway,
+                incarnation,
+                lease_timeout_ns,
+                &disk,
+                &stored,
+            )?;
+        }
+    }
     let checkpoint: SequencerCheckpoint = region.read_fresh(layout.checkpoint());
     let next_sequence = checkpoint.next_sequence.max(1);
+    // Entries older than one order-log lap may be overwritten, and a region
+    // rebuilt from segments holds none before its first sequence.
+    let first_in_region = next_sequence
+        .saturating_sub(layout.geometry.order_log_entries - 1)
+        .max(checkpoint.region_first_sequence)
+        .max(1);
+    // What was ordered and recycled while this gateway was away.
+    stored.extend(restore::backfill(
+        &disk,
+        &options.data_dir,
+        &segment_dir,
+        Some(first_in_region - 1),
+    )?);
     if disk.last_stored() >= next_sequence {
         return Err(format!(
             "the segments in {} hold sequences up to {} but the region's order is only at {}: \
@@ -101,12 +138,6 @@ pub fn start<B: MemoryBackend>(
             next_sequence
         ));
     }
-    // Entries older than one order-log lap may be overwritten, and a region
-    // rebuilt from segments holds none before its first sequence.
-    let first_in_region = next_sequence
-        .saturating_sub(layout.geometry.order_log_entries - 1)
-        .max(checkpoint.region_first_sequence)
-        .max(1);
     let first = first_in_region.max(disk.last_stored() + 1);
     let mut index = OrderIndex::default();
     index.set_topics(read_catalog(&region));
@@ -200,6 +231,15 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl<B: MemoryBackend> Cluster<B> {
     /// Stops the threads and marks this gateway as cleanly gone.
     pub fn stop(&self) {
+        if self.stop.load(Ordering::Acquire) {
+            return;
+        }
+        // A clean stop leaves everything this gateway applied on its disk.
+        let drain_until = Instant::now() + DRAIN_TIMEOUT;
+        while self.disk.durable() < self.applied() && Instant::now() < drain_until {
+            self.disk.wake();
+            std::thread::sleep(Duration::from_millis(1));
+        }
         if self.stop.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -647,10 +687,13 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
             .await?;
         let completion = PendingAppend::new(receiver, deadline).completion().await?;
         if completion.global_sequence > 0 {
-            // Answer only once this gateway's own view includes the change.
+            // Answer only once this gateway's own view includes the change,
+            // and once a disk holds it (Kafka commits offsets with acks=all).
             let remaining = deadline.saturating_duration_since(Instant::now());
             self.wait_for_order(completion.global_sequence, remaining)
                 .await;
+            self.wait_disk_copies(completion.global_sequence, 1, deadline)
+                .await?;
         }
         Ok(completion)
     }

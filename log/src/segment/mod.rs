@@ -105,6 +105,17 @@ impl SegmentFiles {
     }
 }
 
+/// Reads another gateway's chain without changing it: every entry that
+/// checks out, and the files to read their payloads from.
+pub fn read_chain(dir: &Path) -> Result<(Vec<StoredEntry>, SegmentFiles), SegmentError> {
+    let recovered = recover::read_only(dir)?;
+    let files = SegmentFiles::default();
+    for segment in recovered.segments {
+        files.insert(segment.first_sequence, segment.log);
+    }
+    Ok((recovered.entries, files))
+}
+
 /// A sealed or active segment.
 #[derive(Debug)]
 struct Segment {

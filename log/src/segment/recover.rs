@@ -24,6 +24,16 @@ pub(super) struct Recovered {
 }
 
 pub(super) fn recover(dir: &Path) -> Result<Recovered, SegmentError> {
+    recover_with(dir, true)
+}
+
+/// Reads a chain without changing it (another gateway's, which may be
+/// running): a torn tail is left in place and simply not returned.
+pub(super) fn read_only(dir: &Path) -> Result<Recovered, SegmentError> {
+    recover_with(dir, false)
+}
+
+fn recover_with(dir: &Path, repair: bool) -> Result<Recovered, SegmentError> {
     let mut firsts = Vec::new();
     for item in std::fs::read_dir(dir).map_err(|error| SegmentError::io(dir, error))? {
         let item = item.map_err(|error| SegmentError::io(dir, error))?;
@@ -46,7 +56,7 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered, SegmentError> {
         let index_path = dir.join(format!("{stem}.index"));
         let log = OpenOptions::new()
             .read(true)
-            .write(true)
+            .write(repair)
             .open(&log_path)
             .map_err(|error| SegmentError::io(&log_path, error))?;
         let log_len = log
@@ -63,20 +73,24 @@ pub(super) fn recover(dir: &Path) -> Result<Recovered, SegmentError> {
             None => {
                 let (found, valid_len) =
                     scan(&log, log_len).map_err(|error| SegmentError::io(&log_path, error))?;
-                if valid_len < log_len {
-                    tracing::warn!(
-                        segment = %log_path.display(),
-                        kept = valid_len,
-                        dropped = log_len - valid_len,
-                        "cutting a torn tail off a segment"
-                    );
-                    log.set_len(valid_len)
-                        .map_err(|error| SegmentError::io(&log_path, error))?;
+                if !repair {
+                    (found, valid_len)
+                } else {
+                    if valid_len < log_len {
+                        tracing::warn!(
+                            segment = %log_path.display(),
+                            kept = valid_len,
+                            dropped = log_len - valid_len,
+                            "cutting a torn tail off a segment"
+                        );
+                        log.set_len(valid_len)
+                            .map_err(|error| SegmentError::io(&log_path, error))?;
+                    }
+                    write_index(&index_path, &log, &found)
+                        .and_then(|()| log.sync_all())
+                        .map_err(|error| SegmentError::io(&index_path, error))?;
+                    (found, valid_len)
                 }
-                write_index(&index_path, &log, &found)
-                    .and_then(|()| log.sync_all())
-                    .map_err(|error| SegmentError::io(&index_path, error))?;
-                (found, valid_len)
             }
         };
         let mut last_sequence = 0;

@@ -145,6 +145,31 @@ fn a_damaged_sealed_index_is_rebuilt_from_the_data() {
 }
 
 #[test]
+fn a_read_only_look_at_a_torn_chain_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log, _) = SegmentLog::open(dir.path(), 1 << 20).unwrap();
+        append_range(&mut log, 1..=6);
+    }
+    let path = dir.path().join(format!("{}.log", segment_stem(1)));
+    let len = std::fs::metadata(&path).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
+    let (entries, files) = read_chain(dir.path()).unwrap();
+    assert_eq!(entries.len(), 5);
+    assert_eq!(read_back(&files, &entries[4]), payload(5));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        len - 1,
+        "untouched"
+    );
+}
+
+#[test]
 fn retention_deletes_sealed_segments_and_readers_see_them_gone() {
     let dir = tempfile::tempdir().unwrap();
     let (mut log, _) = SegmentLog::open(dir.path(), 1024).unwrap();
