@@ -82,7 +82,19 @@ pub fn start<B: MemoryBackend>(
 ) -> Result<Arc<Cluster<B>>, String> {
     let region = Arc::new(region);
     let lease_timeout_ns = options.lease_timeout.as_nanos() as u64;
-    let gateway = membership::choose_slot(&region, options.node_id, lease_timeout_ns)?;
+    // A gateway restarted right after a crash finds its slot's heartbeat
+    // still fresh: wait for it to go stale rather than refuse at once.
+    let slot_deadline = Instant::now() + options.lease_timeout * 3;
+    let gateway = loop {
+        match membership::choose_slot(&region, options.node_id, lease_timeout_ns) {
+            Ok(gateway) => break gateway,
+            Err(error) if options.node_id.is_some() && Instant::now() < slot_deadline => {
+                tracing::debug!(%error, "waiting for the slot's previous holder to go stale");
+                std::thread::sleep(options.lease_timeout / 10);
+            }
+            Err(error) => return Err(error),
+        }
+    };
     let mut writer = RingWriter::resume(&region, gateway);
     let incarnation = membership::join(
         &region,
