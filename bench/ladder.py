@@ -8,7 +8,7 @@ first, so that the machine's noise falls on both sides; the figure is the
 ratio.
 
 Tools:
-  bench     cxlkafka bench produce (acks=all, 256 KiB batches)
+  bench     cxlkafka bench produce (acks=all, 256 KiB batches, 16 in flight)
   rdkafka   rdkafka_performance -P -a -1 -X linger.ms=5 -u -l
   kcat      kcat -P -l FILE -X acks=all -X linger.ms=5 (1 KiB lines)
   consume   cxlkafka bench consume of what a bench produce left, against
@@ -243,7 +243,8 @@ class Ladder:
             stdout, elapsed = run(
                 [self.args.binary, "bench", "produce", "--bootstrap", broker.bootstrap,
                  "--topic", self.topic(), "--records", str(records),
-                 "--record-size", str(RECORD_SIZE), "--acks", "-1"],
+                 "--record-size", str(RECORD_SIZE), "--acks", "-1",
+                 "--in-flight", str(self.args.bench_in_flight)],
                 self.logs / f"bench-{rung}-{target}.log", self.args.timeout,
             )
             row.acked, row.mb_per_s, row.p99_ms = parse_bench(stdout)
@@ -496,6 +497,10 @@ def main() -> None:
     parser.add_argument("--consume-repeat", type=int, default=0,
                         help="times bench consume reads what the broker holds "
                              "(default: enough to read about 400 MB)")
+    parser.add_argument("--bench-in-flight", type=int, default=16,
+                        help="requests in flight per connection for bench produce (default 16: "
+                             "with 5, an acks=all answer that waits for an fsync makes the "
+                             "run latency-bound rather than bandwidth-bound)")
     parser.add_argument("--work", default=str(HERE / ".work"),
                         help="where gateways keep their data and kcat its input "
                              "(default bench/.work, on disk; a tmpfs path takes the disk out)")
@@ -503,9 +508,13 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results"), help="where to write results")
     parser.add_argument("--chart-only", action="store_true",
                         help="redraw the chart from OUT/ladder.csv")
-    parser.add_argument("--binary", default=str(HERE.parent / "target/release/cxlkafka"))
+    parser.add_argument("--binary", default=str(HERE.parent / "target/release/cxlkafka"),
+                        help="the cxlkafka binary (default: the release build)")
     parser.add_argument("--rdkafka-performance",
-                        default=str(HERE.parent / "target/librdkafka/bin/rdkafka_performance"))
+                        default=str(HERE.parent / "target/librdkafka/bin/rdkafka_performance"),
+                        help="rdkafka_performance (built by compat-tests/librdkafka/build)")
+    parser.add_argument("--keep-inputs", action="store_true",
+                        help="keep kcat's input files (up to 10 GB) in WORK for the next run")
     parser.add_argument("--no-build", action="store_true",
                         help="use the release binary as it is (bench/ladder)")
     args = parser.parse_args()
@@ -530,7 +539,12 @@ def main() -> None:
         chart(rows, Path(args.out) / "ladder.png")
         return
     ladder = Ladder(args)
-    ladder.go()
+    try:
+        ladder.go()
+    finally:
+        if not args.keep_inputs:
+            for made in Path(args.work).glob("kcat-*.txt"):
+                made.unlink(missing_ok=True)
     print(f"wrote {ladder.out / 'ladder.csv'} and {ladder.out / 'ladder.png'}")
 
 

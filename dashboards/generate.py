@@ -253,7 +253,52 @@ def groups() -> dict:
                      [CLUSTER, INSTANCE, GROUP], panels)
 
 
+def durability() -> dict:
+    panels = [
+        row("Disk tier", 0),
+        panel("Bytes copied to disk / s",
+              [(f"sum by (instance) (rate(cxlkafka_replica_copied_bytes_total{{{SEL}}}[{RATE}]))",
+                "{{instance}}")],
+              "Bps", 0, 1,
+              description="Payload bytes each gateway copies from the region into its segments."),
+        panel("Replica durable lag (entries ordered, not yet fsynced)",
+              [(f"cxlkafka_replica_durable_lag_entries{{{SEL}}}", "{{instance}}")],
+              "short", 12, 1,
+              description="acks=all waits for this to pass a batch on replication_factor - 1 gateways."),
+        panel("Group-commit fsync p50 / p99",
+              quantiles("cxlkafka_replica_fsync_seconds", "instance"), "s", 0, 9),
+        panel("fsyncs / s",
+              [(f"sum by (instance) (rate(cxlkafka_replica_fsyncs_total{{{SEL}}}[{RATE}]))",
+                "{{instance}}")],
+              "ops", 12, 9),
+        panel("Segment bytes by gateway",
+              [(f"cxlkafka_segment_bytes{{{SEL}}}", "{{instance}}")], "bytes", 0, 17),
+        panel("Disk tier errors and missed entries",
+              [(f"sum by (instance) (increase(cxlkafka_replica_write_errors_total{{{SEL}}}[{RATE}]))",
+                "write/fsync errors {{instance}}"),
+               (f"sum by (instance) (increase(cxlkafka_replica_missed_entries_total{{{SEL}}}[{RATE}]))",
+                "entries missed {{instance}}")],
+              "short", 12, 17,
+              description="Any write error stops the gateway's disk tier; missed entries were recycled "
+                          "while the gateway was down (it copies them from a sibling at start)."),
+        row("Retention", 25),
+        panel("Log starts moved by retention / s",
+              [(f"sum (rate(cxlkafka_retention_log_start_moves_total{{{SEL}}}[{RATE}]))", "moves")],
+              "ops", 0, 26),
+        panel("Segment bytes deleted by retention / s",
+              [(f"sum by (instance) (rate(cxlkafka_retention_deleted_bytes_total{{{SEL}}}[{RATE}]))",
+                "{{instance}}"),
+               (f"sum by (instance) (rate(cxlkafka_retention_deleted_segments_total{{{SEL}}}[{RATE}]))",
+                "segments {{instance}}")],
+              "Bps", 12, 26),
+    ]
+    return dashboard("cxlkafka-durability", "cxlkafka / Durability and retention",
+                     "The disk tier: copies, fsyncs, durable lag, segment bytes, retention deletions.",
+                     [CLUSTER, INSTANCE], panels)
+
+
 DASHBOARDS = {
+    "cxlkafka-durability.json": durability,
     "cxlkafka-overview.json": overview,
     "cxlkafka-sequencer-region.json": sequencer,
     "cxlkafka-consumer-groups.json": groups,

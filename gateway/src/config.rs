@@ -10,14 +10,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use thiserror::Error;
 
 use crate::cluster::{slot_for_node_id, ClusterLog, ClusterOptions, RegionSettings};
 use crate::context::{
-    AdvertisedListener, GatewayContext, Limits, TopicDefaults, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MESSAGE_MAX_BYTES,
+    AdvertisedListener, GatewayContext, Limits, TopicDefaults, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MESSAGE_MAX_BYTES, DEFAULT_WRITE_TIMEOUT,
 };
 use crate::groups::GroupConfig;
 
@@ -31,6 +33,9 @@ pub struct Cli {
 }
 
 /// The binary's subcommands.
+// Parsed once at startup: boxing `ServeArgs` to even out the variants
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a gateway: a Kafka broker attached to the cluster's shared region.
@@ -38,6 +43,9 @@ pub enum Command {
     /// Load generators that print what Kafka's perf-test tools print.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Manage SCRAM users through a running gateway.
+    #[command(subcommand)]
+    User(crate::security::cli::UserCommand),
 }
 
 /// `cxlkafka bench ...`
@@ -108,6 +116,17 @@ pub struct ServeArgs {
     #[arg(long, env = "CXLKAFKA_SEGMENT_BYTES", default_value = "256MiB")]
     pub segment_bytes: ByteSize,
 
+    /// How often retention (topics' retention.ms and retention.bytes) moves
+    /// log starts and deletes expired segment files, in milliseconds
+    /// (Kafka's log.retention.check.interval.ms).
+    #[arg(
+        long,
+        env = "CXLKAFKA_LOG_RETENTION_CHECK_INTERVAL_MS",
+        default_value_t = 300_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub log_retention_check_interval_ms: u64,
+
     /// Address of the Prometheus /metrics endpoint.
     #[arg(long, env = "CXLKAFKA_METRICS_ADDR", default_value = "127.0.0.1:9644")]
     pub metrics_addr: SocketAddr,
@@ -158,6 +177,33 @@ pub struct ServeArgs {
           value_parser = parse_positive_usize)]
     pub max_connections: usize,
 
+    /// Open client connections from one address; a further one is closed as
+    /// soon as it is accepted (Kafka's max.connections.per.ip).
+    #[arg(long, env = "CXLKAFKA_MAX_CONNECTIONS_PER_IP",
+          default_value_t = DEFAULT_MAX_CONNECTIONS_PER_IP, value_parser = parse_positive_usize)]
+    pub max_connections_per_ip: usize,
+
+    /// Requests read from one connection and not yet answered; at the limit
+    /// the gateway stops reading that connection until a response is
+    /// written (backpressure through TCP, not an error).
+    #[arg(long, env = "CXLKAFKA_MAX_IN_FLIGHT_PER_CONNECTION",
+          default_value_t = DEFAULT_MAX_IN_FLIGHT, value_parser = parse_positive_usize)]
+    pub max_in_flight_per_connection: usize,
+
+    /// A connection that sends no complete request for this many
+    /// milliseconds is closed (Kafka's connections.max.idle.ms).
+    #[arg(long, env = "CXLKAFKA_CONNECTIONS_MAX_IDLE_MS",
+          default_value_t = duration_ms(DEFAULT_IDLE_TIMEOUT),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub connections_max_idle_ms: u64,
+
+    /// A connection whose response writes make no progress for this many
+    /// milliseconds (the client stopped reading) is closed.
+    #[arg(long, env = "CXLKAFKA_WRITE_TIMEOUT_MS",
+          default_value_t = duration_ms(DEFAULT_WRITE_TIMEOUT),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout_ms: u64,
+
     /// Run as a sink: acknowledge every produce at once and store nothing,
     /// touching no region. Only for measuring clients against a broker with
     /// no storage cost; nothing produced can be read back.
@@ -188,6 +234,10 @@ pub struct ServeArgs {
     #[arg(long, env = "CXLKAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000,
           value_parser = clap::value_parser!(u64).range(0..=300_000))]
     pub group_initial_rebalance_delay_ms: u64,
+
+    /// TLS listener, SASL and authorizer flags.
+    #[command(flatten)]
+    pub security: crate::security::args::SecurityArgs,
 }
 
 /// A configuration that parses but cannot be used.
@@ -234,6 +284,10 @@ impl ServeArgs {
             max_frame_bytes,
             message_max_bytes,
             max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_in_flight: self.max_in_flight_per_connection,
+            idle_timeout: Duration::from_millis(self.connections_max_idle_ms),
+            write_timeout: Duration::from_millis(self.write_timeout_ms),
             ..Limits::default()
         })
     }
@@ -328,6 +382,7 @@ impl Default for ServeArgs {
             cluster: "default".to_owned(),
             data_dir: PathBuf::from("./data"),
             segment_bytes: ByteSize(256 << 20),
+            log_retention_check_interval_ms: 300_000,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9644)),
             no_metrics: false,
             log_level: "info".to_owned(),
@@ -337,13 +392,23 @@ impl Default for ServeArgs {
             message_max_bytes: ByteSize(DEFAULT_MESSAGE_MAX_BYTES),
             max_frame_bytes: ByteSize(DEFAULT_MAX_FRAME_BYTES),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            max_in_flight_per_connection: DEFAULT_MAX_IN_FLIGHT,
+            connections_max_idle_ms: duration_ms(DEFAULT_IDLE_TIMEOUT),
+            write_timeout_ms: duration_ms(DEFAULT_WRITE_TIMEOUT),
             memory_backend: MemoryBackend::Coherent,
             sink: false,
             max_gateways: 8,
             lease_timeout_ms: 1000,
             group_initial_rebalance_delay_ms: 3000,
+            security: crate::security::args::SecurityArgs::default(),
         }
     }
+}
+
+/// A default duration as the whole milliseconds its flag takes.
+const fn duration_ms(duration: Duration) -> u64 {
+    duration.as_millis() as u64
 }
 
 fn checked_i32_size(flag: &'static str, value: ByteSize) -> Result<usize, ConfigError> {
@@ -665,6 +730,20 @@ mod tests {
         assert_eq!(parsed.message_max_bytes, default.message_max_bytes);
         assert_eq!(parsed.max_frame_bytes, default.max_frame_bytes);
         assert_eq!(parsed.max_connections, default.max_connections);
+        assert_eq!(
+            parsed.max_connections_per_ip,
+            default.max_connections_per_ip
+        );
+        assert_eq!(
+            parsed.max_in_flight_per_connection,
+            default.max_in_flight_per_connection
+        );
+        assert_eq!(
+            parsed.connections_max_idle_ms,
+            default.connections_max_idle_ms
+        );
+        assert_eq!(parsed.write_timeout_ms, default.write_timeout_ms);
+        assert_eq!(default.limits(), Ok(Limits::default()));
         assert_eq!(parsed.memory_backend, default.memory_backend);
         assert_eq!(
             parsed.group_initial_rebalance_delay_ms,
@@ -700,6 +779,14 @@ mod tests {
             "8MiB",
             "--max-connections",
             "10",
+            "--max-connections-per-ip",
+            "3",
+            "--max-in-flight-per-connection",
+            "7",
+            "--connections-max-idle-ms",
+            "1500",
+            "--write-timeout-ms",
+            "250",
             "--auto-create-topics",
             "false",
             "--default-partitions",
@@ -723,6 +810,10 @@ mod tests {
         assert_eq!(limits.message_max_bytes, 2 << 20);
         assert_eq!(limits.max_frame_bytes, 8 << 20);
         assert_eq!(limits.max_connections, 10);
+        assert_eq!(limits.max_connections_per_ip, 3);
+        assert_eq!(limits.max_in_flight, 7);
+        assert_eq!(limits.idle_timeout, Duration::from_millis(1500));
+        assert_eq!(limits.write_timeout, Duration::from_millis(250));
         let topics = args.topic_defaults();
         assert!(!topics.auto_create);
         assert_eq!(topics.partitions, 4);
@@ -753,6 +844,10 @@ mod tests {
             ["--default-partitions", "0"],
             ["--default-replication-factor", "0"],
             ["--max-connections", "0"],
+            ["--max-connections-per-ip", "0"],
+            ["--max-in-flight-per-connection", "0"],
+            ["--connections-max-idle-ms", "0"],
+            ["--write-timeout-ms", "0"],
             ["--cluster", "../etc"],
             ["--advertised-listener", "no-port"],
             ["--advertised-listener", "host:0"],

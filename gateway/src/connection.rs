@@ -28,8 +28,10 @@ use tokio::time::timeout;
 use tracing::{debug, warn};
 
 use crate::context::GatewayContext;
-use crate::dispatch::{dispatch, DispatchTable, Reply, ResponseFrame};
+use crate::dispatch::{DispatchTable, Reply, ResponseFrame};
 use crate::error::CloseReason;
+use crate::limits;
+use crate::security::ListenerSecurity;
 use crate::telemetry;
 
 /// Size of the frame length prefix.
@@ -149,6 +151,16 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.inner.write_all(frame.as_bytes()).await
     }
 
+    /// Queues one frame in pieces, each of which must be accepted within
+    /// `stall` (see [`limits::write_with_progress`]).
+    pub async fn write_frame_within(
+        &mut self,
+        frame: &ResponseFrame,
+        stall: Duration,
+    ) -> Result<(), limits::WriteError> {
+        limits::write_with_progress(&mut self.inner, frame.as_bytes(), stall).await
+    }
+
     /// Sends everything queued.
     pub async fn flush(&mut self) -> io::Result<()> {
         self.inner.flush().await
@@ -179,7 +191,7 @@ enum End {
     /// The server is shutting down.
     Shutdown,
     /// No request for the idle timeout.
-    Idle,
+    Idle(Duration),
     /// The writer stopped (its own reason is reported separately).
     WriterGone,
     /// The socket failed.
@@ -201,6 +213,8 @@ pub struct Connection {
     pub table: Arc<DispatchTable>,
     /// Fires (or closes) when the server shuts down.
     pub shutdown: broadcast::Receiver<()>,
+    /// The listener's TLS and SASL requirements ([`crate::security`]).
+    pub security: Arc<ListenerSecurity>,
 }
 
 impl Connection {
@@ -214,8 +228,15 @@ impl Connection {
             ctx,
             table,
             mut shutdown,
+            security,
         } = self;
         let limits = ctx.limits.clone();
+        // The TLS handshake, and the SASL state every request passes.
+        let Some((stream, mut session)) = security.accept(stream, peer, limits.idle_timeout).await
+        else {
+            return;
+        };
+        let max_in_flight = limits.max_in_flight;
         let (read_half, write_half) = stream.into_split();
         let mut reader = FrameReader::new(read_half, limits.max_frame_bytes);
         let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
@@ -226,7 +247,7 @@ impl Connection {
             FrameWriter::new(write_half),
             replies,
             peer,
-            limits.idle_timeout,
+            limits.write_timeout,
         ));
 
         let end = loop {
@@ -234,7 +255,7 @@ impl Connection {
                 biased;
                 _ = shutdown.recv() => break End::Shutdown,
                 () = queue.closed() => break End::WriterGone,
-                permit = Arc::clone(&in_flight).acquire_owned() => match permit {
+                permit = crate::limits::in_flight_slot(&in_flight, max_in_flight, peer) => match permit {
                     Ok(permit) => permit,
                     Err(_closed) => break End::WriterGone,
                 },
@@ -244,17 +265,18 @@ impl Connection {
                 _ = shutdown.recv() => break End::Shutdown,
                 () = queue.closed() => break End::WriterGone,
                 read = timeout(limits.idle_timeout, reader.read_frame()) => match read {
-                    Err(_elapsed) => break End::Idle,
+                    Err(_elapsed) => break End::Idle(limits.idle_timeout),
                     Ok(Ok(Some(frame))) => frame,
                     Ok(Ok(None)) => break End::Eof,
                     Ok(Err(FrameError::Io(error))) => break End::Io(error),
                     Ok(Err(FrameError::Protocol(reason))) => break End::Protocol(reason),
                 },
             };
-            let dispatched = match dispatch(&ctx, &table, frame, Instant::now()).await {
+            let mut dispatched = match session.dispatch(&ctx, &table, frame, Instant::now()).await {
                 Ok(dispatched) => dispatched,
                 Err(reason) => break End::Protocol(reason),
             };
+            let close_after = dispatched.close_after.take();
             let outgoing = match dispatched.reply {
                 Reply::NoResponse => continue,
                 Reply::Ready(response) => Outgoing::Ready(response, permit),
@@ -266,6 +288,9 @@ impl Connection {
             };
             if queue.send(outgoing).await.is_err() {
                 break End::WriterGone;
+            }
+            if let Some(reason) = close_after {
+                break End::Protocol(reason);
             }
         };
         // Dropping the queue lets the writer finish what is owed and stop.
@@ -291,7 +316,7 @@ fn report_end(peer: SocketAddr, end: &End) {
             warn!(%peer, reason = reason.label(), error = %reason, "closing connection");
         }
         End::Io(error) => debug!(%peer, %error, "connection failed"),
-        End::Idle => debug!(%peer, "closing idle connection"),
+        End::Idle(idle) => limits::closed_idle(peer, *idle),
         End::Eof | End::Shutdown | End::WriterGone => debug!(%peer, ?end, "connection ended"),
     }
 }
@@ -326,33 +351,37 @@ async fn write_replies<W: AsyncWrite + Unpin>(
             },
         };
         if let Some(response) = response {
-            if !write_within(write_timeout, peer, writer.write_frame(&response)).await {
+            let written = writer.write_frame_within(&response, write_timeout).await;
+            if !write_succeeded(written, write_timeout, peer) {
                 return;
             }
         }
-        if replies.is_empty() && !write_within(write_timeout, peer, writer.flush()).await {
-            return;
+        if replies.is_empty() {
+            let flushed = limits::within(write_timeout, writer.flush()).await;
+            if !write_succeeded(flushed, write_timeout, peer) {
+                return;
+            }
         }
         // `_permit` drops here: the request is no longer in flight.
     }
-    let _ = write_within(write_timeout, peer, writer.shutdown()).await;
+    let _ = limits::within(write_timeout, writer.shutdown()).await;
 }
 
-/// Runs one write with a deadline, so a client that stops reading cannot
-/// hold the writer forever. Returns whether it succeeded.
-async fn write_within(
-    limit: Duration,
+/// Whether a write step succeeded; a client that stopped reading (no
+/// progress within the write timeout) cannot hold the writer forever.
+fn write_succeeded(
+    result: Result<(), limits::WriteError>,
+    write_timeout: Duration,
     peer: SocketAddr,
-    write: impl std::future::Future<Output = io::Result<()>>,
 ) -> bool {
-    match timeout(limit, write).await {
-        Ok(Ok(())) => true,
-        Ok(Err(error)) => {
+    match result {
+        Ok(()) => true,
+        Err(limits::WriteError::Io(error)) => {
             debug!(%peer, %error, "write failed");
             false
         }
-        Err(_elapsed) => {
-            warn!(%peer, ?limit, "client stopped reading responses; closing");
+        Err(limits::WriteError::Stalled) => {
+            limits::closed_slow_writer(peer, write_timeout);
             false
         }
     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::cluster::ClusterLog;
 use crate::groups::{GroupConfig, GroupCoordinator};
+use crate::security::SecurityConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ pub const DEFAULT_MESSAGE_MAX_BYTES: u64 = 1_048_588;
 pub const DEFAULT_MAX_FRAME_BYTES: u64 = 100 * 1024 * 1024;
 /// Default cap on open client connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default cap on open connections from one client address: a quarter of
+/// the total, so that one host cannot take every slot.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1024;
 /// Default cap on requests in flight on one connection.
 ///
 /// Java clients pipeline 5 requests per connection and librdkafka up to its
@@ -30,6 +34,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 /// Kafka's default `connections.max.idle.ms` (10 minutes).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default time a response write may make no progress before the client
+/// is taken to have stopped reading and the connection closes.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long shutdown waits for in-flight responses before closing anyway.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -79,12 +86,18 @@ pub struct Limits {
     /// Open connections; further clients wait in the kernel's accept
     /// backlog until one closes.
     pub max_connections: usize,
+    /// Open connections from one client address; a further one is closed
+    /// as soon as it is accepted (Kafka's `max.connections.per.ip`).
+    pub max_connections_per_ip: usize,
     /// Requests in flight on one connection: read but whose response has
     /// not been written yet. At the limit the gateway stops reading that
     /// connection, which pushes back on the client through TCP.
     pub max_in_flight: usize,
     /// A connection with no complete request for this long is closed.
     pub idle_timeout: Duration,
+    /// A connection whose response writes make no progress for this long
+    /// (the client stopped reading) is closed.
+    pub write_timeout: Duration,
     /// On shutdown, how long a connection may take to finish writing the
     /// responses it owes before it is closed anyway.
     pub shutdown_grace: Duration,
@@ -96,8 +109,10 @@ impl Default for Limits {
             max_frame_bytes: usize::try_from(DEFAULT_MAX_FRAME_BYTES).unwrap_or(usize::MAX),
             message_max_bytes: usize::try_from(DEFAULT_MESSAGE_MAX_BYTES).unwrap_or(usize::MAX),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
@@ -144,6 +159,8 @@ pub struct GatewayContext {
     pub topics: TopicDefaults,
     /// The consumer groups this gateway coordinates.
     pub groups: Arc<GroupCoordinator>,
+    /// Authorizer and TLS advertising settings (see [`crate::security`]).
+    pub security: Arc<SecurityConfig>,
 }
 
 impl fmt::Debug for GatewayContext {
@@ -171,7 +188,14 @@ impl GatewayContext {
             limits: Limits::default(),
             topics: TopicDefaults::default(),
             groups: Arc::new(GroupCoordinator::new(GroupConfig::default())),
+            security: Arc::new(SecurityConfig::default()),
         }
+    }
+
+    /// Replaces the security settings.
+    pub fn with_security(mut self, security: SecurityConfig) -> Self {
+        self.security = Arc::new(security);
+        self
     }
 
     /// Replaces the group settings (and with them the, still empty, group

@@ -32,6 +32,7 @@ use tracing::trace;
 use crate::api;
 use crate::context::GatewayContext;
 use crate::error::CloseReason;
+use crate::security::Identity;
 use crate::shape::{self, Field};
 use crate::telemetry;
 
@@ -56,6 +57,15 @@ impl ResponseFrame {
     /// The bytes to write to the socket.
     pub fn as_bytes(&self) -> &Bytes {
         &self.0
+    }
+
+    /// A frame of `payload` with its size prefix and no Kafka header: a
+    /// raw SASL token after a SaslHandshake v0.
+    pub fn raw(payload: &[u8]) -> Self {
+        let mut buf = BytesMut::with_capacity(4 + payload.len());
+        buf.put_i32(i32::try_from(payload.len()).unwrap_or(i32::MAX));
+        buf.put_slice(payload);
+        ResponseFrame(buf.freeze())
     }
 }
 
@@ -181,6 +191,13 @@ impl DispatchTable {
             .with(api::list_groups::ENTRY)
             .with(api::delete_groups::ENTRY)
             .with(api::offset_delete::ENTRY)
+            .with(api::sasl_handshake::ENTRY)
+            .with(api::sasl_authenticate::ENTRY)
+            .with(api::create_acls::ENTRY)
+            .with(api::describe_acls::ENTRY)
+            .with(api::delete_acls::ENTRY)
+            .with(api::describe_user_scram_credentials::ENTRY)
+            .with(api::alter_user_scram_credentials::ENTRY)
     }
 
     /// Adds an API.
@@ -328,6 +345,9 @@ pub struct ApiRequest {
     pub table: Arc<DispatchTable>,
     /// When the frame was read, for latency metrics and deadlines.
     pub received_at: Instant,
+    /// Who sent it: the connection's principal and address, for the
+    /// authorizer ([`ApiRequest::authorized`]).
+    pub identity: Arc<Identity>,
 }
 
 impl ApiRequest {
@@ -438,6 +458,7 @@ pub fn route(
         body,
         table: Arc::clone(table),
         received_at,
+        identity: Identity::anonymous(),
     };
     Ok((entry, request))
 }
@@ -449,6 +470,9 @@ pub struct Dispatched {
     pub api: &'static str,
     /// The handler's reply.
     pub reply: Reply,
+    /// Close the connection once the reply is written (a failed SASL
+    /// authentication: Kafka answers, then closes).
+    pub close_after: Option<CloseReason>,
 }
 
 /// Routes one request frame to its handler and runs the handler's ordered
@@ -459,7 +483,20 @@ pub async fn dispatch(
     frame: Bytes,
     received_at: Instant,
 ) -> Result<Dispatched, CloseReason> {
-    let (entry, request) = route(table, frame, received_at)?;
+    dispatch_as(ctx, table, &Identity::anonymous(), frame, received_at).await
+}
+
+/// [`dispatch`] on behalf of `identity` (the connection's authenticated
+/// principal; see [`crate::security`]).
+pub async fn dispatch_as(
+    ctx: &Arc<GatewayContext>,
+    table: &Arc<DispatchTable>,
+    identity: &Arc<Identity>,
+    frame: Bytes,
+    received_at: Instant,
+) -> Result<Dispatched, CloseReason> {
+    let (entry, mut request) = route(table, frame, received_at)?;
+    request.identity = Arc::clone(identity);
     let api = entry.name;
     metrics::counter!(telemetry::REQUESTS_TOTAL, "api" => api).increment(1);
     let observe = move || {
@@ -477,7 +514,11 @@ pub async fn dispatch(
             ready
         }
     };
-    Ok(Dispatched { api, reply })
+    Ok(Dispatched {
+        api,
+        reply,
+        close_after: None,
+    })
 }
 
 #[cfg(test)]

@@ -103,6 +103,21 @@ pub enum CloseReason {
         /// The first partition's Kafka error code.
         code: i16,
     },
+    /// A request other than ApiVersions and the SASL exchange arrived on a
+    /// SASL listener before authentication finished. Kafka closes the
+    /// connection (answering ApiVersions and SaslHandshake with
+    /// ILLEGAL_SASL_STATE first when the exchange had begun).
+    #[error("{api} before SASL authentication finished")]
+    SaslRequired {
+        /// Kafka's name for the API (or the key, when unknown).
+        api: String,
+    },
+    /// SASL authentication failed; the response saying so was sent first.
+    #[error("SASL authentication failed: {reason}")]
+    AuthenticationFailed {
+        /// What was wrong, for the log only.
+        reason: String,
+    },
     /// A deferred response's task panicked or was cancelled.
     #[error("the {api} handler failed: {detail}")]
     HandlerFailed {
@@ -128,6 +143,8 @@ impl CloseReason {
             CloseReason::EncodeFailed { .. } => "encode_failed",
             CloseReason::UnacknowledgedProduceFailed { .. } => "unacknowledged_produce_failed",
             CloseReason::HandlerFailed { .. } => "handler_failed",
+            CloseReason::SaslRequired { .. } => "sasl_required",
+            CloseReason::AuthenticationFailed { .. } => "authentication_failed",
         }
     }
 }

@@ -12,7 +12,9 @@
 //! - [`groups`]: consumer group coordination (the classic protocol);
 //! - [`records`]: record batch validation, shared by Produce and Fetch;
 //! - [`shape`]: request layouts that bound array counts before decoding;
+//! - [`security`]: TLS listeners, SASL authentication, ACL authorization;
 //! - [`context`]: [`GatewayContext`], the state every handler shares;
+//! - [`limits`]: what happens when a client reaches a connection limit;
 //! - [`config`]: the command line; [`telemetry`]: the metrics.
 //!
 //! Bad input never panics: it becomes a Kafka error code in a response or a
@@ -30,8 +32,11 @@ pub mod context;
 pub mod dispatch;
 pub mod error;
 pub mod groups;
+pub mod limits;
 pub mod order_topic;
 pub mod records;
+pub mod retention;
+pub mod security;
 pub mod server;
 pub mod shape;
 pub mod telemetry;

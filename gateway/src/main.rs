@@ -16,6 +16,25 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => run_serve(args),
         Command::Bench(command) => run_bench(command),
+        Command::User(command) => run_user(command),
+    }
+}
+
+fn run_user(command: cxlkafka_gateway::security::cli::UserCommand) -> ExitCode {
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the async runtime: {error}"))
+        .and_then(|runtime| runtime.block_on(cxlkafka_gateway::security::cli::run(command)));
+    match outcome {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("cxlkafka user: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

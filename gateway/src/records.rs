@@ -63,7 +63,7 @@
 //! configuration.
 
 use bytes::Buf;
-use kafka_protocol::records::{Compression, RecordBatchDecoder, TimestampType};
+use kafka_protocol::records::{Compression, TimestampType};
 use kafka_protocol::ResponseError;
 use thiserror::Error;
 
@@ -614,19 +614,13 @@ pub struct ShortBuffer {
 /// (Kafka's `LogValidator.validateKey`: INVALID_RECORD with one record error
 /// per keyless record), so the gateway calls this for compacted topics only:
 /// it is the one place that decodes, and decompresses, a produced batch.
+///
+/// The records are walked as a stream with every length bounded by the bytes
+/// present and decompression capped at [`MAX_DECOMPRESSED_BYTES`] (see
+/// `records/keys.rs`): no count or length from the client sizes an
+/// allocation.
 pub fn keyless_records(batch: &[u8]) -> Result<Vec<i32>, BatchError> {
-    let mut bytes = bytes::Bytes::copy_from_slice(batch);
-    let set =
-        RecordBatchDecoder::decode(&mut bytes).map_err(|error| BatchError::UndecodableRecords {
-            reason: error.to_string(),
-        })?;
-    Ok(set
-        .records
-        .iter()
-        .zip(0..)
-        .filter(|(record, _)| record.key.is_none())
-        .map(|(_, index)| index)
-        .collect())
+    keys::keyless_records(batch)
 }
 
 /// Rewrites a batch's base offset in place. The base offset is outside the
@@ -652,6 +646,10 @@ fn write_be(batch: &mut [u8], at: usize, value: &[u8]) -> Result<(), ShortBuffer
         .copy_from_slice(value);
     Ok(())
 }
+
+mod keys;
+
+pub use keys::MAX_DECOMPRESSED_BYTES;
 
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,8 @@ use crate::config::{ConfigError, ServeArgs};
 use crate::connection::Connection;
 use crate::context::GatewayContext;
 use crate::dispatch::DispatchTable;
+use crate::limits::{self, PerIpLimiter};
+use crate::security::ListenerSecurity;
 use crate::telemetry;
 
 /// First pause after a failed `accept()`.
@@ -38,6 +40,10 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// TLS and SASL requirements of its connections (PLAINTEXT by default).
+    security: Arc<ListenerSecurity>,
+    /// A second listener (the TLS one) served beside this one.
+    beside: Option<Box<Server>>,
 }
 
 impl Server {
@@ -49,7 +55,27 @@ impl Server {
         Ok(Self {
             listener,
             local_addr,
+            security: ListenerSecurity::plaintext(),
+            beside: None,
         })
+    }
+
+    /// Sets the listener's security protocol (see [`crate::security`]).
+    pub fn with_security(mut self, security: Arc<ListenerSecurity>) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// Serves `other` (a TLS listener) beside this one, with the same
+    /// context, table and shutdown.
+    pub fn with_listener_beside(mut self, other: Server) -> Self {
+        self.beside = Some(Box::new(other));
+        self
+    }
+
+    /// The bound address of the listener beside this one, if any.
+    pub fn beside_addr(&self) -> Option<SocketAddr> {
+        self.beside.as_ref().map(|other| other.local_addr)
     }
 
     /// The bound address.
@@ -61,6 +87,34 @@ impl Server {
     /// connection to finish the responses it owes, and waits for them (at
     /// most the context's shutdown grace, plus a second).
     pub async fn run(
+        mut self,
+        ctx: Arc<GatewayContext>,
+        table: Arc<DispatchTable>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let Some(other) = self.beside.take() else {
+            return self.run_one(ctx, table, shutdown).await;
+        };
+        // One shutdown for both listeners: a watch whose sender drops.
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let stopping = |mut stopped: tokio::sync::watch::Receiver<()>| async move {
+            let _ = stopped.changed().await;
+        };
+        tokio::join!(
+            async move {
+                shutdown.await;
+                drop(stop);
+            },
+            self.run_one(
+                Arc::clone(&ctx),
+                Arc::clone(&table),
+                stopping(stopped.clone())
+            ),
+            Box::pin(other.run_one(ctx, table, stopping(stopped))),
+        );
+    }
+
+    async fn run_one(
         self,
         ctx: Arc<GatewayContext>,
         table: Arc<DispatchTable>,
@@ -71,7 +125,9 @@ impl Server {
         let grace = ctx.limits.shutdown_grace;
         let mut listener = Listener {
             limit_connections: Arc::new(Semaphore::new(ctx.limits.max_connections)),
+            per_ip: PerIpLimiter::new(ctx.limits.max_connections_per_ip),
             listener: self.listener,
+            security: self.security,
             ctx,
             table,
             notify_shutdown,
@@ -109,10 +165,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> ServerHandle {
         let local_addr = self.local_addr;
+        let beside_addr = self.beside_addr();
         let log = Arc::clone(&ctx.log);
         let task = tokio::spawn(self.run(ctx, table, shutdown));
         ServerHandle {
             local_addr,
+            beside_addr,
             task,
             log,
         }
@@ -122,6 +180,8 @@ impl Server {
 /// A server running on its own task.
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    /// The TLS listener's bound address, if any.
+    beside_addr: Option<SocketAddr>,
     task: JoinHandle<()>,
     /// Left cleanly once the listener has stopped.
     log: Arc<dyn ClusterLog>,
@@ -141,6 +201,11 @@ impl ServerHandle {
         self.local_addr
     }
 
+    /// The TLS listener's bound address (`--tls-listen`), if any.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.beside_addr
+    }
+
     /// Waits until the server has shut down.
     pub async fn stopped(self) {
         if let Err(join_error) = self.task.await {
@@ -157,6 +222,9 @@ pub enum ServeError {
     /// The flags describe an unusable configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The TLS listener's certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The region could not be opened or joined.
     #[error("region: {0}")]
     Region(String),
@@ -178,12 +246,26 @@ pub async fn serve(
     args: &ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ServerHandle, ServeError> {
-    let server = Server::bind(args.listen.as_str())
+    let mut server = Server::bind(args.listen.as_str())
         .await
         .map_err(|source| ServeError::Bind {
             addr: args.listen.clone(),
             source,
-        })?;
+        })?
+        .with_security(args.security.plain_listener());
+    if let (Some(addr), Some(tls)) = (
+        &args.security.tls_listen,
+        args.security.tls_listener().map_err(ServeError::Tls)?,
+    ) {
+        let tls_server = Server::bind(addr.as_str())
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: addr.clone(),
+                source,
+            })?
+            .with_security(tls);
+        server = server.with_listener_beside(tls_server);
+    }
     let options = args.cluster_options(server.local_addr())?;
     let settings = args.region_settings();
     // Mapping and formatting the region touches memory and may wait for a
@@ -200,9 +282,21 @@ pub async fn serve(
             .map_err(|error| ServeError::Region(error.to_string()))?
             .map_err(ServeError::Region)?
     };
-    let ctx = args.context(log, server.local_addr())?;
+    if !args.sink {
+        crate::retention::spawn(
+            Arc::clone(&log),
+            Duration::from_millis(args.log_retention_check_interval_ms),
+        );
+    }
+    let ctx = args
+        .context(log, server.local_addr())?
+        .with_security(args.security.config(server.beside_addr()));
+    // Lag is exported from the start, also for groups whose consumers are
+    // all gone (the case worth an alert), not only after the first join.
+    ctx.groups.ensure_reporter(&ctx.log);
     info!(
         listen = %server.local_addr(),
+        tls_listen = ?server.beside_addr(),
         advertised = %ctx.advertised,
         node_id = ctx.node_id,
         cluster = %ctx.cluster,
@@ -215,6 +309,8 @@ pub async fn serve(
 struct Listener {
     /// The bound socket.
     listener: TcpListener,
+    /// Handed to each connection: TLS handshake and SASL requirements.
+    security: Arc<ListenerSecurity>,
     /// Shared by every handler.
     ctx: Arc<GatewayContext>,
     /// Shared by every connection.
@@ -222,6 +318,9 @@ struct Listener {
     /// One permit per open connection: at the cap, the listener stops
     /// accepting and further clients wait in the kernel backlog.
     limit_connections: Arc<Semaphore>,
+    /// Connections per client address: one address cannot take every slot
+    /// of `limit_connections`.
+    per_ip: Arc<PerIpLimiter>,
     /// Closed on shutdown; each connection holds a receiver.
     notify_shutdown: broadcast::Sender<()>,
     /// Cloned into each connection task and dropped when it ends, so the
@@ -234,10 +333,16 @@ impl Listener {
     /// nothing does.
     async fn accept_loop(&mut self) {
         loop {
-            let Ok(permit) = Arc::clone(&self.limit_connections).acquire_owned().await else {
+            let max = self.ctx.limits.max_connections;
+            let Ok(permit) = limits::connection_slot(&self.limit_connections, max).await else {
                 return;
             };
             let (stream, peer) = self.accept().await;
+            let Some(ip_slot) = self.per_ip.admit(peer) else {
+                // Closed at once (logged and counted by the limiter).
+                drop(stream);
+                continue;
+            };
             if let Err(error) = stream.set_nodelay(true) {
                 // Responses are written whole; without NODELAY, Nagle would
                 // hold small responses back behind the client's delayed ACK.
@@ -250,11 +355,13 @@ impl Listener {
                 ctx: Arc::clone(&self.ctx),
                 table: Arc::clone(&self.table),
                 shutdown: self.notify_shutdown.subscribe(),
+                security: Arc::clone(&self.security),
             };
             let shutdown_complete = self.shutdown_complete_tx.clone();
             tokio::spawn(async move {
                 let _open = OpenConnection::new();
                 connection.run().await;
+                drop(ip_slot);
                 drop(permit);
                 drop(shutdown_complete);
             });

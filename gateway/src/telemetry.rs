@@ -33,6 +33,12 @@ pub const CONNECTIONS_TOTAL: &str = "cxlkafka_connections_total";
 pub const PROTOCOL_ERRORS_TOTAL: &str = "cxlkafka_protocol_errors_total";
 /// Failed `accept()` calls.
 pub const ACCEPT_ERRORS_TOTAL: &str = "cxlkafka_accept_errors_total";
+/// Connections the gateway closed because they reached a limit, by `limit`
+/// (see [`crate::limits`]).
+pub const LIMIT_CLOSES_TOTAL: &str = "cxlkafka_limit_closes_total";
+/// Times a limit made the gateway wait (stop accepting, stop reading a
+/// connection) instead of failing anything, by `limit`.
+pub const LIMIT_WAITS_TOTAL: &str = "cxlkafka_limit_waits_total";
 /// Record batch bytes produced and ordered, by `topic`.
 pub const BYTES_IN_TOTAL: &str = "cxlkafka_bytes_in_total";
 /// Records produced and ordered, by `topic`.
@@ -73,6 +79,14 @@ pub const ORDER_LOG_LAG_ENTRIES: &str = "cxlkafka_order_log_lag_entries";
 pub const REGION_FULL_TOTAL: &str = "cxlkafka_region_full_total";
 /// Offset commits recycled before this gateway could read them.
 pub const OFFSET_COMMITS_LOST_TOTAL: &str = "cxlkafka_offset_commits_lost_total";
+/// SASL authentications finished, by mechanism and outcome.
+pub const SASL_AUTHENTICATIONS_TOTAL: &str = "cxlkafka_sasl_authentications_total";
+/// TLS handshakes that failed or timed out.
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "cxlkafka_tls_handshake_failures_total";
+/// Operations the authorizer denied, by API.
+pub const AUTHORIZATION_DENIED_TOTAL: &str = "cxlkafka_authorization_denied_total";
+/// User or ACL changes recycled before this gateway could read them.
+pub const SECURITY_RECORDS_LOST_TOTAL: &str = "cxlkafka_security_records_lost_total";
 /// Payload bytes the disk tier copied from the region into segments.
 pub const REPLICA_COPIED_BYTES_TOTAL: &str = "cxlkafka_replica_copied_bytes_total";
 /// Ordered entries this gateway's segments lack (gone from the region first).
@@ -89,6 +103,12 @@ pub const REPLICA_DURABLE_SEQUENCE: &str = "cxlkafka_replica_durable_sequence";
 pub const REPLICA_DURABLE_LAG_ENTRIES: &str = "cxlkafka_replica_durable_lag_entries";
 /// Bytes of this gateway's segment files.
 pub const SEGMENT_BYTES: &str = "cxlkafka_segment_bytes";
+/// Log starts retention moved (DeleteRecords it published).
+pub const RETENTION_LOG_START_MOVES_TOTAL: &str = "cxlkafka_retention_log_start_moves_total";
+/// Segment files retention deleted.
+pub const RETENTION_DELETED_SEGMENTS_TOTAL: &str = "cxlkafka_retention_deleted_segments_total";
+/// Bytes of the segment files retention deleted.
+pub const RETENTION_DELETED_BYTES_TOTAL: &str = "cxlkafka_retention_deleted_bytes_total";
 /// Resident set size of the gateway process.
 pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "cxlkafka_process_resident_memory_bytes";
 /// User plus system CPU time of the gateway process since start.
@@ -234,6 +254,16 @@ pub fn describe() {
         "Failed accept() calls on the Kafka listener."
     );
     describe_counter!(
+        LIMIT_CLOSES_TOTAL,
+        Unit::Count,
+        "Connections closed because they reached a limit (max_connections_per_ip, idle_timeout, write_timeout)."
+    );
+    describe_counter!(
+        LIMIT_WAITS_TOTAL,
+        Unit::Count,
+        "Times a limit paused the gateway instead of failing: accepting (max_connections) or reading a connection (max_in_flight)."
+    );
+    describe_counter!(
         BYTES_IN_TOTAL,
         Unit::Bytes,
         "Record batch bytes produced and ordered, by topic."
@@ -329,6 +359,26 @@ pub fn describe() {
         "Offset commits whose bytes were recycled before this gateway applied them."
     );
     describe_counter!(
+        SASL_AUTHENTICATIONS_TOTAL,
+        Unit::Count,
+        "SASL authentications finished, by mechanism and outcome (success, failure)."
+    );
+    describe_counter!(
+        TLS_HANDSHAKE_FAILURES_TOTAL,
+        Unit::Count,
+        "TLS handshakes on the TLS listener that failed or timed out."
+    );
+    describe_counter!(
+        AUTHORIZATION_DENIED_TOTAL,
+        Unit::Count,
+        "Operations the ACL authorizer denied, by API."
+    );
+    describe_counter!(
+        SECURITY_RECORDS_LOST_TOTAL,
+        Unit::Count,
+        "User or ACL changes whose bytes were recycled before this gateway applied them."
+    );
+    describe_counter!(
         REPLICA_COPIED_BYTES_TOTAL,
         Unit::Bytes,
         "Payload bytes the disk tier copied from the region into this gateway's segments."
@@ -367,6 +417,21 @@ pub fn describe() {
         SEGMENT_BYTES,
         Unit::Bytes,
         "Bytes of this gateway's segment files."
+    );
+    describe_counter!(
+        RETENTION_LOG_START_MOVES_TOTAL,
+        Unit::Count,
+        "Partition log starts moved by retention.ms or retention.bytes (on the gateway that publishes them)."
+    );
+    describe_counter!(
+        RETENTION_DELETED_SEGMENTS_TOTAL,
+        Unit::Count,
+        "Segment files retention deleted on this gateway."
+    );
+    describe_counter!(
+        RETENTION_DELETED_BYTES_TOTAL,
+        Unit::Bytes,
+        "Bytes of the segment files retention deleted on this gateway."
     );
     describe_gauge!(
         PROCESS_RESIDENT_MEMORY_BYTES,

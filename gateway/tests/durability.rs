@@ -325,3 +325,110 @@ async fn mapped_file_region_deleted_and_rebuilt() {
     };
     region_rebuilt_from_segments(open, lose_and_open).await;
 }
+
+/// retention.bytes and retention.ms move the log start (through the
+/// order, so every gateway agrees), delete the segment files nothing
+/// readable is left in, and survive a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_size_and_time_moves_the_log_start_and_deletes_segments() {
+    let dir = data_dir("retention");
+    let region_path = dir.path().join("region");
+    let geometry = geometry();
+    let region_bytes = geometry.layout().unwrap().total_bytes;
+    let open = || {
+        let region_options = RegionOptions {
+            path: region_path.clone(),
+            region_bytes,
+            geometry,
+            cluster_id: cluster_id("dur").unwrap(),
+            format_wait: Duration::from_secs(5),
+        };
+        let (region, _) = open_or_create::<Coherent>(&region_options).expect("region");
+        start_log(region, options(0, &dir.path().join("data")))
+    };
+    let segment_files = || {
+        std::fs::read_dir(dir.path().join("data/gateway-0"))
+            .unwrap()
+            .filter(|item| {
+                item.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|ext| ext == "log")
+            })
+            .count()
+    };
+    let log = open();
+    let by_size = {
+        let record = ControlRecord::CreateTopic {
+            name: "by-size".into(),
+            partitions: 1,
+            topic_id: [3; 16],
+            retention_ms: -1,
+            retention_bytes: 40 << 10,
+            configs: String::new(),
+            replication_factor: 2,
+        };
+        let completion = log.control(&record, TIMEOUT).await.expect("ordered");
+        stream_of(completion.base_offset as u32, 0)
+    };
+    // Timestamps 0..BATCHES: far older than a day.
+    let by_time = {
+        let record = ControlRecord::CreateTopic {
+            name: "by-time".into(),
+            partitions: 1,
+            topic_id: [4; 16],
+            retention_ms: 86_400_000,
+            retention_bytes: -1,
+            configs: String::new(),
+            replication_factor: 2,
+        };
+        let completion = log.control(&record, TIMEOUT).await.expect("ordered");
+        stream_of(completion.base_offset as u32, 0)
+    };
+    produce_acks_all(log.as_ref(), by_size, 0, BATCHES).await;
+    produce_acks_all(log.as_ref(), by_time, 0, 20).await;
+    let files_before = segment_files();
+
+    let report = cxlkafka_gateway::retention::run_once(log.as_ref()).await;
+    assert_eq!(report.log_starts_moved, 2);
+    let (start, high_watermark) = log.offsets(by_size);
+    assert_eq!(high_watermark, BATCHES as i64);
+    let kept: usize = (start as usize..BATCHES)
+        .map(|i| batch_bytes(i).len())
+        .sum();
+    assert!(kept <= 40 << 10, "at most retention.bytes kept ({kept})");
+    assert!(
+        kept + batch_bytes(start as usize - 1).len() > 40 << 10,
+        "no more than needed dropped"
+    );
+    assert_eq!(
+        log.offsets(by_time),
+        (20, 20),
+        "every batch older than retention.ms"
+    );
+    assert!(matches!(
+        log.read(by_size, 0, 1 << 20),
+        FetchRead::OutOfRange { .. }
+    ));
+    // The files holding only expired batches are gone (the first holds the
+    // topic creations and stays).
+    assert!(report.segments_deleted > 0 && segment_files() < files_before);
+    log.shutdown();
+    drop(log);
+
+    let log = open();
+    assert_eq!(log.offsets(by_size), (start, BATCHES as i64));
+    assert_eq!(log.offsets(by_time), (20, 20));
+    let mut offset = start;
+    while offset < BATCHES as i64 {
+        let FetchRead::Batches { batches, .. } = log.read(by_size, offset, 1 << 20) else {
+            panic!("offset {offset} readable after the restart");
+        };
+        for batch in batches {
+            assert_eq!(&batch[8..], &batch_bytes(offset as usize)[8..]);
+            offset += 1;
+        }
+    }
+    log.shutdown();
+}

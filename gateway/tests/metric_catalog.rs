@@ -23,12 +23,48 @@ use tokio::time::{sleep, timeout};
 /// Catalogued metrics this test's traffic cannot produce, and why.
 const NOT_PRODUCED_HERE: &[(&str, &str)] = &[
     ("cxlkafka_accept_errors_total", "needs accept() to fail"),
+    (
+        "cxlkafka_limit_closes_total",
+        "needs a connection limit reached (tests/limits.rs)",
+    ),
+    (
+        "cxlkafka_limit_waits_total",
+        "needs a connection limit reached (tests/limits.rs)",
+    ),
     ("cxlkafka_region_full_total", "needs a full arena"),
     (
         "cxlkafka_offset_commits_lost_total",
         "needs a gateway a whole arena behind",
     ),
+    (
+        "cxlkafka_sasl_authentications_total",
+        "needs a SASL listener (tests/security.rs)",
+    ),
+    (
+        "cxlkafka_tls_handshake_failures_total",
+        "needs a TLS listener (tests/security.rs)",
+    ),
+    (
+        "cxlkafka_authorization_denied_total",
+        "needs --authorizer (tests/security.rs)",
+    ),
+    (
+        "cxlkafka_security_records_lost_total",
+        "needs a gateway a whole arena behind",
+    ),
     ("cxlkafka_consumer_group_lag", "needs a consumer group"),
+    (
+        "cxlkafka_retention_log_start_moves_total",
+        "the retention task starts in `cxlkafka serve` (passes: tests/durability.rs)",
+    ),
+    (
+        "cxlkafka_retention_deleted_segments_total",
+        "the retention task starts in `cxlkafka serve` (passes: tests/durability.rs)",
+    ),
+    (
+        "cxlkafka_retention_deleted_bytes_total",
+        "the retention task starts in `cxlkafka serve` (passes: tests/durability.rs)",
+    ),
     ("cxlkafka_consumer_group_members", "needs a consumer group"),
 ];
 

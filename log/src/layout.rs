@@ -38,6 +38,13 @@ pub const FORMAT_VERSION: u32 = 2;
 /// Sections start on page boundaries so device-DAX huge pages and THP map cleanly.
 pub const SECTION_ALIGN: u64 = 4096;
 pub const SUPERBLOCK_BYTES: u64 = 4096;
+/// Largest arena or sequencer state a geometry may declare (256 TiB).
+/// With at most 1024 gateways, 2^31 ring slots and [`MAX_ORDER_LOG_ENTRIES`],
+/// the whole layout stays below 2^60 bytes, so its arithmetic cannot
+/// overflow whatever a superblock read from a region declares.
+pub const MAX_SECTION_BYTES: u64 = 1 << 48;
+/// Most order-log entries a geometry may declare.
+pub const MAX_ORDER_LOG_ENTRIES: u64 = 1 << 40;
 
 /// Per-gateway and sequencer sizes, fixed when the region is formatted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
@@ -128,6 +135,20 @@ impl Geometry {
             return Err(format!(
                 "sequencer_state_bytes {} is not a multiple of 4096",
                 self.sequencer_state_bytes
+            ));
+        }
+        // A region read back from memory may declare any sizes: bound them
+        // so that every offset of the layout fits in 64 bits.
+        if self.arena_bytes > MAX_SECTION_BYTES || self.sequencer_state_bytes > MAX_SECTION_BYTES {
+            return Err(format!(
+                "arena_bytes {} or sequencer_state_bytes {} is above {MAX_SECTION_BYTES}",
+                self.arena_bytes, self.sequencer_state_bytes
+            ));
+        }
+        if self.order_log_entries > MAX_ORDER_LOG_ENTRIES {
+            return Err(format!(
+                "order_log_entries {} is above {MAX_ORDER_LOG_ENTRIES}",
+                self.order_log_entries
             ));
         }
         Ok(())
@@ -602,5 +623,34 @@ mod tests {
     #[test]
     fn a_too_small_region_is_refused() {
         assert!(Geometry::for_region_size(1 << 20, 8).is_err());
+    }
+
+    #[test]
+    fn sizes_whose_layout_would_overflow_are_refused() {
+        let largest = Geometry {
+            max_gateways: 1024,
+            ring_slots: 1 << 31,
+            arena_bytes: MAX_SECTION_BYTES,
+            order_log_entries: MAX_ORDER_LOG_ENTRIES,
+            sequencer_state_bytes: MAX_SECTION_BYTES,
+        };
+        let layout = largest.layout().expect("the largest geometry lays out");
+        assert!(layout.total_bytes < 1 << 60);
+        for too_large in [
+            Geometry {
+                arena_bytes: MAX_SECTION_BYTES + SECTION_ALIGN,
+                ..largest
+            },
+            Geometry {
+                sequencer_state_bytes: u64::MAX - (SECTION_ALIGN - 1),
+                ..largest
+            },
+            Geometry {
+                order_log_entries: 1 << 63,
+                ..largest
+            },
+        ] {
+            assert!(too_large.layout().is_err(), "{too_large:?}");
+        }
     }
 }

@@ -47,6 +47,48 @@ pub enum ControlRecord {
         group: String,
         offsets: Vec<CommittedOffset>,
     },
+    /// Creates or replaces a user's SCRAM credential for one mechanism
+    /// (KIP-554). Only the salted, hashed form travels: RFC 5802's salt,
+    /// iteration count, StoredKey and ServerKey, never the password. Like
+    /// offset commits, the sequencer only orders it; every gateway applies
+    /// it when it reads it from the order log.
+    UpsertScramCredential {
+        user: String,
+        /// Kafka's mechanism code: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512.
+        mechanism: u8,
+        iterations: u32,
+        salt: Vec<u8>,
+        stored_key: Vec<u8>,
+        server_key: Vec<u8>,
+    },
+    /// Removes a user's SCRAM credential for one mechanism.
+    DeleteScramCredential {
+        user: String,
+        mechanism: u8,
+    },
+    /// Adds ACL bindings (Kafka's CreateAcls); ordered, applied by gateways.
+    CreateAcls {
+        acls: Vec<AclRecord>,
+    },
+    /// Removes exactly these ACL bindings (DeleteAcls, its filters resolved
+    /// by the gateway that took the request).
+    DeleteAcls {
+        acls: Vec<AclRecord>,
+    },
+}
+
+/// One ACL binding within [`ControlRecord::CreateAcls`] and
+/// [`ControlRecord::DeleteAcls`], with Kafka's wire codes for the resource
+/// type, pattern type, operation and permission.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AclRecord {
+    pub resource_type: u8,
+    pub resource_name: String,
+    pub pattern_type: u8,
+    pub principal: String,
+    pub host: String,
+    pub operation: u8,
+    pub permission: u8,
 }
 
 /// One partition's committed offset within [`ControlRecord::CommitOffsets`].
@@ -71,10 +113,16 @@ pub mod tag {
     pub const ALLOCATE_PRODUCER_ID: u8 = 5;
     pub const COMMIT_OFFSETS: u8 = 6;
     pub const DELETE_RECORDS: u8 = 7;
+    pub const UPSERT_SCRAM_CREDENTIAL: u8 = 8;
+    pub const DELETE_SCRAM_CREDENTIAL: u8 = 9;
+    pub const CREATE_ACLS: u8 = 10;
+    pub const DELETE_ACLS: u8 = 11;
 }
 
 /// Partitions one offset commit may carry (bounds decoding).
 const MAX_COMMITTED_OFFSETS: u32 = 65_536;
+/// ACL bindings one record may carry (bounds decoding).
+const MAX_ACLS: u32 = 65_536;
 
 impl ControlRecord {
     /// The encoding tag of this record.
@@ -87,6 +135,10 @@ impl ControlRecord {
             ControlRecord::AllocateProducerId => tag::ALLOCATE_PRODUCER_ID,
             ControlRecord::CommitOffsets { .. } => tag::COMMIT_OFFSETS,
             ControlRecord::DeleteRecords { .. } => tag::DELETE_RECORDS,
+            ControlRecord::UpsertScramCredential { .. } => tag::UPSERT_SCRAM_CREDENTIAL,
+            ControlRecord::DeleteScramCredential { .. } => tag::DELETE_SCRAM_CREDENTIAL,
+            ControlRecord::CreateAcls { .. } => tag::CREATE_ACLS,
+            ControlRecord::DeleteAcls { .. } => tag::DELETE_ACLS,
         }
     }
 
@@ -162,6 +214,40 @@ impl ControlRecord {
                     put_str(&mut out, &committed.metadata);
                 }
             }
+            ControlRecord::UpsertScramCredential {
+                user,
+                mechanism,
+                iterations,
+                salt,
+                stored_key,
+                server_key,
+            } => {
+                out.push(tag::UPSERT_SCRAM_CREDENTIAL);
+                put_str(&mut out, user);
+                out.push(*mechanism);
+                out.extend_from_slice(&iterations.to_le_bytes());
+                put_bytes(&mut out, salt);
+                put_bytes(&mut out, stored_key);
+                put_bytes(&mut out, server_key);
+            }
+            ControlRecord::DeleteScramCredential { user, mechanism } => {
+                out.push(tag::DELETE_SCRAM_CREDENTIAL);
+                put_str(&mut out, user);
+                out.push(*mechanism);
+            }
+            ControlRecord::CreateAcls { acls } | ControlRecord::DeleteAcls { acls } => {
+                out.push(self.tag());
+                out.extend_from_slice(&(acls.len() as u32).to_le_bytes());
+                for acl in acls {
+                    out.push(acl.resource_type);
+                    put_str(&mut out, &acl.resource_name);
+                    out.push(acl.pattern_type);
+                    put_str(&mut out, &acl.principal);
+                    put_str(&mut out, &acl.host);
+                    out.push(acl.operation);
+                    out.push(acl.permission);
+                }
+            }
         }
         out
     }
@@ -213,6 +299,41 @@ impl ControlRecord {
                 }
                 ControlRecord::CommitOffsets { group, offsets }
             }
+            tag::UPSERT_SCRAM_CREDENTIAL => ControlRecord::UpsertScramCredential {
+                user: reader.string()?,
+                mechanism: reader.u8()?,
+                iterations: reader.u32()?,
+                salt: reader.bytes()?,
+                stored_key: reader.bytes()?,
+                server_key: reader.bytes()?,
+            },
+            tag::DELETE_SCRAM_CREDENTIAL => ControlRecord::DeleteScramCredential {
+                user: reader.string()?,
+                mechanism: reader.u8()?,
+            },
+            record_tag @ (tag::CREATE_ACLS | tag::DELETE_ACLS) => {
+                let count = reader.u32()?;
+                if count > MAX_ACLS {
+                    return Err(ControlDecodeError("too many ACL bindings"));
+                }
+                let mut acls = Vec::with_capacity(count.min(1024) as usize);
+                for _ in 0..count {
+                    acls.push(AclRecord {
+                        resource_type: reader.u8()?,
+                        resource_name: reader.string()?,
+                        pattern_type: reader.u8()?,
+                        principal: reader.string()?,
+                        host: reader.string()?,
+                        operation: reader.u8()?,
+                        permission: reader.u8()?,
+                    });
+                }
+                if record_tag == tag::CREATE_ACLS {
+                    ControlRecord::CreateAcls { acls }
+                } else {
+                    ControlRecord::DeleteAcls { acls }
+                }
+            }
             _ => return Err(ControlDecodeError("unknown tag")),
         };
         if !reader.bytes.is_empty() {
@@ -220,6 +341,13 @@ impl ControlRecord {
         }
         Ok(record)
     }
+}
+
+/// Bytes as a u16 length and the bytes (salts and keys are far shorter).
+fn put_bytes(out: &mut Vec<u8>, value: &[u8]) {
+    let bytes = &value[..value.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+    out.extend_from_slice(bytes);
 }
 
 fn put_str(out: &mut Vec<u8>, value: &str) {
@@ -260,6 +388,10 @@ impl Reader<'_> {
     }
     fn i64(&mut self) -> Result<i64, ControlDecodeError> {
         Ok(i64::from_le_bytes(self.array()?))
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>, ControlDecodeError> {
+        let len = u16::from_le_bytes(self.array()?) as usize;
+        Ok(self.take(len)?.to_vec())
     }
     fn string(&mut self) -> Result<String, ControlDecodeError> {
         let len = u16::from_le_bytes(self.array()?) as usize;
@@ -319,6 +451,41 @@ mod tests {
                     },
                 ],
             },
+            ControlRecord::UpsertScramCredential {
+                user: "alice".into(),
+                mechanism: 1,
+                iterations: 4096,
+                salt: vec![1, 2, 3],
+                stored_key: vec![4; 32],
+                server_key: vec![5; 32],
+            },
+            ControlRecord::DeleteScramCredential {
+                user: "alice".into(),
+                mechanism: 2,
+            },
+            ControlRecord::CreateAcls {
+                acls: vec![
+                    AclRecord {
+                        resource_type: 2,
+                        resource_name: "orders".into(),
+                        pattern_type: 4,
+                        principal: "User:alice".into(),
+                        host: "*".into(),
+                        operation: 4,
+                        permission: 3,
+                    },
+                    AclRecord {
+                        resource_type: 4,
+                        resource_name: "kafka-cluster".into(),
+                        pattern_type: 3,
+                        principal: "User:*".into(),
+                        host: "10.0.0.1".into(),
+                        operation: 2,
+                        permission: 2,
+                    },
+                ],
+            },
+            ControlRecord::DeleteAcls { acls: Vec::new() },
         ];
         for record in records {
             assert_eq!(ControlRecord::decode(&record.encode()), Ok(record));
@@ -338,5 +505,29 @@ mod tests {
         let mut trailing = encoded.clone();
         trailing.push(0);
         assert!(ControlRecord::decode(&trailing).is_err());
+    }
+
+    #[test]
+    fn security_records_keep_their_tags_and_refuse_truncation() {
+        let credential = ControlRecord::UpsertScramCredential {
+            user: "bob".into(),
+            mechanism: 2,
+            iterations: 8192,
+            salt: vec![9; 16],
+            stored_key: vec![1; 64],
+            server_key: vec![2; 64],
+        };
+        let encoded = credential.encode();
+        assert_eq!(encoded[0], tag::UPSERT_SCRAM_CREDENTIAL);
+        for len in 0..encoded.len() {
+            assert!(ControlRecord::decode(&encoded[..len]).is_err());
+        }
+        let mut huge = vec![tag::CREATE_ACLS];
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            ControlRecord::decode(&huge),
+            Err(ControlDecodeError("too many ACL bindings"))
+        );
+        assert!(!ControlRecord::changes_catalog(u16::from(tag::CREATE_ACLS)));
     }
 }

@@ -142,6 +142,16 @@ impl<B: MemoryBackend> Sequencer<B> {
                     .region
                     .store_word(layout.stream_next_offset(entry.stream), next as u64);
             } else if let Some(record) = entry.control.and_then(|b| ControlRecord::decode(b).ok()) {
+                if let ControlRecord::DeleteRecords { stream, offset } = record {
+                    // Retention may have removed every batch before this
+                    // point from disk; the offsets they took stay taken.
+                    if stream < MAX_STREAMS && offset > sequencer.stream_next[stream as usize] {
+                        sequencer.stream_next[stream as usize] = offset;
+                        sequencer
+                            .region
+                            .store_word(layout.stream_next_offset(stream), offset as u64);
+                    }
+                }
                 // Replayed in the original order, each record gets the
                 // answer it got then (the same catalog slot, the same id).
                 let _ = sequencer.apply_decoded(record);
@@ -481,6 +491,12 @@ impl<B: MemoryBackend> Sequencer<B> {
             // Ordered so every gateway applies commits in one order; the
             // sequencer keeps no state for them.
             ControlRecord::CommitOffsets { .. } => (status::OK, 0),
+            // Users and ACLs: ordered so every gateway applies them in one
+            // order, and kept by the gateways, like offset commits.
+            ControlRecord::UpsertScramCredential { .. }
+            | ControlRecord::DeleteScramCredential { .. }
+            | ControlRecord::CreateAcls { .. }
+            | ControlRecord::DeleteAcls { .. } => (status::OK, 0),
             ControlRecord::DeleteRecords { stream, offset } => {
                 if !self.stream_is_live(stream) {
                     return (status::UNKNOWN_STREAM, -1);

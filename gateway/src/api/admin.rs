@@ -32,6 +32,33 @@ pub mod resource_type {
     pub const BROKER_LOGGER: i8 = 8;
 }
 
+/// Kafka's authorization of a config resource: `operation`
+/// (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the topic, else
+/// TOPIC_AUTHORIZATION_FAILED (29); on the cluster for broker resources,
+/// else CLUSTER_AUTHORIZATION_FAILED (31).
+pub fn authorize_config(
+    ctx: &GatewayContext,
+    request: &crate::dispatch::ApiRequest,
+    kind: i8,
+    name: &str,
+    operation: crate::security::AclOperation,
+) -> Result<(), Failure> {
+    use crate::security::Resource;
+    let (resource, denied) = if kind == resource_type::TOPIC {
+        (
+            Resource::Topic(name),
+            ResponseError::TopicAuthorizationFailed,
+        )
+    } else {
+        (Resource::Cluster, ResponseError::ClusterAuthorizationFailed)
+    };
+    if request.authorized(ctx, operation, resource) {
+        Ok(())
+    } else {
+        Err(Failure::bare(denied))
+    }
+}
+
 /// How long an admin request waits for its changes when its `timeout_ms`
 /// is 0 or negative. Kafka then still makes the change and only skips
 /// waiting for it to reach every broker; here the change is visible on this

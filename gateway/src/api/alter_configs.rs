@@ -127,7 +127,15 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
         })
         .collect();
     let deadline = admin::deadline(request.received_at, 0);
-    let outcomes = alter(ctx, &resources, false, body.validate_only, deadline).await;
+    let outcomes = alter(
+        ctx,
+        request,
+        &resources,
+        false,
+        body.validate_only,
+        deadline,
+    )
+    .await;
     let mut response = AlterConfigsResponse::default();
     for (resource, outcome) in body.resources.iter().zip(outcomes) {
         let (code, message) = admin::outcome(&outcome);
@@ -148,6 +156,7 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
 /// the changes replace the topic's whole config set.
 pub async fn alter(
     ctx: &GatewayContext,
+    request: &ApiRequest,
     resources: &[Resource<'_>],
     incremental: bool,
     validate_only: bool,
@@ -171,6 +180,14 @@ pub async fn alter(
                 ResponseError::InvalidRequest,
                 "Each resource must appear at most once.",
             ))
+        } else if let Err(denied) = admin::authorize_config(
+            ctx,
+            request,
+            resource.resource_type,
+            resource.name,
+            crate::security::AclOperation::AlterConfigs,
+        ) {
+            Err(denied)
         } else {
             alter_one(ctx, resource, incremental, validate_only, deadline).await
         };

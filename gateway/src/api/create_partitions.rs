@@ -33,6 +33,7 @@ use super::create_topics::MAX_PARTITIONS;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, BOOLEAN, INT32};
 use crate::telemetry;
 
@@ -85,6 +86,8 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
                 ResponseError::InvalidRequest,
                 "Duplicate topic name.",
             ))
+        } else if !request.authorized(ctx, AclOperation::Alter, Resource::Topic(&topic.name)) {
+            Err(Failure::bare(ResponseError::TopicAuthorizationFailed))
         } else {
             check(ctx, topic, &live)
         };

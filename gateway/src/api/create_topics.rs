@@ -52,6 +52,7 @@ use super::topic_config::{Stored, TopicConfigs};
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, BOOLEAN, INT16, INT32};
 use crate::telemetry;
 
@@ -119,6 +120,14 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
             Err(Failure::new(
                 ResponseError::InvalidRequest,
                 "Duplicate topic name.",
+            ))
+        } else if !request.authorized(ctx, AclOperation::Create, Resource::Cluster)
+            && !request.authorized(ctx, AclOperation::Create, Resource::Topic(name))
+        {
+            // Kafka: CREATE on the cluster or on the topic.
+            Err(Failure::new(
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.",
             ))
         } else {
             plan(ctx, topic, &live)

@@ -22,6 +22,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind};
 use crate::telemetry;
 
@@ -49,7 +50,11 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
     let body: DeleteGroupsRequest = request.decode_bounded(REQUEST)?;
     let mut response = DeleteGroupsResponse::default();
     for group_id in &body.groups_names {
-        let error = delete(&ctx, group_id).await;
+        let error = if request.authorized(&ctx, AclOperation::Delete, Resource::Group(group_id)) {
+            delete(&ctx, group_id).await
+        } else {
+            Some(ResponseError::GroupAuthorizationFailed)
+        };
         let mut result = DeletableGroupResult::default();
         result.group_id = group_id.clone();
         result.error_code = error.map_or(0, |e| e.code());

@@ -25,6 +25,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
 use crate::order_topic::ORDER_TOPIC;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32, INT64};
 use crate::telemetry;
 
@@ -60,6 +61,7 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
     let mut response = DeleteRecordsResponse::default();
     for topic in &body.topics {
         let known = ctx.log.topic(topic.name.as_str());
+        let deletable = request.authorized(ctx, AclOperation::Delete, Resource::Topic(&topic.name));
         let mut result = DeleteRecordsTopicResult::default().with_name(topic.name.clone());
         for partition in &topic.partitions {
             let stream = known.as_ref().and_then(|t| {
@@ -68,6 +70,7 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
                     .and_then(|p| t.stream(p))
             });
             let answer = match stream {
+                _ if !deletable => Err(ResponseError::TopicAuthorizationFailed),
                 None => Err(ResponseError::UnknownTopicOrPartition),
                 Some(_) if topic.name.as_str() == ORDER_TOPIC => {
                     Err(ResponseError::PolicyViolation)

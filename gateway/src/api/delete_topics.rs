@@ -33,6 +33,7 @@ use super::metadata::by_id;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32, UUID};
 use crate::telemetry;
 
@@ -135,11 +136,30 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
                     "Duplicate topic id.",
                 )),
             ),
+            Named::Name(name)
+                if !request.authorized(ctx, AclOperation::Delete, Resource::Topic(name)) =>
+            {
+                (
+                    Some(name.clone()),
+                    Uuid::nil(),
+                    Err(Failure::bare(ResponseError::TopicAuthorizationFailed)),
+                )
+            }
             Named::Name(name) => match lookup_name(ctx, name, request.version) {
                 Ok(topic) => delete(ctx, topic, deadline).await,
                 Err(failure) => (Some(name.clone()), Uuid::nil(), Err(failure)),
             },
             Named::Id(id) => match by_id(ctx, *id) {
+                Some(topic)
+                    if !request.authorized(
+                        ctx,
+                        AclOperation::Delete,
+                        Resource::Topic(&topic.name),
+                    ) =>
+                {
+                    let denied = Failure::bare(ResponseError::TopicAuthorizationFailed);
+                    (None, *id, Err(denied))
+                }
                 Some(topic) => delete(ctx, topic, deadline).await,
                 None => (None, *id, Err(Failure::bare(ResponseError::UnknownTopicId))),
             },

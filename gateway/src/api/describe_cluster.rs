@@ -29,6 +29,7 @@ use super::metadata::{cluster_id, live_brokers};
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, BOOLEAN, INT8};
 use crate::telemetry;
 
@@ -101,7 +102,12 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
             .with_error_message(Some(StrBytes::from_string(message)));
         return request.respond(&response);
     }
-    let brokers = live_brokers(ctx);
+    if !request.authorized(ctx, AclOperation::Describe, Resource::Cluster) {
+        let error = ResponseError::ClusterAuthorizationFailed;
+        telemetry::record_error_code(ENTRY.name, error.code());
+        return request.respond(&response.with_error_code(error.code()));
+    }
+    let brokers = request.advertise(ctx, live_brokers(ctx));
     let controller = brokers
         .first()
         .map_or(-1, |member| i32::from(member.gateway));

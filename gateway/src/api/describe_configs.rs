@@ -78,7 +78,14 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
     let body: DescribeConfigsRequest = request.decode_bounded(REQUEST)?;
     let mut response = DescribeConfigsResponse::default();
     for resource in &body.resources {
-        let described = entries(ctx, resource);
+        let described = admin::authorize_config(
+            ctx,
+            request,
+            resource.resource_type,
+            resource.resource_name.as_str(),
+            crate::security::AclOperation::DescribeConfigs,
+        )
+        .and_then(|()| entries(ctx, resource));
         let (code, message) = admin::outcome(&described);
         telemetry::record_error_code(ENTRY.name, code);
         let wanted = |name: &str| {

@@ -19,6 +19,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, BOOLEAN};
 use crate::telemetry;
 
@@ -49,7 +50,9 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
         let mut described = DescribedGroup::default();
         described.group_id = group_id.clone();
         described.authorized_operations = i32::MIN;
-        if !groups::is_coordinator(ctx.log.as_ref(), group_id) {
+        if !request.authorized(ctx, AclOperation::Describe, Resource::Group(group_id)) {
+            described.error_code = ResponseError::GroupAuthorizationFailed.code();
+        } else if !groups::is_coordinator(ctx.log.as_ref(), group_id) {
             described.error_code = ResponseError::NotCoordinator.code();
         } else if let Some(summary) = ctx.groups.describe(group_id) {
             described.group_state = StrBytes::from_static_str(summary.state);

@@ -22,6 +22,11 @@
 //! - **Sessions** (KIP-227): none. Every answer is a full response with
 //!   session id 0, which clients take as "sessionless" and keep sending full
 //!   requests; no session error is ever returned.
+//! - **One copy of the records**: a partition's batches are written
+//!   straight into the response frame ([`Spliced`]): the response is
+//!   encoded with a 16-byte marker in place of each multi-batch record set,
+//!   and the batches are laid in where the markers stand, so they are not
+//!   first concatenated into a record set of their own.
 //! - `last_stable_offset` is the high watermark (no transactions), aborted
 //!   transactions are empty (READ_COMMITTED) or null (READ_UNCOMMITTED), and
 //!   `preferred_read_replica` is -1.
@@ -32,7 +37,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::protocol::buf::ByteBufMut;
+use kafka_protocol::protocol::{Encodable, StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::metadata;
@@ -40,6 +46,7 @@ use crate::cluster::FetchRead;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, ResponseFrame, VersionPolicy};
 use crate::error::CloseReason;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32, INT64, INT8, UUID};
 use crate::telemetry;
 
@@ -106,13 +113,14 @@ const READ_COMMITTED: i8 = 1;
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(async move {
         let body: FetchRequest = request.decode_bounded(REQUEST)?;
+        let readable = readable_topics(&ctx, &request, &body);
         let responder = request.responder();
         let deadline = Instant::now()
             + Duration::from_millis(
                 u64::try_from(body.max_wait_ms.clamp(0, MAX_WAIT_MS)).unwrap_or(0),
             );
         Ok(Reply::deferred(async move {
-            let plan = Plan::resolve(&ctx, &body, responder.version);
+            let plan = Plan::resolve(&ctx, &body, responder.version, &readable);
             let frame = long_poll(&ctx, &plan, &body, deadline, |response| {
                 responder.frame(response)
             })
@@ -144,13 +152,16 @@ struct Plan {
 }
 
 impl Plan {
-    fn resolve(ctx: &GatewayContext, body: &FetchRequest, version: i16) -> Self {
+    fn resolve(ctx: &GatewayContext, body: &FetchRequest, version: i16, readable: &[bool]) -> Self {
         let by_id = version >= FIRST_VERSION_WITH_TOPIC_IDS;
         let topics = body
             .topics
             .iter()
-            .map(|requested| {
-                let topic = if by_id {
+            .enumerate()
+            .map(|(at, requested)| {
+                let topic = if !readable.get(at).copied().unwrap_or(true) {
+                    Err(ResponseError::TopicAuthorizationFailed)
+                } else if by_id {
                     metadata::by_id(ctx, requested.topic_id).ok_or(ResponseError::UnknownTopicId)
                 } else {
                     ctx.log
@@ -186,6 +197,30 @@ impl Plan {
     }
 }
 
+/// Per requested topic, whether the principal may READ it; empty (all
+/// readable) with the authorizer off, so the common case costs nothing.
+/// An unknown topic id stays UNKNOWN_TOPIC_ID, as Kafka answers it.
+fn readable_topics(ctx: &GatewayContext, request: &ApiRequest, body: &FetchRequest) -> Vec<bool> {
+    if !ctx.security.authorizer {
+        return Vec::new();
+    }
+    let by_id = request.version >= FIRST_VERSION_WITH_TOPIC_IDS;
+    body.topics
+        .iter()
+        .map(|requested| {
+            let name = if by_id {
+                match metadata::by_id(ctx, requested.topic_id) {
+                    Some(topic) => topic.name,
+                    None => return true,
+                }
+            } else {
+                requested.topic.to_string()
+            };
+            request.authorized(ctx, AclOperation::Read, Resource::Topic(&name))
+        })
+        .collect()
+}
+
 /// Reads until `min_bytes` are available, an error shows, or the deadline
 /// passes; then encodes the last read.
 async fn long_poll(
@@ -193,7 +228,7 @@ async fn long_poll(
     plan: &Plan,
     body: &FetchRequest,
     deadline: Instant,
-    encode: impl Fn(&FetchResponse) -> Result<ResponseFrame, CloseReason>,
+    encode: impl Fn(&Spliced) -> Result<ResponseFrame, CloseReason>,
 ) -> Result<ResponseFrame, CloseReason> {
     let min_bytes = usize::try_from(body.min_bytes).unwrap_or(0);
     let max_bytes = usize::try_from(body.max_bytes).unwrap_or(0);
@@ -205,7 +240,7 @@ async fn long_poll(
         let remaining = deadline.saturating_duration_since(Instant::now());
         if read.bytes >= min_bytes || read.any_error || remaining.is_zero() {
             read.record_metrics();
-            return encode(&read.response);
+            return encode(&read.into_spliced());
         }
         ctx.log.wait_for_order(applied, remaining).await;
     }
@@ -218,9 +253,19 @@ struct Read {
     any_error: bool,
     /// (topic, bytes, records) per partition with data.
     fetched: Vec<(String, usize, u64)>,
+    /// The batches of each partition whose records field holds
+    /// [`MARKER`], in encoding order.
+    spliced: Vec<Vec<Bytes>>,
 }
 
 impl Read {
+    fn into_spliced(self) -> Spliced {
+        Spliced {
+            response: self.response,
+            sets: self.spliced,
+        }
+    }
+
     fn record_metrics(&self) {
         for (topic, bytes, records) in &self.fetched {
             telemetry::record_fetched(topic, *bytes, *records);
@@ -239,6 +284,7 @@ fn read_all(ctx: &GatewayContext, plan: &Plan, max_bytes: usize, isolation: i8) 
         bytes: 0,
         any_error: false,
         fetched: Vec::new(),
+        spliced: Vec::new(),
     };
     for topic in &plan.topics {
         let mut entry = FetchableTopicResponse::default();
@@ -270,7 +316,14 @@ fn read_all(ctx: &GatewayContext, plan: &Plan, max_bytes: usize, isolation: i8) 
                         read.fetched
                             .push((topic.name.to_string(), found.bytes, found.records));
                     }
-                    data.records = Some(found.records_bytes);
+                    data.records = Some(match found.batches.len() {
+                        0 => Bytes::new(),
+                        1 => found.batches.into_iter().next().unwrap_or_default(),
+                        _ => {
+                            read.spliced.push(found.batches);
+                            Bytes::from_static(&MARKER)
+                        }
+                    });
                 }
                 Ok(Err(error)) | Err(error) => {
                     data.error_code = error.code();
@@ -289,7 +342,8 @@ fn read_all(ctx: &GatewayContext, plan: &Plan, max_bytes: usize, isolation: i8) 
 
 /// What one partition contributes.
 struct Found {
-    records_bytes: Bytes,
+    /// Whole batches, in offset order.
+    batches: Vec<Bytes>,
     bytes: usize,
     records: u64,
     high_watermark: i64,
@@ -311,7 +365,7 @@ fn read_partition(
             return Err(ResponseError::OffsetOutOfRange);
         }
         return Ok(Found {
-            records_bytes: Bytes::new(),
+            batches: Vec::new(),
             bytes: 0,
             records: 0,
             high_watermark,
@@ -337,7 +391,7 @@ fn read_partition(
             }
             let records = taken.iter().map(|batch| record_count(batch)).sum();
             Ok(Found {
-                records_bytes: concat(taken),
+                batches: taken,
                 bytes,
                 records,
                 high_watermark,
@@ -357,19 +411,88 @@ fn record_count(batch: &[u8]) -> u64 {
         })
 }
 
-/// The batches laid end to end, without a copy for the common single batch.
-fn concat(mut batches: Vec<Bytes>) -> Bytes {
-    match batches.len() {
-        0 => Bytes::new(),
-        1 => batches.pop().unwrap_or_default(),
-        _ => {
-            let total = batches.iter().map(Bytes::len).sum();
-            let mut out = BytesMut::with_capacity(total);
-            for batch in &batches {
-                out.extend_from_slice(batch);
-            }
-            out.freeze()
+/// Stands in a response for a record set of several batches while the
+/// response is encoded; no byte sequence of a response's other fields
+/// (integers, topic names, ids) looks like it in practice, and [`Spliced`]
+/// also checks the length prefix in front of each one it finds.
+const MARKER: [u8; 16] = [
+    0xff, 0x00, 0xc5, 0x1c, 0xfe, 0x01, 0x7a, 0xb3, 0xfd, 0x02, 0x5e, 0x91, 0xfc, 0x03, 0x42, 0x6f,
+];
+
+/// A Fetch response whose multi-batch record sets are written into the
+/// frame batch by batch: encoded with [`MARKER`] in their place, then laid
+/// out with each marker (and its length prefix) replaced by the set's
+/// length prefix and batches. The batches are copied once, into the frame.
+pub struct Spliced {
+    response: FetchResponse,
+    /// The batches for each marker, in encoding order.
+    sets: Vec<Vec<Bytes>>,
+}
+
+/// Versions from which Fetch is flexible (compact lengths).
+const FIRST_FLEXIBLE_VERSION: i16 = 12;
+
+/// The length prefix of a record set of `len` bytes.
+fn length_prefix(len: usize, version: i16) -> Result<Vec<u8>, anyhow::Error> {
+    let mut prefix = Vec::with_capacity(5);
+    if version >= FIRST_FLEXIBLE_VERSION {
+        // Compact bytes: unsigned varint of len + 1.
+        let mut value = u64::try_from(len)? + 1;
+        while value >= 0x80 {
+            prefix.push((value as u8 & 0x7f) | 0x80);
+            value >>= 7;
         }
+        prefix.push(value as u8);
+    } else {
+        prefix.extend_from_slice(&i32::try_from(len)?.to_be_bytes());
+    }
+    Ok(prefix)
+}
+
+impl Spliced {
+    fn set_len(set: &[Bytes]) -> usize {
+        set.iter().map(Bytes::len).sum()
+    }
+}
+
+impl Encodable for Spliced {
+    fn encode<B: ByteBufMut>(&self, buf: &mut B, version: i16) -> Result<(), anyhow::Error> {
+        if self.sets.is_empty() {
+            return self.response.encode(buf, version);
+        }
+        let mut encoded = BytesMut::with_capacity(self.response.compute_size(version)?);
+        self.response.encode(&mut encoded, version)?;
+        let marker_prefix = length_prefix(MARKER.len(), version)?;
+        let mut rest = &encoded[..];
+        for set in &self.sets {
+            let at = rest
+                .windows(MARKER.len())
+                .position(|window| window == MARKER)
+                .ok_or_else(|| anyhow::anyhow!("record set marker not found"))?;
+            let head = at
+                .checked_sub(marker_prefix.len())
+                .filter(|&head| rest[head..at] == marker_prefix[..])
+                .ok_or_else(|| anyhow::anyhow!("record set marker without its length"))?;
+            buf.put_slice(&rest[..head]);
+            buf.put_slice(&length_prefix(Self::set_len(set), version)?);
+            for batch in set {
+                buf.put_slice(batch);
+            }
+            rest = &rest[at + MARKER.len()..];
+        }
+        buf.put_slice(rest);
+        Ok(())
+    }
+
+    fn compute_size(&self, version: i16) -> Result<usize, anyhow::Error> {
+        let marker = length_prefix(MARKER.len(), version)?.len() + MARKER.len();
+        self.sets.iter().try_fold(
+            self.response.compute_size(version)?,
+            |size, set| -> Result<usize, anyhow::Error> {
+                let len = Self::set_len(set);
+                Ok(size - marker + length_prefix(len, version)?.len() + len)
+            },
+        )
     }
 }
 
@@ -387,14 +510,65 @@ mod tests {
         assert_eq!(record_count(&header), 0, "negative");
     }
 
+    fn spliced_response() -> (Spliced, FetchResponse) {
+        let batches = vec![
+            Bytes::from_static(b"first batch"),
+            Bytes::from_static(b", second"),
+            Bytes::from(vec![7u8; 300]),
+        ];
+        let joined: Bytes = batches.concat().into();
+        let partition = |index: i32, records: Bytes| {
+            let mut data = PartitionData::default();
+            data.partition_index = index;
+            data.high_watermark = 42;
+            data.records = Some(records);
+            data
+        };
+        let topic = |records: [Bytes; 3]| {
+            let mut topic = FetchableTopicResponse::default();
+            topic.topic = TopicName(StrBytes::from_static_str("t"));
+            topic.topic_id = uuid::Uuid::from_u128(9);
+            let [a, b, c] = records;
+            topic.partitions = vec![partition(0, a), partition(1, b), partition(2, c)];
+            topic
+        };
+        let mut spliced = FetchResponse::default();
+        spliced.responses = vec![topic([
+            Bytes::from_static(&MARKER),
+            Bytes::from_static(b"one"),
+            Bytes::from_static(&MARKER),
+        ])];
+        let mut plain = FetchResponse::default();
+        plain.responses = vec![topic([joined.clone(), Bytes::from_static(b"one"), joined])];
+        (
+            Spliced {
+                response: spliced,
+                sets: vec![batches.clone(), batches],
+            },
+            plain,
+        )
+    }
+
     #[test]
-    fn batches_are_laid_end_to_end() {
-        assert!(concat(Vec::new()).is_empty());
-        let one = Bytes::from_static(b"abc");
-        assert_eq!(concat(vec![one.clone()]), one);
-        assert_eq!(
-            concat(vec![one, Bytes::from_static(b"de")]),
-            Bytes::from_static(b"abcde")
-        );
+    fn a_spliced_response_encodes_as_the_concatenated_one_at_every_version() {
+        for version in VERSIONS.min..=VERSIONS.max {
+            let (spliced, plain) = spliced_response();
+            let mut expected = BytesMut::new();
+            plain.encode(&mut expected, version).expect("encodes");
+            let mut actual = BytesMut::new();
+            spliced.encode(&mut actual, version).expect("encodes");
+            assert_eq!(actual, expected, "v{version}");
+            assert_eq!(
+                spliced.compute_size(version).expect("size"),
+                expected.len(),
+                "v{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_record_sets_get_multi_byte_length_prefixes() {
+        assert_eq!(length_prefix(300, 12).expect("fits"), vec![0xad, 0x02]);
+        assert_eq!(length_prefix(300, 11).expect("fits"), vec![0, 0, 1, 44]);
     }
 }

@@ -20,6 +20,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT8};
 use crate::telemetry;
 
@@ -60,7 +61,7 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
     };
     let answers: Vec<Coordinator> = keys
         .into_iter()
-        .map(|key| answer(ctx, key, body.key_type))
+        .map(|key| answer(ctx, request, key, body.key_type))
         .collect();
     for answer in &answers {
         telemetry::record_error_code(ENTRY.name, answer.error_code);
@@ -78,10 +79,25 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
     request.respond(&response)
 }
 
-fn answer(ctx: &GatewayContext, key: StrBytes, key_type: i8) -> Coordinator {
+fn answer(ctx: &GatewayContext, request: &ApiRequest, key: StrBytes, key_type: i8) -> Coordinator {
     let mut answer = Coordinator::default();
     let error = match key_type {
-        GROUP => match groups::coordinator(ctx.log.as_ref(), &key) {
+        GROUP if !request.authorized(ctx, AclOperation::Describe, Resource::Group(&key)) => {
+            Some(ResponseError::GroupAuthorizationFailed)
+        }
+        TRANSACTION
+            if !request.authorized(
+                ctx,
+                AclOperation::Describe,
+                Resource::TransactionalId(&key),
+            ) =>
+        {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        }
+        GROUP => match groups::coordinator(ctx.log.as_ref(), &key)
+            // TLS clients reach the coordinator through its TLS listener.
+            .and_then(|member| request.advertise(ctx, vec![member]).pop())
+        {
             Some(member) => {
                 answer.node_id = BrokerId(i32::from(member.gateway));
                 answer.host = StrBytes::from_string(member.host);
@@ -100,6 +116,10 @@ fn answer(ctx: &GatewayContext, key: StrBytes, key_type: i8) -> Coordinator {
         answer.error_code = error.code();
         answer.error_message = Some(StrBytes::from_static_str(match error {
             ResponseError::InvalidRequest => "unknown coordinator key type",
+            ResponseError::GroupAuthorizationFailed => "group authorization failed",
+            ResponseError::TransactionalIdAuthorizationFailed => {
+                "transactional id authorization failed"
+            }
             _ => "no coordinator available",
         }));
     }

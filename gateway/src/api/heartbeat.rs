@@ -17,6 +17,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32};
 use crate::telemetry;
 
@@ -47,7 +48,9 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
 
 fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReason> {
     let body: HeartbeatRequest = request.decode_bounded(REQUEST)?;
-    let error = if !groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
+    let error = if !request.authorized(ctx, AclOperation::Read, Resource::Group(&body.group_id)) {
+        Some(ResponseError::GroupAuthorizationFailed)
+    } else if !groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
         Some(ResponseError::NotCoordinator)
     } else {
         ctx.groups.heartbeat(

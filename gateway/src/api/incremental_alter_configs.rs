@@ -79,7 +79,7 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
         })
         .collect();
     let deadline = admin::deadline(request.received_at, 0);
-    let outcomes = alter(ctx, &resources, true, body.validate_only, deadline).await;
+    let outcomes = alter(ctx, request, &resources, true, body.validate_only, deadline).await;
     let mut response = IncrementalAlterConfigsResponse::default();
     for (resource, outcome) in body.resources.iter().zip(outcomes) {
         let (code, message) = admin::outcome(&outcome);

@@ -34,6 +34,7 @@ use kafka_protocol::ResponseError;
 use super::errors::{allocation_error, status_error};
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
+use crate::security::{AclOperation, Resource, ResourceType};
 use crate::shape::{Field, Kind, INT16, INT32, INT64};
 use crate::telemetry;
 
@@ -64,14 +65,42 @@ const ALLOCATE_TIMEOUT: Duration = Duration::from_secs(10);
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(async move {
         let body: InitProducerIdRequest = request.decode_bounded(REQUEST)?;
+        let denied = authorization_error(&ctx, &request, &body);
         let responder = request.responder();
         // Nothing to order: the id is waited for in the deferred part.
         Ok(Reply::deferred(async move {
-            let response = allocate(&ctx, &body).await;
+            let response = match denied {
+                None => allocate(&ctx, &body).await,
+                Some(error) => {
+                    let mut response = InitProducerIdResponse::default();
+                    response.producer_id = ProducerId(-1);
+                    response.producer_epoch = -1;
+                    response.error_code = error.code();
+                    response
+                }
+            };
             telemetry::record_error_code(ENTRY.name, response.error_code);
             responder.frame(&response).map(Some)
         }))
     })
+}
+
+/// Kafka's checks: WRITE on the transactional id, else
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53); without one, IDEMPOTENT_WRITE
+/// on the cluster or WRITE on some topic, else CLUSTER_AUTHORIZATION_FAILED
+/// (31).
+fn authorization_error(
+    ctx: &GatewayContext,
+    request: &ApiRequest,
+    body: &InitProducerIdRequest,
+) -> Option<ResponseError> {
+    match body.transactional_id.as_deref().filter(|id| !id.is_empty()) {
+        Some(id) => (!request.authorized(ctx, AclOperation::Write, Resource::TransactionalId(id)))
+            .then_some(ResponseError::TransactionalIdAuthorizationFailed),
+        None => (!request.authorized_on_some(ctx, AclOperation::Write, ResourceType::Topic)
+            && !request.authorized(ctx, AclOperation::IdempotentWrite, Resource::Cluster))
+        .then_some(ResponseError::ClusterAuthorizationFailed),
+    }
 }
 
 async fn allocate(ctx: &GatewayContext, body: &InitProducerIdRequest) -> InitProducerIdResponse {

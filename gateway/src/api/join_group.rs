@@ -24,6 +24,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, Responder, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups::{self, JoinOutcome, JoinRequest, Pending};
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32};
 use crate::telemetry;
 
@@ -74,6 +75,13 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
     if body.group_id.is_empty() {
         return answer(&responder, error(ResponseError::InvalidGroupId, member_id))
             .map(Reply::Ready);
+    }
+    if !request.authorized(ctx, AclOperation::Read, Resource::Group(&body.group_id)) {
+        return answer(
+            &responder,
+            error(ResponseError::GroupAuthorizationFailed, member_id),
+        )
+        .map(Reply::Ready);
     }
     if !groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
         return answer(&responder, error(ResponseError::NotCoordinator, member_id))

@@ -19,6 +19,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind};
 use crate::telemetry;
 
@@ -68,14 +69,17 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
         vec![(body.member_id.to_string(), None)]
     };
     let mut response = LeaveGroupResponse::default();
-    let answers = if groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
+    let answers = if !request.authorized(ctx, AclOperation::Read, Resource::Group(&body.group_id)) {
+        Err(ResponseError::GroupAuthorizationFailed)
+    } else if groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
         ctx.groups.leave(&body.group_id, &leaving)
     } else {
         Err(ResponseError::NotCoordinator)
     };
     match answers {
-        Err(ResponseError::NotCoordinator) => {
-            response.error_code = ResponseError::NotCoordinator.code();
+        // Kafka answers these for the whole request, not per member.
+        Err(error @ (ResponseError::NotCoordinator | ResponseError::GroupAuthorizationFailed)) => {
+            response.error_code = error.code();
         }
         Err(error) if request.version < 3 => response.error_code = error.code(),
         Err(error) => {

@@ -17,6 +17,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind};
 
 /// Versions served.
@@ -66,8 +67,14 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
         .map(|s| s.to_ascii_lowercase())
         .collect();
     let mut response = ListGroupsResponse::default();
+    // Kafka lists every group to DESCRIBE on the cluster, else only the
+    // groups the principal may DESCRIBE.
+    let all_visible = request.authorized(ctx, AclOperation::Describe, Resource::Cluster);
     let mut groups: Vec<ListedGroup> = listed
         .into_iter()
+        .filter(|(id, _)| {
+            all_visible || request.authorized(ctx, AclOperation::Describe, Resource::Group(id))
+        })
         .filter(|(_, (_, state))| states.is_empty() || states.contains(&state.to_ascii_lowercase()))
         .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
         .map(|(id, (protocol_type, state))| {

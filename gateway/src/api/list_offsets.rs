@@ -36,6 +36,7 @@ use crate::cluster::FetchRead;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32, INT64, INT8};
 use crate::telemetry;
 
@@ -95,6 +96,11 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
     let mut response = ListOffsetsResponse::default();
     for requested in &body.topics {
         let topic = ctx.log.topic(&requested.name);
+        let denied = !request.authorized(
+            ctx,
+            AclOperation::Describe,
+            Resource::Topic(&requested.name),
+        );
         let mut entry = ListOffsetsTopicResponse::default();
         entry.name = requested.name.clone();
         for partition in &requested.partitions {
@@ -110,6 +116,8 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
             });
             let result = if !seen.insert((requested.name.clone(), partition.partition_index)) {
                 Err(ResponseError::InvalidRequest)
+            } else if denied {
+                Err(ResponseError::TopicAuthorizationFailed)
             } else {
                 stream
                     .map(|stream| lookup(ctx, stream, partition.timestamp, version))

@@ -50,6 +50,7 @@ use crate::cluster::Member;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, BOOLEAN, UUID};
 use crate::telemetry;
 
@@ -96,7 +97,7 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
 async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReason> {
     let body: MetadataRequest = request.decode_bounded(REQUEST)?;
     let version = request.version;
-    let brokers = live_brokers(ctx);
+    let brokers = request.advertise(ctx, live_brokers(ctx));
     let mut response = MetadataResponse::default();
     response.brokers = brokers
         .iter()
@@ -114,14 +115,18 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
             .first()
             .map_or(ctx.node_id, |member| i32::from(member.gateway)),
     );
+    let describable =
+        |name: &str| request.authorized(ctx, AclOperation::Describe, Resource::Topic(name));
     let all = match &body.topics {
         None => true,
         Some(topics) => version == 0 && topics.is_empty(),
     };
     let topics = if all {
+        // Kafka leaves out the topics the principal may not describe.
         ctx.log
             .topics()
             .iter()
+            .filter(|topic| describable(&topic.name))
             .map(|topic| describe(topic, &brokers, ctx))
             .collect()
     } else {
@@ -135,6 +140,28 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
                 continue;
             }
             let answer = match &requested.name {
+                Some(name) if !describable(name) => Err(unknown(
+                    Some(name.clone()),
+                    Uuid::nil(),
+                    ResponseError::TopicAuthorizationFailed,
+                )),
+                // Auto-creation needs CREATE on the cluster or the topic.
+                Some(name)
+                    if allow_create
+                        && ctx.log.topic(name).is_none()
+                        && !request.authorized(ctx, AclOperation::Create, Resource::Cluster)
+                        && !request.authorized(
+                            ctx,
+                            AclOperation::Create,
+                            Resource::Topic(name),
+                        ) =>
+                {
+                    Err(unknown(
+                        Some(name.clone()),
+                        Uuid::nil(),
+                        ResponseError::TopicAuthorizationFailed,
+                    ))
+                }
                 Some(name) => by_name(ctx, name, allow_create).await,
                 None if version >= FIRST_VERSION_WITH_TOPIC_IDS => by_id(ctx, requested.topic_id)
                     .ok_or_else(|| {
@@ -147,6 +174,11 @@ async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, Clo
                 )),
             };
             topics.push(match answer {
+                Ok(topic) if requested.name.is_none() && !describable(&topic.name) => unknown(
+                    None,
+                    requested.topic_id,
+                    ResponseError::TopicAuthorizationFailed,
+                ),
                 Ok(topic) => describe(&topic, &brokers, ctx),
                 Err(failed) => failed,
             });

@@ -32,6 +32,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32, INT64};
 use crate::telemetry;
 
@@ -83,6 +84,8 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
     ctx.groups.ensure_reporter(&ctx.log);
     let group_error = if body.group_id.is_empty() {
         Some(ResponseError::InvalidGroupId)
+    } else if !request.authorized(&ctx, AclOperation::Read, Resource::Group(&body.group_id)) {
+        Some(ResponseError::GroupAuthorizationFailed)
     } else if !groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
         Some(ResponseError::NotCoordinator)
     } else {
@@ -101,6 +104,7 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
     let mut committed_at = Vec::new();
     for (t, topic) in body.topics.iter().enumerate() {
         let known = ctx.log.topic(&topic.name);
+        let readable = request.authorized(&ctx, AclOperation::Read, Resource::Topic(&topic.name));
         for partition in &topic.partitions {
             let stream = known.as_ref().and_then(|known| {
                 u32::try_from(partition.partition_index)
@@ -110,6 +114,7 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
             let metadata = partition.committed_metadata.as_deref().unwrap_or("");
             let error = match (group_error, stream) {
                 (Some(error), _) => Some(error),
+                (None, _) if !readable => Some(ResponseError::TopicAuthorizationFailed),
                 (None, None) => Some(ResponseError::UnknownTopicOrPartition),
                 (None, Some(_)) if metadata.len() > MAX_METADATA_BYTES => {
                     Some(ResponseError::OffsetMetadataTooLarge)

@@ -24,6 +24,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32};
 use crate::telemetry;
 
@@ -59,11 +60,14 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
 async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, CloseReason> {
     let body: OffsetDeleteRequest = request.decode_bounded(REQUEST)?;
     let mut response = OffsetDeleteResponse::default();
-    let subscribed = if !groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
-        Err(ResponseError::NotCoordinator)
-    } else {
-        ctx.groups.subscribed_topics(&body.group_id)
-    };
+    let subscribed =
+        if !request.authorized(&ctx, AclOperation::Delete, Resource::Group(&body.group_id)) {
+            Err(ResponseError::GroupAuthorizationFailed)
+        } else if !groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
+            Err(ResponseError::NotCoordinator)
+        } else {
+            ctx.groups.subscribed_topics(&body.group_id)
+        };
     let subscribed = match subscribed {
         Ok(subscribed) => subscribed.unwrap_or_default(),
         Err(error) => return answer_error(&request, response, error),
@@ -76,6 +80,7 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
     let mut deleted_at = Vec::new();
     for topic in &body.topics {
         let known = ctx.log.topic(&topic.name);
+        let readable = request.authorized(&ctx, AclOperation::Read, Resource::Topic(&topic.name));
         let mut entry = OffsetDeleteResponseTopic::default();
         entry.name = topic.name.clone();
         for partition in &topic.partitions {
@@ -87,6 +92,9 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
             let mut answer = OffsetDeleteResponsePartition::default();
             answer.partition_index = partition.partition_index;
             match stream {
+                _ if !readable => {
+                    answer.error_code = ResponseError::TopicAuthorizationFailed.code()
+                }
                 None => answer.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(_) if subscribed.contains(topic.name.as_str()) => {
                     answer.error_code = ResponseError::GroupSubscribedToTopic.code();

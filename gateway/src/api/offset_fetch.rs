@@ -26,6 +26,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups;
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, BOOLEAN, INT32};
 use crate::telemetry;
 
@@ -79,7 +80,7 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
                     .map(|t| (t.name.clone(), t.partition_indexes.clone()))
                     .collect::<Vec<_>>()
             });
-            let (error, topics) = fetch(ctx, &group.group_id, wanted);
+            let (error, topics) = fetch(ctx, request, &group.group_id, wanted);
             let mut entry = OffsetFetchResponseGroup::default();
             entry.group_id = group.group_id.clone();
             entry.error_code = error;
@@ -114,7 +115,7 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
             .map(|t| (t.name.clone(), t.partition_indexes.clone()))
             .collect::<Vec<_>>()
     });
-    let (error, topics) = fetch(ctx, &body.group_id, wanted);
+    let (error, topics) = fetch(ctx, request, &body.group_id, wanted);
     telemetry::record_error_code(ENTRY.name, error);
     if request.version >= 2 {
         response.error_code = error;
@@ -147,10 +148,15 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
 /// when `None`).
 fn fetch(
     ctx: &GatewayContext,
+    request: &ApiRequest,
     group: &str,
     wanted: Option<Vec<(TopicName, Vec<i32>)>>,
 ) -> (i16, Vec<(TopicName, Vec<PartitionAnswer>)>) {
-    let error = if !groups::is_coordinator(ctx.log.as_ref(), group) {
+    let describable =
+        |topic: &str| request.authorized(ctx, AclOperation::Describe, Resource::Topic(topic));
+    let error = if !request.authorized(ctx, AclOperation::Describe, Resource::Group(group)) {
+        Some(ResponseError::GroupAuthorizationFailed)
+    } else if !groups::is_coordinator(ctx.log.as_ref(), group) {
         Some(ResponseError::NotCoordinator)
     } else {
         None
@@ -176,9 +182,14 @@ fn fetch(
             .into_iter()
             .map(|(name, partitions)| {
                 let topic = ctx.log.topic(&name);
+                let denied = error.is_none() && !describable(&name);
                 let answers = partitions
                     .into_iter()
                     .map(|index| {
+                        if denied {
+                            let code = ResponseError::TopicAuthorizationFailed.code();
+                            return (index, -1, -1, String::new(), code);
+                        }
                         let stream = topic.as_ref().and_then(|topic| {
                             u32::try_from(index).ok().and_then(|i| topic.stream(i))
                         });
@@ -201,6 +212,10 @@ fn fetch(
                 let (Some(name), Ok(index)) = (names.get(&slot), i32::try_from(partition)) else {
                     continue;
                 };
+                // Kafka leaves out the topics the principal may not see.
+                if !describable(name) {
+                    continue;
+                }
                 by_topic
                     .entry(name.clone())
                     .or_default()

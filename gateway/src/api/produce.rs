@@ -4,6 +4,8 @@
 //! newest, advertised from v0 (KAFKA-18659, see
 //! [`ApiEntry::advertised_min`]). Per partition, in request order:
 //!
+//! 0. the principal needs WRITE on the topic, else
+//!    TOPIC_AUTHORIZATION_FAILED (29) whether or not it exists;
 //! 1. the topic must be live (by name; by id from v13) and the partition in
 //!    range, else UNKNOWN_TOPIC_OR_PARTITION (3) or UNKNOWN_TOPIC_ID (100);
 //! 2. the records are checked as Kafka checks them
@@ -81,6 +83,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, Responder, VersionPolicy};
 use crate::error::CloseReason;
 use crate::records::{self, BatchInfo, ProduceCheck};
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT16, INT32, UUID};
 use crate::telemetry;
 
@@ -193,6 +196,15 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
             ctx.log
                 .topic(&data.name)
                 .ok_or(ResponseError::UnknownTopicOrPartition)
+        };
+        // Kafka refuses an unauthorized topic whether or not it exists.
+        let name = topic
+            .as_ref()
+            .map_or(data.name.as_str(), |t| t.name.as_str());
+        let topic = if request.authorized(&ctx, AclOperation::Write, Resource::Topic(name)) {
+            topic
+        } else {
+            Err(ResponseError::TopicAuthorizationFailed)
         };
         let mut partitions = Vec::with_capacity(data.partition_data.len());
         for partition in data.partition_data {

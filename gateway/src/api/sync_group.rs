@@ -20,6 +20,7 @@ use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, Responder, VersionPolicy};
 use crate::error::CloseReason;
 use crate::groups::{self, Pending, SyncOutcome};
+use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32};
 use crate::telemetry;
 
@@ -60,6 +61,10 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
 fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReason> {
     let body: SyncGroupRequest = request.decode_bounded(REQUEST)?;
     let responder = request.responder();
+    if !request.authorized(ctx, AclOperation::Read, Resource::Group(&body.group_id)) {
+        return answer(&responder, failed(ResponseError::GroupAuthorizationFailed))
+            .map(Reply::Ready);
+    }
     if !groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
         return answer(&responder, failed(ResponseError::NotCoordinator)).map(Reply::Ready);
     }

@@ -17,7 +17,7 @@ pub mod consume;
 pub mod produce;
 mod report;
 pub mod sink;
-mod wire;
+pub(crate) mod wire;
 
 pub use consume::{consume, ConsumeBenchArgs};
 pub use produce::{produce, CompressionArg, ProduceBenchArgs};

@@ -171,6 +171,10 @@ impl ClusterLog for FetchSink {
         self.inner.offset_groups()
     }
 
+    fn security(&self) -> std::sync::Arc<crate::security::SecurityStore> {
+        self.inner.security()
+    }
+
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64 {
         self.inner.wait_for_order(sequence, timeout).await
     }
@@ -186,6 +190,21 @@ impl ClusterLog for FetchSink {
         deadline: std::time::Instant,
     ) -> Result<(), crate::cluster::AppendError> {
         self.inner.wait_durable(sequence, disks, deadline).await
+    }
+
+    fn retention_start(
+        &self,
+        stream: u32,
+        retention_ms: i64,
+        retention_bytes: i64,
+        now_ms: i64,
+    ) -> Option<i64> {
+        self.inner
+            .retention_start(stream, retention_ms, retention_bytes, now_ms)
+    }
+
+    fn delete_expired_segments(&self) -> (u64, u64) {
+        self.inner.delete_expired_segments()
     }
 
     fn shutdown(&self) {

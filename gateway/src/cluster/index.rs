@@ -69,6 +69,8 @@ pub struct OrderIndex {
     pub next_sequence: u64,
     /// Committed offsets per consumer group and stream.
     pub group_offsets: HashMap<String, HashMap<u32, CommittedOffset>>,
+    /// Users and ACLs (applied by [`crate::security`]).
+    pub security: std::sync::Arc<crate::security::SecurityStore>,
 }
 
 impl OrderIndex {
@@ -171,6 +173,8 @@ impl OrderIndex {
                         "offset commit in the segments is unreadable"
                     ),
                 }
+            } else if crate::security::is_security_tag(header.control_tag) {
+                self.security.apply_stored(files, entry);
             }
         }
     }

@@ -21,6 +21,7 @@ mod open;
 mod order_view;
 mod replica;
 mod restore;
+mod retention;
 mod runtime;
 mod sink;
 
@@ -179,6 +180,8 @@ pub trait ClusterLog: Send + Sync + 'static {
     fn committed_offsets(&self, group: &str) -> std::collections::HashMap<u32, CommittedOffset>;
     /// Consumer groups with committed offsets.
     fn offset_groups(&self) -> Vec<String>;
+    /// Users and ACLs as this gateway applied them from the order log.
+    fn security(&self) -> std::sync::Arc<crate::security::SecurityStore>;
     /// Waits until the order log moves past `sequence` or `timeout` passes;
     /// returns the next sequence to apply.
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64;
@@ -192,6 +195,19 @@ pub trait ClusterLog: Send + Sync + 'static {
         disks: usize,
         deadline: Instant,
     ) -> Result<(), AppendError>;
+    /// Where `retention.ms` (by batches' max timestamps, as of `now_ms`)
+    /// and `retention.bytes` would move the partition's log start; `None`
+    /// when nothing expired. A negative limit is off.
+    fn retention_start(
+        &self,
+        stream: u32,
+        retention_ms: i64,
+        retention_bytes: i64,
+        now_ms: i64,
+    ) -> Option<i64>;
+    /// Deletes this gateway's segment files that nothing readable is left
+    /// in; returns (segments, bytes) deleted.
+    fn delete_expired_segments(&self) -> (u64, u64);
     /// Stops the background threads and leaves the region cleanly.
     fn shutdown(&self);
 }

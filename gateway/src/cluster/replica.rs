@@ -146,6 +146,19 @@ impl DiskTier {
         })
     }
 
+    /// What every sealed segment holds, oldest first.
+    pub(super) fn sealed_contents(&self) -> Vec<cxlkafka_log::segment::SegmentContents> {
+        lock(&self.writer).segments.sealed_contents()
+    }
+
+    /// Deletes a sealed segment (retention).
+    pub(super) fn delete_segment(&self, first_sequence: u64) -> Result<(), String> {
+        lock(&self.writer)
+            .segments
+            .delete_segment(first_sequence)
+            .map_err(|error| error.to_string())
+    }
+
     /// Makes everything appended so far durable, now.
     pub(super) fn sync_now(&self) -> Result<(), String> {
         let work = lock(&self.writer).segments.sync_work();

@@ -472,6 +472,9 @@ impl<B: MemoryBackend> Cluster<B> {
                         _ if entry.control_tag == u16::from(control_tag::COMMIT_OFFSETS) => {
                             self.apply_offset_commit(&mut index, &entry)
                         }
+                        _ if crate::security::is_security_tag(entry.control_tag) => {
+                            index.security.apply_order_entry(&self.region, &entry)
+                        }
                         _ => {}
                     }
                     next += 1;
@@ -546,7 +549,7 @@ impl<B: MemoryBackend> Cluster<B> {
     }
 
     /// The log start DeleteRecords set for `stream` (0 when never moved).
-    fn deleted_before(&self, stream: u32) -> i64 {
+    pub(super) fn deleted_before(&self, stream: u32) -> i64 {
         if stream >= cxlkafka_log::layout::MAX_STREAMS {
             return 0;
         }
@@ -628,7 +631,7 @@ impl<B: MemoryBackend> Cluster<B> {
     }
 }
 
-fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+pub(super) fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -708,6 +711,10 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
                 .await?;
         }
         Ok(completion)
+    }
+
+    fn security(&self) -> Arc<crate::security::SecurityStore> {
+        Arc::clone(&lock_read(&self.index).security)
     }
 
     fn offsets(&self, stream: u32) -> (i64, i64) {
@@ -893,6 +900,21 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         deadline: Instant,
     ) -> Result<(), AppendError> {
         self.wait_disk_copies(sequence, disks, deadline).await
+    }
+
+    fn retention_start(
+        &self,
+        stream: u32,
+        retention_ms: i64,
+        retention_bytes: i64,
+        now_ms: i64,
+    ) -> Option<i64> {
+        self.retention_log_start(stream, retention_ms, retention_bytes, now_ms)
+    }
+
+    fn delete_expired_segments(&self) -> (u64, u64) {
+        let topics = self.topics();
+        Cluster::delete_expired_segments(self, &topics)
     }
 
     fn shutdown(&self) {

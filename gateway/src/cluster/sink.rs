@@ -35,6 +35,7 @@ pub struct SinkLog {
     state: Mutex<SinkState>,
     sequence: AtomicU64,
     next_producer_id: AtomicU64,
+    security: std::sync::Arc<crate::security::SecurityStore>,
 }
 
 impl SinkLog {
@@ -49,6 +50,7 @@ impl SinkLog {
             state: Mutex::new(SinkState::default()),
             sequence: AtomicU64::new(1),
             next_producer_id: AtomicU64::new(1000),
+            security: Default::default(),
         }
     }
 
@@ -169,6 +171,14 @@ impl SinkLog {
                     )
                 }
             }
+            // Users and ACLs live in memory, like the sink's topics.
+            security @ (ControlRecord::UpsertScramCredential { .. }
+            | ControlRecord::DeleteScramCredential { .. }
+            | ControlRecord::CreateAcls { .. }
+            | ControlRecord::DeleteAcls { .. }) => {
+                self.security.apply(security);
+                (status::OK, 0)
+            }
         }
     }
 }
@@ -257,6 +267,10 @@ impl ClusterLog for SinkLog {
         self.state().groups.keys().cloned().collect()
     }
 
+    fn security(&self) -> std::sync::Arc<crate::security::SecurityStore> {
+        std::sync::Arc::clone(&self.security)
+    }
+
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64 {
         // Every acknowledged batch is "applied" at once; past that, nothing
         // new ever becomes readable, so a long poll waits its time out.
@@ -279,6 +293,14 @@ impl ClusterLog for SinkLog {
         // The sink keeps nothing, so there is nothing to wait for: acks=all
         // costs the client what acks=1 does, the baseline to compare with.
         Ok(())
+    }
+
+    fn retention_start(&self, _: u32, _: i64, _: i64, _: i64) -> Option<i64> {
+        None
+    }
+
+    fn delete_expired_segments(&self) -> (u64, u64) {
+        (0, 0)
     }
 
     fn shutdown(&self) {}

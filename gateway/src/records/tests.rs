@@ -759,3 +759,98 @@ fn records_that_do_not_decode_are_corrupt() {
     let error = keyless_records(&batch).expect_err("garbage after the header");
     assert_eq!(error.error(), ResponseError::CorruptMessage);
 }
+
+/// Found by `fuzz/` (record_batch): an uncompressed batch whose first
+/// record declares 2^27 headers. `kafka-protocol`'s decoder reserved a map
+/// for them (36 GB) and the allocation aborted the process. The batch as
+/// the fuzzer sent it; its CRC is repaired below, as the fuzz target does.
+const FUZZ_HUGE_HEADER_COUNT: &[u8] = &[
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x61, 0xff, 0xff, 0xff, 0xff,
+    0x02, 0x23, 0xea, 0xe3, 0x9b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01, 0x00, 0x8b, 0xcf,
+    0xe5, 0x68, 0x00, 0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x03, 0x1e, 0x0f, 0xf8,
+    0xff, 0x00, 0x00, 0x00, 0x00, 0x80, 0xff, 0xff, 0xff, 0xff, 0x20, 0x30, 0x00, 0x1e, 0x00, 0x02,
+    0x04, 0x02, 0x6b, 0x31, 0x0e, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x20, 0x31, 0x00, 0x1e, 0x00, 0x04,
+    0x04, 0x04, 0x6b, 0x32, 0x0e, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x20, 0x32, 0x00,
+];
+
+fn with_repaired_crc(mut batch: Vec<u8>) -> Vec<u8> {
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+#[test]
+fn a_record_declaring_billions_of_headers_is_read_without_allocating_for_them() {
+    let batch = with_repaired_crc(FUZZ_HUGE_HEADER_COUNT.to_vec());
+    let check = ProduceCheck {
+        produce_version: 9,
+        message_max_bytes: 1 << 20,
+    };
+    validate_produce_records(&batch, check).expect("a valid header");
+    // Keys are all that is read: the header count is skipped with the rest
+    // of its record, by the record's length. Every record has a key.
+    assert_eq!(keyless_records(&batch), Ok(Vec::new()));
+}
+
+/// A batch header claiming `count` records over `records` (CRC computed).
+fn claiming(count: i32, compression: Compression, records: &[u8]) -> Vec<u8> {
+    let source = batch_with_keys(1, compression, |_| false);
+    let mut batch = source[..BATCH_HEADER_LEN].to_vec();
+    batch.extend_from_slice(records);
+    let length = i32::try_from(batch.len() - LOG_OVERHEAD).expect("small");
+    batch[8..12].copy_from_slice(&length.to_be_bytes());
+    batch[23..27].copy_from_slice(&(count - 1).to_be_bytes());
+    batch[57..61].copy_from_slice(&count.to_be_bytes());
+    with_repaired_crc(batch)
+}
+
+#[test]
+fn a_compressed_batch_claiming_billions_of_records_is_refused_without_allocating_for_them() {
+    for compression in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let source = batch_with_keys(3, compression, |i| i == 1);
+        let batch = claiming(i32::MAX, compression, &source[BATCH_HEADER_LEN..]);
+        let check = ProduceCheck {
+            produce_version: 9,
+            message_max_bytes: 1 << 20,
+        };
+        validate_produce_records(&batch, check).expect("a plausible header");
+        let error = keyless_records(&batch).expect_err("three records, not two billion");
+        assert_eq!(
+            error.error(),
+            ResponseError::CorruptMessage,
+            "{compression:?}"
+        );
+    }
+}
+
+#[test]
+fn records_that_decompress_beyond_the_cap_are_refused() {
+    // Minimal keyless records: length 6, attributes, timestamp and offset
+    // deltas 0, null key, null value, no headers.
+    let record = [12_u8, 0, 0, 0, 1, 1, 0];
+    const CAP: u64 = 1 << 20;
+    let count = usize::try_from(CAP).expect("fits") / record.len() + 1;
+    let plain: Vec<u8> = record.repeat(count);
+    let compressed = zstd::encode_all(&plain[..], 3).expect("zstd");
+    assert!(
+        compressed.len() * 100 < plain.len(),
+        "{} bytes",
+        compressed.len()
+    );
+    let batch = claiming(
+        i32::try_from(count).expect("fits"),
+        Compression::Zstd,
+        &compressed,
+    );
+    let within = keys::keyless_records_within(&batch[..], CAP * 2).expect("within twice the cap");
+    assert_eq!(within.len(), count, "every record is keyless");
+    let error = keys::keyless_records_within(&batch, CAP).expect_err("beyond the cap");
+    assert_eq!(error.error(), ResponseError::CorruptMessage);
+    assert!(error.to_string().contains("more than"), "{error}");
+}

@@ -116,6 +116,39 @@ pub fn read_chain(dir: &Path) -> Result<(Vec<StoredEntry>, SegmentFiles), Segmen
     Ok((recovered.entries, files))
 }
 
+/// What a segment holds, for retention.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentContents {
+    /// First sequence (names the file).
+    pub first_sequence: u64,
+    /// Highest sequence stored (0 while empty).
+    pub last_sequence: u64,
+    /// Bytes of the `.log` file.
+    pub bytes: u64,
+    /// Whether it holds control entries (topic changes, offset commits,
+    /// producer ids): a restore needs those.
+    pub has_control: bool,
+    /// Per stream, the offset after its last batch in this segment.
+    pub stream_ends: std::collections::HashMap<u32, i64>,
+}
+
+impl SegmentContents {
+    fn add(&mut self, header: &EntryHeader) {
+        self.last_sequence = header.sequence;
+        self.bytes += header.stored_len();
+        if header.kind == DATA_KIND {
+            let end = header.base_offset + i64::from(header.record_count);
+            let slot = self.stream_ends.entry(header.stream).or_insert(end);
+            *slot = (*slot).max(end);
+        } else {
+            self.has_control = true;
+        }
+    }
+}
+
+/// The entry kind of data batches (as in the region's order log).
+const DATA_KIND: u16 = crate::layout::kind::DATA;
+
 /// A sealed or active segment.
 #[derive(Debug)]
 struct Segment {
@@ -125,6 +158,7 @@ struct Segment {
     log: Arc<File>,
     /// Bytes of the `.log` file.
     len: u64,
+    contents: SegmentContents,
 }
 
 /// fsyncs to run outside the writer's lock; see [`SegmentLog::sync_work`].
@@ -257,6 +291,7 @@ impl SegmentLog {
             .map_err(|error| SegmentError::io(&dir, error))?;
         active.len += stored;
         active.last_sequence = header.sequence;
+        active.contents.add(header);
         if !self.dirty.iter().any(|file| Arc::ptr_eq(file, &active.log)) {
             self.dirty.push(Arc::clone(&active.log));
         }
@@ -291,6 +326,14 @@ impl SegmentLog {
         self.sealed
             .iter()
             .map(|segment| (segment.first_sequence, segment.last_sequence, segment.len))
+            .collect()
+    }
+
+    /// What every segment but the active one holds, oldest first.
+    pub fn sealed_contents(&self) -> Vec<SegmentContents> {
+        self.sealed
+            .iter()
+            .map(|segment| segment.contents.clone())
             .collect()
     }
 
@@ -371,6 +414,10 @@ impl SegmentLog {
             last_sequence: 0,
             log,
             len: 0,
+            contents: SegmentContents {
+                first_sequence,
+                ..SegmentContents::default()
+            },
         });
         self.active_index = Some(index);
         Ok(())

@@ -94,7 +94,12 @@ fn recover_with(dir: &Path, repair: bool) -> Result<Recovered, SegmentError> {
             }
         };
         let mut last_sequence = 0;
+        let mut contents = super::SegmentContents {
+            first_sequence: first,
+            ..super::SegmentContents::default()
+        };
         for (position, header) in found {
+            contents.add(&header);
             if header.sequence <= previous {
                 return Err(SegmentError::OutOfOrder {
                     path: log_path,
@@ -117,6 +122,7 @@ fn recover_with(dir: &Path, repair: bool) -> Result<Recovered, SegmentError> {
             last_sequence,
             log: Arc::new(log),
             len,
+            contents,
         });
     }
     Ok(Recovered { segments, entries })

@@ -1,0 +1,472 @@
+//! Writes the seed corpora under `seeds/<target>/`: valid inputs the fuzzer
+//! starts from, so it mutates real requests, batches and superblocks
+//! instead of discovering their structure from nothing.
+//!
+//! `cargo run --example seeds` (from fuzz/); the files are kept in the tree.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use cxlkafka_gateway::DispatchTable;
+use cxlkafka_log::layout::{Geometry, SUPERBLOCK_BYTES};
+use cxlkafka_log::memory::Coherent;
+use cxlkafka_log::open::{cluster_id, open_or_create, RegionOptions};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+const SEPARATOR: &[u8] = &[0xC0, 0xFF, 0xEE, 0x00];
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
+    request_seeds(&root.join("request"));
+    batch_seeds(&root.join("record_batch"));
+    region_seeds(&root.join("region_attach"));
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::create_dir_all(dir).expect("seed directory");
+    std::fs::write(dir.join(name), bytes).expect("write a seed");
+}
+
+/// A request frame's payload (no size prefix): header, then body.
+fn payload(key: ApiKey, version: i16, body: &impl Encodable) -> Option<Vec<u8>> {
+    let mut header = RequestHeader::default();
+    header.request_api_key = key as i16;
+    header.request_api_version = version;
+    header.correlation_id = 1;
+    header.client_id = Some(StrBytes::from_static_str("seed"));
+    let mut buf = BytesMut::new();
+    header
+        .encode(&mut buf, key.request_header_version(version))
+        .ok()?;
+    body.encode(&mut buf, version).ok()?;
+    Some(buf.to_vec())
+}
+
+fn name(text: &str) -> TopicName {
+    TopicName(StrBytes::from_string(text.to_owned()))
+}
+
+fn records(compression: Compression, keyed: bool, idempotent: bool) -> Bytes {
+    let records: Vec<Record> = (0..3)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: if idempotent { 1000 } else { -1 },
+            producer_epoch: if idempotent { 0 } else { -1 },
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            sequence: if idempotent { i as i32 } else { -1 + i as i32 },
+            timestamp: 1_700_000_000_000 + i,
+            key: keyed.then(|| Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from(format!("value {i}"))),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .expect("records encode");
+    buf.freeze()
+}
+
+fn produce(topic: &str, records: Bytes, acks: i16) -> ProduceRequest {
+    let mut data = PartitionProduceData::default();
+    data.index = 0;
+    data.records = Some(records);
+    let mut topic_data = TopicProduceData::default();
+    topic_data.name = name(topic);
+    topic_data.partition_data = vec![data];
+    let mut request = ProduceRequest::default();
+    request.acks = acks;
+    request.timeout_ms = 5_000;
+    request.topic_data = vec![topic_data];
+    request
+}
+
+/// Encodes `$body` at every version the table serves for `$key`.
+macro_rules! every_version {
+    ($dir:expr, $table:expr, $key:expr, $label:expr, $body:expr) => {{
+        if let Some(entry) = $table.get($key as i16) {
+            for version in entry.versions.min..=entry.versions.max {
+                if let Some(bytes) = payload($key, version, &$body) {
+                    write($dir, &format!("{}-v{version}", $label), &bytes);
+                }
+            }
+        }
+    }};
+}
+
+fn request_seeds(dir: &Path) {
+    let table = DispatchTable::standard();
+    every_version!(
+        dir,
+        table,
+        ApiKey::ApiVersions,
+        "api-versions",
+        ApiVersionsRequest::default()
+    );
+    let mut metadata = MetadataRequest::default();
+    let mut topic = MetadataRequestTopic::default();
+    topic.name = Some(name("orders"));
+    metadata.topics = Some(vec![topic]);
+    metadata.allow_auto_topic_creation = true;
+    every_version!(dir, table, ApiKey::Metadata, "metadata", metadata);
+    every_version!(
+        dir,
+        table,
+        ApiKey::Produce,
+        "produce",
+        produce("orders", records(Compression::None, true, false), 1)
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::Produce,
+        "produce-zstd",
+        produce("orders", records(Compression::Zstd, false, false), -1)
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::Produce,
+        "produce-gzip",
+        produce("orders", records(Compression::Gzip, true, true), 0)
+    );
+    let mut fetch = FetchRequest::default();
+    let mut partition = FetchPartition::default();
+    partition.fetch_offset = 0;
+    partition.partition_max_bytes = 1 << 20;
+    let mut fetch_topic = FetchTopic::default();
+    fetch_topic.topic = name("orders");
+    fetch_topic.partitions = vec![partition];
+    fetch.topics = vec![fetch_topic];
+    fetch.max_wait_ms = 100;
+    fetch.max_bytes = 1 << 20;
+    every_version!(dir, table, ApiKey::Fetch, "fetch", fetch);
+    let mut create = CreateTopicsRequest::default();
+    let mut creatable = CreatableTopic::default();
+    creatable.name = name("orders");
+    creatable.num_partitions = 3;
+    creatable.replication_factor = 1;
+    create.topics = vec![creatable];
+    create.timeout_ms = 1000;
+    every_version!(dir, table, ApiKey::CreateTopics, "create-topics", create);
+    let mut join = JoinGroupRequest::default();
+    join.group_id = GroupId(StrBytes::from_static_str("g"));
+    join.session_timeout_ms = 10_000;
+    join.rebalance_timeout_ms = 10_000;
+    join.protocol_type = StrBytes::from_static_str("consumer");
+    let mut protocol = JoinGroupRequestProtocol::default();
+    protocol.name = StrBytes::from_static_str("range");
+    protocol.metadata = Bytes::from_static(b"\x00\x01");
+    join.protocols = vec![protocol];
+    every_version!(dir, table, ApiKey::JoinGroup, "join-group", join);
+    every_version!(
+        dir,
+        table,
+        ApiKey::ListOffsets,
+        "list-offsets",
+        ListOffsetsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::InitProducerId,
+        "init-producer-id",
+        InitProducerIdRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::DeleteTopics,
+        "delete-topics",
+        DeleteTopicsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::CreatePartitions,
+        "create-partitions",
+        CreatePartitionsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::DescribeConfigs,
+        "describe-configs",
+        DescribeConfigsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::AlterConfigs,
+        "alter-configs",
+        AlterConfigsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::IncrementalAlterConfigs,
+        "incremental-alter-configs",
+        IncrementalAlterConfigsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::DescribeCluster,
+        "describe-cluster",
+        DescribeClusterRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::DeleteRecords,
+        "delete-records",
+        DeleteRecordsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::FindCoordinator,
+        "find-coordinator",
+        FindCoordinatorRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::SyncGroup,
+        "sync-group",
+        SyncGroupRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::Heartbeat,
+        "heartbeat",
+        HeartbeatRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::LeaveGroup,
+        "leave-group",
+        LeaveGroupRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::OffsetCommit,
+        "offset-commit",
+        OffsetCommitRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::OffsetFetch,
+        "offset-fetch",
+        OffsetFetchRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::DescribeGroups,
+        "describe-groups",
+        DescribeGroupsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::ListGroups,
+        "list-groups",
+        ListGroupsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::DeleteGroups,
+        "delete-groups",
+        DeleteGroupsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::OffsetDelete,
+        "offset-delete",
+        OffsetDeleteRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::SaslHandshake,
+        "sasl-handshake",
+        SaslHandshakeRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::SaslAuthenticate,
+        "sasl-authenticate",
+        SaslAuthenticateRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::DescribeAcls,
+        "describe-acls",
+        DescribeAclsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::CreateAcls,
+        "create-acls",
+        CreateAclsRequest::default()
+    );
+    every_version!(
+        dir,
+        table,
+        ApiKey::DeleteAcls,
+        "delete-acls",
+        DeleteAclsRequest::default()
+    );
+
+    // Sequences: create, produce, fetch on one gateway; join then sync.
+    let sequence = |parts: &[Vec<u8>]| parts.join(SEPARATOR);
+    let create_topic = {
+        let mut create = CreateTopicsRequest::default();
+        let mut creatable = CreatableTopic::default();
+        creatable.name = name("orders");
+        creatable.num_partitions = 1;
+        creatable.replication_factor = 1;
+        create.topics = vec![creatable];
+        payload(ApiKey::CreateTopics, 7, &create).expect("encodes")
+    };
+    let produced = payload(
+        ApiKey::Produce,
+        9,
+        &produce("orders", records(Compression::Lz4, true, false), -1),
+    )
+    .expect("encodes");
+    let fetched = payload(ApiKey::Fetch, 12, &{
+        let mut fetch = FetchRequest::default();
+        let mut partition = FetchPartition::default();
+        partition.partition_max_bytes = 1 << 20;
+        let mut topic = FetchTopic::default();
+        topic.topic = name("orders");
+        topic.partitions = vec![partition];
+        fetch.topics = vec![topic];
+        fetch.max_wait_ms = 500;
+        fetch.max_bytes = 1 << 20;
+        fetch
+    })
+    .expect("encodes");
+    write(
+        dir,
+        "seq-create-produce-fetch",
+        &sequence(&[create_topic, produced, fetched]),
+    );
+    let joined = {
+        let mut join = JoinGroupRequest::default();
+        join.group_id = GroupId(StrBytes::from_static_str("g"));
+        join.member_id = StrBytes::from_static_str("");
+        join.session_timeout_ms = 10_000;
+        join.rebalance_timeout_ms = 10_000;
+        join.protocol_type = StrBytes::from_static_str("consumer");
+        let mut protocol = JoinGroupRequestProtocol::default();
+        protocol.name = StrBytes::from_static_str("range");
+        join.protocols = vec![protocol];
+        payload(ApiKey::JoinGroup, 5, &join).expect("encodes")
+    };
+    let synced = {
+        let mut sync = SyncGroupRequest::default();
+        sync.group_id = GroupId(StrBytes::from_static_str("g"));
+        payload(ApiKey::SyncGroup, 3, &sync).expect("encodes")
+    };
+    write(
+        dir,
+        "seq-join-sync",
+        &sequence(&[joined.clone(), joined, synced]),
+    );
+}
+
+fn batch_seeds(dir: &Path) {
+    for (label, compression) in [
+        ("none", Compression::None),
+        ("gzip", Compression::Gzip),
+        ("snappy", Compression::Snappy),
+        ("lz4", Compression::Lz4),
+        ("zstd", Compression::Zstd),
+    ] {
+        for (keyed, idempotent) in [(true, false), (false, true)] {
+            let batch = records(compression, keyed, idempotent);
+            for flags in [0_u8, 1] {
+                let mut seed = vec![flags, 9];
+                seed.extend_from_slice(&batch);
+                write(
+                    dir,
+                    &format!("{label}-k{keyed}-i{idempotent}-f{flags}"),
+                    &seed,
+                );
+            }
+        }
+    }
+    // Two batches end to end (a stored set; Produce refuses it).
+    let mut seed = vec![1, 9];
+    seed.extend_from_slice(&records(Compression::None, true, false));
+    seed.extend_from_slice(&records(Compression::Snappy, true, false));
+    write(dir, "two-batches", &seed);
+}
+
+fn region_seeds(dir: &Path) {
+    let scratch = std::env::temp_dir().join(format!("cxlkafka-seeds-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let path: PathBuf = scratch.join("region");
+    let geometry = Geometry {
+        max_gateways: 2,
+        ring_slots: 4,
+        arena_bytes: 4096,
+        order_log_entries: 4,
+        sequencer_state_bytes: 4096,
+    };
+    let total = geometry.layout().expect("a valid geometry").total_bytes;
+    let options = RegionOptions {
+        path: path.clone(),
+        region_bytes: total,
+        geometry,
+        cluster_id: cluster_id("seed").expect("a short name"),
+        format_wait: Duration::ZERO,
+    };
+    drop(open_or_create::<Coherent>(&options).expect("format a region"));
+    let image = std::fs::read(&path).expect("read the region");
+    let superblock = &image[..usize::try_from(SUPERBLOCK_BYTES).expect("small")];
+    let extension = u32::try_from(total - SUPERBLOCK_BYTES).expect("small region");
+    for flags in [0_u8, 1, 2, 3] {
+        let mut seed = vec![flags];
+        seed.extend_from_slice(&extension.to_le_bytes());
+        seed.extend_from_slice(superblock);
+        write(dir, &format!("formatted-f{flags}"), &seed);
+    }
+    let mut short = vec![1_u8, 0, 0, 0, 0];
+    short.extend_from_slice(superblock);
+    write(dir, "formatted-truncated", &short);
+    std::fs::remove_dir_all(&scratch).expect("remove scratch");
+}

@@ -1,0 +1,464 @@
+//! SASL and ACLs over real sockets: what a SASL listener answers before,
+//! during and after authentication (as Kafka's SaslServerAuthenticator
+//! does), SCRAM-SHA-256 and PLAIN against stored credentials, the ACL
+//! authorizer on Produce, Fetch and Metadata, and users surviving a
+//! gateway restart.
+
+mod common;
+mod data_path;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use bytes::Bytes;
+use common::{api_versions_request, decode_response, request_frame, Client, PROMPTLY};
+use cxlkafka_gateway::cluster::{open_cluster, ClusterOptions, RegionSettings};
+use cxlkafka_gateway::context::AdvertisedListener;
+use cxlkafka_gateway::security::scram::{ScramCredential, ScramMechanism};
+use cxlkafka_gateway::security::{ListenerKind, ListenerSecurity, SecurityConfig};
+use cxlkafka_gateway::{DispatchTable, GatewayContext, Server, ServerHandle};
+use cxlkafka_sequencer::control::ControlRecord;
+use data_path::{batch, call, fetch, metadata_request, produce};
+use kafka_protocol::messages::create_acls_request::AclCreation;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, CreateAclsRequest, CreateAclsResponse, MetadataRequest,
+    MetadataResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use ring::{digest, hmac};
+use tokio::sync::oneshot;
+
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+const ILLEGAL_SASL_STATE: i16 = 34;
+const SASL_AUTHENTICATION_FAILED: i16 = 58;
+
+/// A gateway whose plain listener is SASL_PLAINTEXT, with users `alice`
+/// and `admin` (a super user), on a region of its own.
+struct SaslGateway {
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<ServerHandle>,
+}
+
+fn settings(dir: &std::path::Path) -> (RegionSettings, PathBuf) {
+    (
+        RegionSettings {
+            path: dir.join("region"),
+            bytes: 64 << 20,
+            max_gateways: 2,
+            cluster: "security".into(),
+            non_coherent: false,
+        },
+        dir.join("data"),
+    )
+}
+
+fn options(data_dir: PathBuf, port: u16) -> ClusterOptions {
+    ClusterOptions {
+        node_id: Some(0),
+        advertised_host: "127.0.0.1".into(),
+        advertised_port: port,
+        lease_timeout: Duration::from_secs(1),
+        data_dir,
+        segment_bytes: 1 << 20,
+    }
+}
+
+fn user(name: &str, password: &str) -> ControlRecord {
+    let credential = ScramCredential::from_password(
+        ScramMechanism::Sha256,
+        password.as_bytes(),
+        vec![7; 16],
+        4096,
+    );
+    ControlRecord::UpsertScramCredential {
+        user: name.into(),
+        mechanism: 1,
+        iterations: credential.iterations,
+        salt: credential.salt,
+        stored_key: credential.stored_key,
+        server_key: credential.server_key,
+    }
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cxlkafka-security-test")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("a temporary directory")
+}
+
+impl SaslGateway {
+    async fn start(authorizer: bool) -> Self {
+        let server = Server::bind("127.0.0.1:0")
+            .await
+            .expect("bind")
+            .with_security(Arc::new(ListenerSecurity {
+                kind: ListenerKind::Plain,
+                tls: None,
+                sasl: true,
+            }));
+        let addr = server.local_addr();
+        let dir = temp_dir();
+        let (region, data) = settings(dir.path());
+        let options = options(data, addr.port());
+        let log = tokio::task::spawn_blocking(move || open_cluster(&region, options))
+            .await
+            .expect("join")
+            .expect("open the region");
+        for record in [user("alice", "alice-secret"), user("admin", "admin-secret")] {
+            let completion = log.control(&record, PROMPTLY).await.expect("ordered");
+            assert_eq!(completion.error, 0);
+        }
+        let ctx = GatewayContext::new(log, "security", AdvertisedListener::from_socket_addr(addr))
+            .with_security(SecurityConfig {
+                authorizer,
+                super_users: vec!["User:admin".into()],
+                tls_advertised: None,
+            });
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = server.spawn(
+            Arc::new(ctx),
+            Arc::new(DispatchTable::standard()),
+            async move {
+                let _ = rx.await;
+            },
+        );
+        Self {
+            addr,
+            _dir: dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(PROMPTLY * 3, handle.stopped())
+                .await
+                .expect("stops in time");
+        }
+    }
+}
+
+async fn handshake(client: &mut Client, mechanism: &str, version: i16) -> SaslHandshakeResponse {
+    let mut request = SaslHandshakeRequest::default();
+    request.mechanism = StrBytes::from_string(mechanism.to_owned());
+    call(client, ApiKey::SaslHandshake, version, 1, &request).await
+}
+
+async fn authenticate(client: &mut Client, token: &[u8]) -> SaslAuthenticateResponse {
+    let mut request = SaslAuthenticateRequest::default();
+    request.auth_bytes = Bytes::copy_from_slice(token);
+    call(client, ApiKey::SaslAuthenticate, 2, 1, &request).await
+}
+
+/// PLAIN login; the SaslAuthenticate error code.
+async fn plain_login(client: &mut Client, user: &str, password: &str) -> i16 {
+    assert_eq!(handshake(client, "PLAIN", 1).await.error_code, 0);
+    let token = format!("\0{user}\0{password}");
+    authenticate(client, token.as_bytes()).await.error_code
+}
+
+/// A connected client authenticated with PLAIN.
+async fn logged_in(addr: std::net::SocketAddr, user: &str, password: &str) -> Client {
+    let mut client = Client::connect(addr).await;
+    assert_eq!(plain_login(&mut client, user, password).await, 0);
+    client
+}
+
+fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
+        .as_ref()
+        .to_vec()
+}
+
+/// The client side of SCRAM-SHA-256 (RFC 5802); the final error code.
+async fn scram_login(client: &mut Client, user: &str, password: &str) -> i16 {
+    let handshake = handshake(client, "SCRAM-SHA-256", 1).await;
+    assert_eq!(handshake.error_code, 0);
+    let client_nonce = "fyko+d2lbbFgONRv9qkxdawL";
+    let first_bare = format!("n={user},r={client_nonce}");
+    let first = authenticate(client, format!("n,,{first_bare}").as_bytes()).await;
+    if first.error_code != 0 {
+        return first.error_code;
+    }
+    let server_first = String::from_utf8(first.auth_bytes.to_vec()).expect("UTF-8");
+    let field = |prefix: &str| {
+        server_first
+            .split(',')
+            .find_map(|part| part.strip_prefix(prefix))
+            .expect("server-first field")
+            .to_owned()
+    };
+    let nonce = field("r=");
+    assert!(nonce.starts_with(client_nonce) && nonce.len() > client_nonce.len());
+    let salt = BASE64.decode(field("s=")).expect("salt");
+    let iterations: u32 = field("i=").parse().expect("iterations");
+    let salted = ScramMechanism::Sha256.salted_password(password.as_bytes(), &salt, iterations);
+    let client_key = hmac256(&salted, b"Client Key");
+    let stored_key = digest::digest(&digest::SHA256, &client_key);
+    let without_proof = format!("c=biws,r={nonce}");
+    let auth_message = format!("{first_bare},{server_first},{without_proof}");
+    let signature = hmac256(stored_key.as_ref(), auth_message.as_bytes());
+    let proof: Vec<u8> = client_key
+        .iter()
+        .zip(&signature)
+        .map(|(k, s)| k ^ s)
+        .collect();
+    let last = format!("{without_proof},p={}", BASE64.encode(proof));
+    let final_response = authenticate(client, last.as_bytes()).await;
+    if final_response.error_code == 0 {
+        let server_key = hmac256(&salted, b"Server Key");
+        let expected = format!(
+            "v={}",
+            BASE64.encode(hmac256(&server_key, auth_message.as_bytes()))
+        );
+        assert_eq!(final_response.auth_bytes.as_ref(), expected.as_bytes());
+        assert_eq!(final_response.session_lifetime_ms, 0);
+    }
+    final_response.error_code
+}
+
+#[tokio::test]
+async fn requests_before_authentication_close_the_connection() {
+    let gateway = SaslGateway::start(false).await;
+    let mut client = Client::connect(gateway.addr).await;
+    client
+        .send(&request_frame(
+            ApiKey::Metadata,
+            12,
+            12,
+            1,
+            &MetadataRequest::default(),
+        ))
+        .await;
+    client.expect_closed().await;
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn api_versions_is_answered_before_authentication_and_unknown_mechanisms_are_refused() {
+    let gateway = SaslGateway::start(false).await;
+    let mut client = Client::connect(gateway.addr).await;
+    client.send(&api_versions_request(3, 1)).await;
+    let payload = client.read_frame().await.expect("ApiVersions is answered");
+    let (_, versions): (_, ApiVersionsResponse) =
+        decode_response(payload, ApiKey::ApiVersions, 3, 3);
+    assert_eq!(versions.error_code, 0);
+    for api in [
+        ApiKey::SaslHandshake,
+        ApiKey::SaslAuthenticate,
+        ApiKey::CreateAcls,
+    ] {
+        assert!(versions.api_keys.iter().any(|v| v.api_key == api as i16));
+    }
+    let refused = handshake(&mut client, "GSSAPI", 1).await;
+    assert_eq!(refused.error_code, UNSUPPORTED_SASL_MECHANISM);
+    let offered: Vec<&str> = refused.mechanisms.iter().map(|m| m.as_str()).collect();
+    assert_eq!(offered, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    client.expect_closed().await;
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn other_requests_during_the_exchange_close_the_connection() {
+    let gateway = SaslGateway::start(false).await;
+    let mut client = Client::connect(gateway.addr).await;
+    assert_eq!(handshake(&mut client, "PLAIN", 1).await.error_code, 0);
+    client
+        .send(&request_frame(
+            ApiKey::Metadata,
+            12,
+            12,
+            2,
+            &metadata_request(&[]),
+        ))
+        .await;
+    client.expect_closed().await;
+
+    // ApiVersions in the middle of the exchange: ILLEGAL_SASL_STATE, then
+    // the connection closes.
+    let mut client = Client::connect(gateway.addr).await;
+    assert_eq!(
+        handshake(&mut client, "SCRAM-SHA-256", 1).await.error_code,
+        0
+    );
+    client.send(&api_versions_request(3, 3)).await;
+    let payload = client.read_frame().await.expect("an answer");
+    let (_, versions): (_, ApiVersionsResponse) =
+        decode_response(payload, ApiKey::ApiVersions, 3, 0);
+    assert_eq!(versions.error_code, ILLEGAL_SASL_STATE);
+    client.expect_closed().await;
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn scram_sha_256_authenticates_only_with_the_right_password() {
+    let gateway = SaslGateway::start(false).await;
+    let mut client = Client::connect(gateway.addr).await;
+    assert_eq!(scram_login(&mut client, "alice", "alice-secret").await, 0);
+    let metadata: MetadataResponse =
+        call(&mut client, ApiKey::Metadata, 12, 7, &metadata_request(&[])).await;
+    assert_eq!(metadata.brokers.len(), 1);
+    // Authenticated: another handshake is out of place.
+    assert_eq!(
+        handshake(&mut client, "PLAIN", 1).await.error_code,
+        ILLEGAL_SASL_STATE
+    );
+
+    let mut wrong = Client::connect(gateway.addr).await;
+    assert_eq!(
+        scram_login(&mut wrong, "alice", "not-her-password").await,
+        SASL_AUTHENTICATION_FAILED
+    );
+    wrong.expect_closed().await;
+
+    let mut unknown = Client::connect(gateway.addr).await;
+    assert_eq!(
+        scram_login(&mut unknown, "mallory", "x").await,
+        SASL_AUTHENTICATION_FAILED
+    );
+    unknown.expect_closed().await;
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn plain_checks_the_password_against_the_stored_scram_credential() {
+    let gateway = SaslGateway::start(false).await;
+    let mut good = Client::connect(gateway.addr).await;
+    assert_eq!(plain_login(&mut good, "alice", "alice-secret").await, 0);
+    let mut bad = Client::connect(gateway.addr).await;
+    assert_eq!(
+        plain_login(&mut bad, "alice", "alice-secret!").await,
+        SASL_AUTHENTICATION_FAILED
+    );
+    bad.expect_closed().await;
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_v0_handshake_exchanges_bare_tokens() {
+    let gateway = SaslGateway::start(false).await;
+    let mut client = Client::connect(gateway.addr).await;
+    assert_eq!(handshake(&mut client, "PLAIN", 0).await.error_code, 0);
+    let token = b"\0alice\0alice-secret";
+    let mut frame = (token.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(token);
+    client.send(&frame).await;
+    let answer = client.read_frame().await.expect("a bare (empty) token");
+    assert!(answer.is_empty());
+    let metadata: MetadataResponse =
+        call(&mut client, ApiKey::Metadata, 12, 2, &metadata_request(&[])).await;
+    assert_eq!(metadata.brokers.len(), 1);
+    gateway.stop().await;
+}
+
+fn acl(operation: i8) -> AclCreation {
+    let mut creation = AclCreation::default();
+    creation.resource_type = 2; // TOPIC
+    creation.resource_name = StrBytes::from_static_str("payments");
+    creation.resource_pattern_type = 3; // LITERAL
+    creation.principal = StrBytes::from_static_str("User:alice");
+    creation.host = StrBytes::from_static_str("*");
+    creation.operation = operation;
+    creation.permission_type = 3; // ALLOW
+    creation
+}
+
+#[tokio::test]
+async fn acls_decide_who_produces_and_fetches() {
+    let gateway = SaslGateway::start(true).await;
+    let mut admin = logged_in(gateway.addr, "admin", "admin-secret").await;
+    let created: MetadataResponse = call(
+        &mut admin,
+        ApiKey::Metadata,
+        12,
+        1,
+        &metadata_request(&["payments"]),
+    )
+    .await;
+    assert_eq!(
+        created.topics[0].error_code, 0,
+        "a super user creates topics"
+    );
+
+    let mut alice = logged_in(gateway.addr, "alice", "alice-secret").await;
+    let records = || batch(&[b"one"], 1_700_000_000_000, None);
+    assert_eq!(
+        produce(&mut alice, "payments", 0, records()).await.0,
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        fetch(&mut alice, "payments", 0, 0).await.error_code,
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    let mut all = MetadataRequest::default();
+    all.topics = None;
+    let listed: MetadataResponse = call(&mut alice, ApiKey::Metadata, 12, 3, &all).await;
+    assert!(listed.topics.is_empty(), "unauthorized topics are hidden");
+    let mut grant = CreateAclsRequest::default();
+    grant.creations = vec![acl(4), acl(3)]; // WRITE, READ
+    let refused: CreateAclsResponse = call(&mut alice, ApiKey::CreateAcls, 3, 4, &grant).await;
+    assert!(refused
+        .results
+        .iter()
+        .all(|r| r.error_code == CLUSTER_AUTHORIZATION_FAILED));
+
+    let granted: CreateAclsResponse = call(&mut admin, ApiKey::CreateAcls, 3, 5, &grant).await;
+    assert!(
+        granted.results.iter().all(|r| r.error_code == 0),
+        "{granted:?}"
+    );
+    let (error, offset) = produce(&mut alice, "payments", 0, records()).await;
+    assert_eq!((error, offset), (0, 0));
+    let fetched = fetch(&mut alice, "payments", 0, 0).await;
+    assert_eq!(fetched.error_code, 0);
+    assert_eq!(fetched.high_watermark, 1);
+    let listed: MetadataResponse = call(&mut alice, ApiKey::Metadata, 12, 6, &all).await;
+    assert_eq!(listed.topics.len(), 1, "READ implies DESCRIBE");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn users_survive_a_gateway_restart() {
+    let dir = temp_dir();
+    let (region, data) = settings(dir.path());
+    let open = |region: RegionSettings, data: PathBuf| async move {
+        tokio::task::spawn_blocking(move || open_cluster(&region, options(data, 1)))
+            .await
+            .expect("join")
+            .expect("open the region")
+    };
+    let log = open(region.clone(), data.clone()).await;
+    log.control(&user("carol", "carol-secret"), PROMPTLY)
+        .await
+        .expect("ordered");
+    assert!(log
+        .security()
+        .credential("carol", ScramMechanism::Sha256)
+        .is_some());
+    tokio::task::spawn_blocking(move || log.shutdown())
+        .await
+        .expect("stops");
+    let reopened = open(region, data).await;
+    let credential = reopened
+        .security()
+        .credential("carol", ScramMechanism::Sha256)
+        .expect("reloaded at restart");
+    assert!(credential.verify_password(b"carol-secret"));
+    tokio::task::spawn_blocking(move || reopened.shutdown())
+        .await
+        .expect("stops");
+}
