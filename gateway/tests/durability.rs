@@ -326,28 +326,26 @@ async fn mapped_file_region_deleted_and_rebuilt() {
     region_rebuilt_from_segments(open, lose_and_open).await;
 }
 
+/// How a retention scenario reopens the log.
+#[derive(Clone, Copy, Debug)]
+enum Opening {
+    /// The first start, on a blank region.
+    First,
+    /// A restart on the same region.
+    Restart,
+    /// A start after the region was lost (rebuilt from the segments).
+    RegionLost,
+}
+
 /// retention.bytes and retention.ms move the log start (through the
 /// order, so every gateway agrees), delete the segment files nothing
-/// readable is left in, and survive a restart.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retention_by_size_and_time_moves_the_log_start_and_deletes_segments() {
-    let dir = data_dir("retention");
-    let region_path = dir.path().join("region");
-    let geometry = geometry();
-    let region_bytes = geometry.layout().unwrap().total_bytes;
-    let open = || {
-        let region_options = RegionOptions {
-            path: region_path.clone(),
-            region_bytes,
-            geometry,
-            cluster_id: cluster_id("dur").unwrap(),
-            format_wait: Duration::from_secs(5),
-        };
-        let (region, _) = open_or_create::<Coherent>(&region_options).expect("region");
-        start_log(region, options(0, &dir.path().join("data")))
-    };
+/// readable is left in, and survive a restart and the loss of the region.
+async fn retention_moves_the_log_start_and_deletes_segments(
+    data: &Path,
+    open: impl Fn(Opening) -> Arc<dyn ClusterLog>,
+) {
     let segment_files = || {
-        std::fs::read_dir(dir.path().join("data/gateway-0"))
+        std::fs::read_dir(data.join("gateway-0"))
             .unwrap()
             .filter(|item| {
                 item.as_ref()
@@ -358,7 +356,7 @@ async fn retention_by_size_and_time_moves_the_log_start_and_deletes_segments() {
             })
             .count()
     };
-    let log = open();
+    let log = open(Opening::First);
     let by_size = {
         let record = ControlRecord::CreateTopic {
             name: "by-size".into(),
@@ -417,18 +415,88 @@ async fn retention_by_size_and_time_moves_the_log_start_and_deletes_segments() {
     log.shutdown();
     drop(log);
 
-    let log = open();
-    assert_eq!(log.offsets(by_size), (start, BATCHES as i64));
-    assert_eq!(log.offsets(by_time), (20, 20));
-    let mut offset = start;
-    while offset < BATCHES as i64 {
-        let FetchRead::Batches { batches, .. } = log.read(by_size, offset, 1 << 20) else {
-            panic!("offset {offset} readable after the restart");
-        };
-        for batch in batches {
-            assert_eq!(&batch[8..], &batch_bytes(offset as usize)[8..]);
-            offset += 1;
+    let same_after = |log: &dyn ClusterLog, when: &str| {
+        assert_eq!(log.offsets(by_size), (start, BATCHES as i64), "{when}");
+        assert_eq!(log.offsets(by_time), (20, 20), "{when}");
+        let mut offset = start;
+        while offset < BATCHES as i64 {
+            let FetchRead::Batches { batches, .. } = log.read(by_size, offset, 1 << 20) else {
+                panic!("offset {offset} readable {when}");
+            };
+            for batch in batches {
+                assert_eq!(&batch[8..], &batch_bytes(offset as usize)[8..]);
+                offset += 1;
+            }
         }
-    }
+    };
+    let log = open(Opening::Restart);
+    same_after(log.as_ref(), "after the restart");
     log.shutdown();
+    drop(log);
+
+    // The region lost after retention deleted segments: the rebuild
+    // replays what is left, and the DeleteRecords records keep the offsets
+    // of the deleted batches taken.
+    let log = open(Opening::RegionLost);
+    same_after(log.as_ref(), "after the region was rebuilt");
+    log.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_non_coherent_retention_restart_and_region_lost() {
+    let dir = data_dir("sim-retention");
+    let geometry = geometry();
+    let bytes = geometry.layout().unwrap().total_bytes;
+    let memory = std::sync::Mutex::new(SimulatedMemory::new(bytes as usize));
+    let seed = std::sync::atomic::AtomicU64::new(11);
+    let open = |opening: Opening| {
+        let seed = seed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut memory = memory.lock().unwrap();
+        if matches!(opening, Opening::First | Opening::RegionLost) {
+            *memory = SimulatedMemory::new(bytes as usize);
+            drop(
+                format(
+                    memory.participant(SimFaults::none(seed)),
+                    geometry,
+                    bytes,
+                    cluster_id("dur").unwrap(),
+                )
+                .unwrap(),
+            );
+        }
+        let region = attach(
+            memory.participant(SimFaults::hostile(seed)),
+            Path::new("sim"),
+            Some(&geometry),
+            None,
+            Duration::ZERO,
+        )
+        .unwrap();
+        start_log(region, options(0, dir.path()))
+    };
+    retention_moves_the_log_start_and_deletes_segments(dir.path(), open).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapped_file_retention_restart_and_region_deleted() {
+    let dir = data_dir("retention");
+    let region_path = dir.path().join("region");
+    let geometry = geometry();
+    let region_bytes = geometry.layout().unwrap().total_bytes;
+    let data = dir.path().join("data");
+    let open = |opening: Opening| {
+        if matches!(opening, Opening::RegionLost) {
+            std::fs::remove_file(&region_path).expect("the region file is lost");
+        }
+        let region_options = RegionOptions {
+            path: region_path.clone(),
+            region_bytes,
+            geometry,
+            cluster_id: cluster_id("dur").unwrap(),
+            format_wait: Duration::from_secs(5),
+        };
+        let (region, _) = open_or_create::<Coherent>(&region_options).expect("region");
+        start_log(region, options(0, &data))
+    };
+    retention_moves_the_log_start_and_deletes_segments(&data, open).await;
 }
