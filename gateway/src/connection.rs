@@ -77,6 +77,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Changes the bound for the frames read from now on.
+    pub fn set_max_frame_bytes(&mut self, max_frame_bytes: usize) {
+        self.max_frame_bytes = max_frame_bytes;
+    }
+
     /// The next frame's payload, or `None` on a clean end of stream (the
     /// peer closed between frames).
     ///
@@ -260,6 +265,13 @@ impl Connection {
                     Err(_closed) => break End::WriterGone,
                 },
             };
+            reader.set_max_frame_bytes(if session.authenticating() {
+                limits
+                    .max_frame_bytes
+                    .min(crate::security::sasl::UNAUTHENTICATED_MAX_FRAME_BYTES)
+            } else {
+                limits.max_frame_bytes
+            });
             let frame = tokio::select! {
                 biased;
                 _ = shutdown.recv() => break End::Shutdown,

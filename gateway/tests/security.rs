@@ -248,6 +248,42 @@ async fn requests_before_authentication_close_the_connection() {
     gateway.stop().await;
 }
 
+/// Before authenticating, a frame above 512 KiB (Kafka's
+/// `sasl.server.max.receive.size`) closes the connection on its size
+/// prefix; once authenticated, `--max-frame-bytes` applies.
+#[tokio::test]
+async fn frames_before_authentication_are_bounded_to_512_kib() {
+    let gateway = SaslGateway::start(false).await;
+    let mut stranger = Client::connect(gateway.addr).await;
+    stranger.send(&(600u32 << 10).to_be_bytes()).await;
+    stranger.expect_closed().await;
+
+    let mut alice = logged_in(gateway.addr, "alice", "alice-secret").await;
+    let created: MetadataResponse = call(
+        &mut alice,
+        ApiKey::Metadata,
+        12,
+        1,
+        &metadata_request(&["large"]),
+    )
+    .await;
+    assert_eq!(created.topics[0].error_code, 0);
+    let value = vec![7u8; 600 << 10];
+    let (error, offset) = produce(
+        &mut alice,
+        "large",
+        0,
+        batch(&[&value], 1_700_000_000_000, None),
+    )
+    .await;
+    assert_eq!(
+        (error, offset),
+        (0, 0),
+        "a 600 KiB batch once authenticated"
+    );
+    gateway.stop().await;
+}
+
 #[tokio::test]
 async fn api_versions_is_answered_before_authentication_and_unknown_mechanisms_are_refused() {
     let gateway = SaslGateway::start(false).await;

@@ -207,6 +207,8 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
             Err(ResponseError::TopicAuthorizationFailed)
         };
         let mut partitions = Vec::with_capacity(data.partition_data.len());
+        // Read once per topic: it scans every gateway's line in the region.
+        let mut live_disks: Option<usize> = None;
         for partition in data.partition_data {
             let outcome = if !valid_acks {
                 Outcome::Failed(ResponseError::InvalidRequiredAcks, None)
@@ -228,13 +230,20 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
                         };
                         match stream {
                             None => Outcome::Failed(ResponseError::UnknownTopicOrPartition, None),
-                            Some(_) if disks > ctx.log.members().len() => Outcome::Failed(
-                                ResponseError::NotEnoughReplicas,
-                                Some(format!(
-                                    "replication factor {} needs {disks} live gateway disk(s)",
-                                    topic.replication_factor
-                                )),
-                            ),
+                            Some(_)
+                                if disks > 0
+                                    && disks
+                                        > *live_disks
+                                            .get_or_insert_with(|| ctx.log.members().len()) =>
+                            {
+                                Outcome::Failed(
+                                    ResponseError::NotEnoughReplicas,
+                                    Some(format!(
+                                        "replication factor {} needs {disks} live gateway disk(s)",
+                                        topic.replication_factor
+                                    )),
+                                )
+                            }
                             Some(stream) => {
                                 let records = partition.records.as_deref().unwrap_or_default();
                                 let keys = compacted(topic)

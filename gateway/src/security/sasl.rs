@@ -84,6 +84,12 @@ enum Step {
     Failed(String),
 }
 
+/// Largest frame a connection may send before it authenticated: Kafka's
+/// `sasl.server.max.receive.size` default. The exchange needs a few
+/// hundred bytes; an unauthenticated peer must not make the gateway
+/// buffer `--max-frame-bytes`.
+pub const UNAUTHENTICATED_MAX_FRAME_BYTES: usize = 512 * 1024;
+
 /// One connection's authentication state (see the module documentation).
 pub struct Session {
     identity: Arc<Identity>,
@@ -121,6 +127,12 @@ impl Session {
     /// The principal requests run as.
     pub fn principal(&self) -> &str {
         &self.identity.principal
+    }
+
+    /// Whether the connection has yet to authenticate: until then its
+    /// frames are bounded by [`UNAUTHENTICATED_MAX_FRAME_BYTES`].
+    pub fn authenticating(&self) -> bool {
+        !matches!(self.state, State::Open)
     }
 
     /// Handles one request frame: the SASL exchange while unauthenticated,
