@@ -357,8 +357,10 @@ async fn acknowledged_records_survive_gateways_killed_during_acks_all_production
     let trials = env_u64("CXK_CRASH_TRIALS", 2);
     let target_bytes = env_u64("CXK_CRASH_BYTES", 32 << 20);
     let seed = env_u64("CXK_CRASH_SEED", 20_261_128);
+    // To re-run one trial of a soak: CXK_CRASH_FIRST=18 CXK_CRASH_TRIALS=1.
+    let first = env_u64("CXK_CRASH_FIRST", 0);
     let mut total_lost = 0;
-    for number in 0..trials {
+    for number in first..first + trials {
         let (acknowledged, lost) = trial(seed, number, target_bytes).await;
         eprintln!("trial {number}: {acknowledged} records acknowledged, {lost} lost");
         total_lost += lost;
