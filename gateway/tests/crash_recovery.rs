@@ -279,7 +279,14 @@ async fn trial(seed: u64, trial: u64, target_bytes: u64) -> (usize, usize) {
             .map(|record| value(trial, index, record, record_size))
             .collect();
         let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-        let records = batch(&refs, 1_700_000_000_000 + index as i64, None);
+        // Timestamps of now: the gateways' retention task (default
+        // retention.ms, 7 days) would rightly delete older ones during a
+        // trial longer than its 5-minute interval.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("a clock after 1970")
+            .as_millis() as i64;
+        let records = batch(&refs, now_ms, None);
         let mut target = index % 2;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
