@@ -228,22 +228,17 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
                         } else {
                             0
                         };
+                        let short_of_disks = disks > 0
+                            && disks > *live_disks.get_or_insert_with(|| ctx.log.members().len());
                         match stream {
                             None => Outcome::Failed(ResponseError::UnknownTopicOrPartition, None),
-                            Some(_)
-                                if disks > 0
-                                    && disks
-                                        > *live_disks
-                                            .get_or_insert_with(|| ctx.log.members().len()) =>
-                            {
-                                Outcome::Failed(
-                                    ResponseError::NotEnoughReplicas,
-                                    Some(format!(
-                                        "replication factor {} needs {disks} live gateway disk(s)",
-                                        topic.replication_factor
-                                    )),
-                                )
-                            }
+                            Some(_) if short_of_disks => Outcome::Failed(
+                                ResponseError::NotEnoughReplicas,
+                                Some(format!(
+                                    "replication factor {} needs {disks} live gateway disk(s)",
+                                    topic.replication_factor
+                                )),
+                            ),
                             Some(stream) => {
                                 let records = partition.records.as_deref().unwrap_or_default();
                                 let keys = compacted(topic)
