@@ -5,7 +5,8 @@
 //! SIGKILL at seeded random moments and restarted. Afterwards every
 //! acknowledged record must be readable, at its acknowledged offset, with
 //! its bytes, from every gateway; every fetched batch must pass its CRC (no
-//! torn batch is ever served).
+//! torn batch is ever served), and no record is stored twice: the producer
+//! is idempotent, and retries a batch on the other gateway after a kill.
 //!
 //! Bounded for CI by default; `bench/soak` runs the long version through
 //! the same binary with `CXK_CRASH_TRIALS`, `CXK_CRASH_BYTES` and
@@ -15,21 +16,24 @@
 mod common;
 mod data_path;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, FetchResponse, MetadataResponse, ProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, FetchResponse, InitProducerIdRequest, InitProducerIdResponse, MetadataResponse,
+    ProduceResponse,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use common::{decode_response, request_frame};
-use data_path::{batch, fetch_request, metadata_request, produce_request};
+use data_path::{batch, fetch_request, metadata_request, produce_request, Idempotent};
 
 const TOPIC: &str = "crash";
 const PARTITIONS: i32 = 2;
@@ -140,6 +144,18 @@ impl Conn {
         Ok(Self { stream, next_id: 1 })
     }
 
+    /// Writes a request without waiting for its response.
+    async fn send_only<Req: kafka_protocol::protocol::Encodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        body: &Req,
+    ) -> std::io::Result<()> {
+        self.next_id += 1;
+        let frame = request_frame(key, version, version, self.next_id, body);
+        self.stream.write_all(&frame).await
+    }
+
     async fn call<Req, Resp>(
         &mut self,
         key: ApiKey,
@@ -228,8 +244,17 @@ async fn read_partition(addr: SocketAddr, partition: i32) -> BTreeMap<i64, Bytes
     }
 }
 
-/// One trial; returns (acknowledged records, lost ones).
-async fn trial(seed: u64, trial: u64, target_bytes: u64) -> (usize, usize) {
+/// What one trial found.
+struct TrialOutcome {
+    acknowledged: usize,
+    /// Acknowledged records missing or different on some gateway.
+    lost: usize,
+    /// Records stored at more than one offset on some gateway.
+    duplicated: usize,
+}
+
+/// One trial.
+async fn trial(seed: u64, trial: u64, target_bytes: u64) -> TrialOutcome {
     let mut rng = SmallRng::seed_from_u64(seed ^ (trial * 0x9E37_79B9));
     let dir = tempfile::Builder::new()
         .prefix("cxlkafka-crash-")
@@ -251,6 +276,20 @@ async fn trial(seed: u64, trial: u64, target_bytes: u64) -> (usize, usize) {
             .expect("metadata");
         assert_eq!(created.topics[0].error_code, 0, "topic auto-created");
     }
+    // An idempotent producer: a batch retried on the other gateway after a
+    // kill carries the same sequence, so it is stored once.
+    let (producer_id, epoch) = {
+        let mut conn = Conn::open(gateways[0].addr).await.expect("connect");
+        let mut request = InitProducerIdRequest::default();
+        request.transactional_id = None;
+        let response: InitProducerIdResponse = conn
+            .call(ApiKey::InitProducerId, 4, &request)
+            .await
+            .expect("init producer id");
+        assert_eq!(response.error_code, 0, "InitProducerId");
+        (response.producer_id.0, response.producer_epoch)
+    };
+    let mut next_sequence = [0i32; PARTITIONS as usize];
     let record_size = 1024;
     let batch_bytes = (RECORDS_PER_BATCH * record_size) as u64;
     let batches = (target_bytes / batch_bytes).max(20) as usize;
@@ -264,15 +303,9 @@ async fn trial(seed: u64, trial: u64, target_bytes: u64) -> (usize, usize) {
     let mut conns: [Option<Conn>; 2] = [None, None];
     let mut next_kill = kills.iter().peekable();
     for index in 0..batches {
-        if next_kill.peek().is_some_and(|&&at| at == index) {
+        let kill_now = next_kill.peek().is_some_and(|&&at| at == index);
+        if kill_now {
             next_kill.next();
-            let victim = rng.gen_range(0..2);
-            gateways[victim].kill();
-            conns[victim] = None;
-            if rng.gen_bool(0.5) {
-                std::thread::sleep(Duration::from_millis(rng.gen_range(0..400)));
-            }
-            gateways[victim].start();
         }
         let partition = (index % PARTITIONS as usize) as i32;
         let values: Vec<Vec<u8>> = (0..RECORDS_PER_BATCH)
@@ -286,8 +319,37 @@ async fn trial(seed: u64, trial: u64, target_bytes: u64) -> (usize, usize) {
             .duration_since(std::time::UNIX_EPOCH)
             .expect("a clock after 1970")
             .as_millis() as i64;
-        let records = batch(&refs, now_ms, None);
+        let records = batch(
+            &refs,
+            now_ms,
+            Some(Idempotent {
+                producer_id,
+                epoch,
+                base_sequence: next_sequence[partition as usize],
+            }),
+        );
         let mut target = index % 2;
+        if kill_now {
+            // The kill lands while this batch's request is in flight on the
+            // victim: the batch may be ordered there or not, and the retry
+            // below on the other gateway carries the same sequence.
+            let victim = rng.gen_range(0..2);
+            if conns[victim].is_none() {
+                conns[victim] = Conn::open(gateways[victim].addr).await.ok();
+            }
+            if let Some(conn) = conns[victim].as_mut() {
+                let request = produce_request(TOPIC, partition, records.clone(), -1);
+                let _ = conn.send_only(ApiKey::Produce, 9, &request).await;
+                tokio::time::sleep(Duration::from_micros(rng.gen_range(0..3_000))).await;
+            }
+            gateways[victim].kill();
+            conns[victim] = None;
+            if rng.gen_bool(0.5) {
+                std::thread::sleep(Duration::from_millis(rng.gen_range(0..400)));
+            }
+            gateways[victim].start();
+            target = 1 - victim;
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             assert!(
@@ -316,6 +378,7 @@ async fn trial(seed: u64, trial: u64, target_bytes: u64) -> (usize, usize) {
                     for (record, value) in values.into_iter().enumerate() {
                         acknowledged.insert((partition, base_offset + record as i64), value);
                     }
+                    next_sequence[partition as usize] += RECORDS_PER_BATCH as i32;
                     break;
                 }
                 // A retriable error, or the gateway died: try the other one.
@@ -333,9 +396,21 @@ async fn trial(seed: u64, trial: u64, target_bytes: u64) -> (usize, usize) {
     gateways[1].stop();
     gateways[1].start();
     let mut lost = 0usize;
+    let mut duplicated = 0usize;
     for gateway in &gateways {
         for partition in 0..PARTITIONS {
             let stored = read_partition(gateway.addr, partition).await;
+            // Every value is unique to its (trial, batch, record).
+            let mut seen = HashSet::new();
+            for (offset, value) in &stored {
+                if !seen.insert(value.clone()) {
+                    duplicated += 1;
+                    eprintln!(
+                        "gateway {}: record at {partition}/{offset} stored twice",
+                        gateway.node_id
+                    );
+                }
+            }
             for ((p, offset), value) in acknowledged.range((partition, 0)..(partition + 1, 0)) {
                 debug_assert_eq!(*p, partition);
                 if stored.get(offset).map(|bytes| &bytes[..]) != Some(value.as_slice()) {
@@ -356,7 +431,11 @@ async fn trial(seed: u64, trial: u64, target_bytes: u64) -> (usize, usize) {
     for gateway in &mut gateways {
         gateway.stop();
     }
-    (acknowledged.len(), lost)
+    TrialOutcome {
+        acknowledged: acknowledged.len(),
+        lost,
+        duplicated,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,12 +445,18 @@ async fn acknowledged_records_survive_gateways_killed_during_acks_all_production
     let seed = env_u64("CXK_CRASH_SEED", 20_261_128);
     // To re-run one trial of a soak: CXK_CRASH_FIRST=18 CXK_CRASH_TRIALS=1.
     let first = env_u64("CXK_CRASH_FIRST", 0);
-    let mut total_lost = 0;
+    let (mut total_lost, mut total_duplicated) = (0, 0);
     for number in first..first + trials {
-        let (acknowledged, lost) = trial(seed, number, target_bytes).await;
-        eprintln!("trial {number}: {acknowledged} records acknowledged, {lost} lost");
-        total_lost += lost;
+        let outcome = trial(seed, number, target_bytes).await;
+        eprintln!(
+            "trial {number}: {} records acknowledged, {} lost, {} duplicated",
+            outcome.acknowledged, outcome.lost, outcome.duplicated
+        );
+        total_lost += outcome.lost;
+        total_duplicated += outcome.duplicated;
     }
+    eprintln!("{trials} trials, {total_duplicated} records duplicated");
     eprintln!("{trials} trials, {total_lost} acknowledged records lost");
     assert_eq!(total_lost, 0);
+    assert_eq!(total_duplicated, 0);
 }
