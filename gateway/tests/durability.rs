@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use cxlkafka_gateway::cluster::{start, AppendBatch, ClusterLog, ClusterOptions, FetchRead};
 use cxlkafka_log::layout::{Geometry, SEQUENCER_STATE_MIN_BYTES};
-use cxlkafka_log::memory::{Coherent, MemoryBackend, SimFaults, SimulatedMemory};
+use cxlkafka_log::memory::{Coherent, MemoryBackend, SimFaults, Simulated, SimulatedMemory};
 use cxlkafka_log::open::{attach, attach_file, cluster_id, format, open_or_create, RegionOptions};
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::catalog::stream_of;
@@ -273,31 +273,41 @@ async fn region_rebuilt_from_segments(
     log.shutdown();
 }
 
+/// A blank simulated region, formatted.
+fn formatted_sim_memory(seed: u64) -> Arc<SimulatedMemory> {
+    let geometry = geometry();
+    let bytes = geometry.layout().unwrap().total_bytes;
+    let memory = SimulatedMemory::new(bytes as usize);
+    drop(
+        format(
+            memory.participant(SimFaults::none(seed)),
+            geometry,
+            bytes,
+            cluster_id("dur").unwrap(),
+        )
+        .unwrap(),
+    );
+    memory
+}
+
+/// A gateway's view of `memory`, with hostile cache faults.
+fn attach_sim(memory: &Arc<SimulatedMemory>, seed: u64) -> Region<Simulated> {
+    attach(
+        memory.participant(SimFaults::hostile(seed)),
+        Path::new("sim"),
+        Some(&geometry()),
+        None,
+        Duration::ZERO,
+    )
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_non_coherent_region_lost_and_rebuilt() {
     let dir = data_dir("sim-lost");
-    let geometry = geometry();
-    let bytes = geometry.layout().unwrap().total_bytes;
     let fresh_region = |seed: u64| {
-        let memory = SimulatedMemory::new(bytes as usize);
-        drop(
-            format(
-                memory.participant(SimFaults::none(seed)),
-                geometry,
-                bytes,
-                cluster_id("dur").unwrap(),
-            )
-            .unwrap(),
-        );
-        let region = attach(
-            memory.participant(SimFaults::hostile(seed)),
-            Path::new("sim"),
-            Some(&geometry),
-            None,
-            Duration::ZERO,
-        )
-        .unwrap();
-        start_log(region, options(0, dir.path()))
+        let memory = formatted_sim_memory(seed);
+        start_log(attach_sim(&memory, seed), options(0, dir.path()))
     };
     region_rebuilt_from_segments(|| fresh_region(7), || fresh_region(8)).await;
 }
@@ -445,34 +455,15 @@ async fn retention_moves_the_log_start_and_deletes_segments(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_non_coherent_retention_restart_and_region_lost() {
     let dir = data_dir("sim-retention");
-    let geometry = geometry();
-    let bytes = geometry.layout().unwrap().total_bytes;
-    let memory = std::sync::Mutex::new(SimulatedMemory::new(bytes as usize));
+    let memory = std::sync::Mutex::new(formatted_sim_memory(10));
     let seed = std::sync::atomic::AtomicU64::new(11);
     let open = |opening: Opening| {
         let seed = seed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut memory = memory.lock().unwrap();
         if matches!(opening, Opening::First | Opening::RegionLost) {
-            *memory = SimulatedMemory::new(bytes as usize);
-            drop(
-                format(
-                    memory.participant(SimFaults::none(seed)),
-                    geometry,
-                    bytes,
-                    cluster_id("dur").unwrap(),
-                )
-                .unwrap(),
-            );
+            *memory = formatted_sim_memory(seed);
         }
-        let region = attach(
-            memory.participant(SimFaults::hostile(seed)),
-            Path::new("sim"),
-            Some(&geometry),
-            None,
-            Duration::ZERO,
-        )
-        .unwrap();
-        start_log(region, options(0, dir.path()))
+        start_log(attach_sim(&memory, seed), options(0, dir.path()))
     };
     retention_moves_the_log_start_and_deletes_segments(dir.path(), open).await;
 }
