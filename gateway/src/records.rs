@@ -436,6 +436,32 @@ impl RawHeader {
     }
 }
 
+/// Bytes of a batch up to where its CRC coverage starts: enough to know
+/// the whole batch's CRC32C through [`stored_batch_crc32c`].
+pub const BATCH_PREFIX_BEFORE_CRC_COVERAGE: usize = CRC_START;
+
+/// The CRC32C of a whole stored `length`-byte batch (every byte, the base
+/// offset included), from its first [`BATCH_PREFIX_BEFORE_CRC_COVERAGE`]
+/// bytes: the rest is covered by the batch's own CRC field, which the
+/// gateway checked before storing it. `None` when `prefix` does not start
+/// a single v2 batch of exactly `length` bytes.
+pub fn stored_batch_crc32c(prefix: &[u8], length: usize) -> Option<u32> {
+    let prefix = prefix.get(..CRC_START)?;
+    let batch_length = i32::from_be_bytes(prefix[8..12].try_into().ok()?);
+    let framed = usize::try_from(batch_length)
+        .ok()?
+        .checked_add(LOG_OVERHEAD)?;
+    if framed != length || length < BATCH_HEADER_LEN || prefix[MAGIC_OFFSET] as i8 != MAGIC_V2 {
+        return None;
+    }
+    let covered_crc = u32::from_be_bytes(prefix[17..CRC_START].try_into().ok()?);
+    Some(cxlkafka_log::crc::crc32c_combine(
+        crc32c::crc32c(prefix),
+        covered_crc,
+        (length - CRC_START) as u64,
+    ))
+}
+
 /// Checks the CRC32C of a complete batch against its header.
 fn check_crc(batch: &[u8], stored: u32) -> Result<(), BatchError> {
     let covered = batch.get(CRC_START..).unwrap_or_default();

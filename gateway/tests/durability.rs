@@ -43,13 +43,53 @@ fn options(node_id: u16, data_dir: &Path) -> ClusterOptions {
     }
 }
 
-/// A Kafka-shaped batch: its first 8 bytes (the base offset) are rewritten
-/// on fetch, everything after is compared.
+/// A Kafka-shaped batch: length, magic 2 and the CRC32C of bytes 21.. where
+/// a client puts them (the disk tier derives its entry CRC from them); its
+/// first 8 bytes (the base offset) are rewritten on fetch, everything after
+/// is compared.
 fn batch_bytes(index: usize) -> Vec<u8> {
     let length = 200 + (index * 977) % 3000;
     let mut bytes: Vec<u8> = (0..length).map(|at| (at * 31 + index * 7) as u8).collect();
     bytes[..8].copy_from_slice(&[0; 8]);
+    bytes[8..12].copy_from_slice(&(length as i32 - 12).to_be_bytes());
+    bytes[16] = 2;
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
     bytes
+}
+
+/// Reads every entry of every segment under `dir` and checks its CRC over
+/// header and payload, as recovery does for a last segment: an entry
+/// written with a wrong CRC would be cut there as torn. Returns the count.
+fn assert_every_segment_entry_checks_out(dir: &Path) -> usize {
+    use cxlkafka_log::segment::format::ENTRY_HEADER_BYTES;
+    use cxlkafka_log::segment::EntryHeader;
+    let mut entries = 0;
+    for file in std::fs::read_dir(dir).expect("segment dir") {
+        let path = file.expect("entry").path();
+        if path.extension().is_none_or(|extension| extension != "log") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("segment");
+        let mut position = 0;
+        while position < bytes.len() {
+            let header: [u8; ENTRY_HEADER_BYTES] = bytes[position..position + ENTRY_HEADER_BYTES]
+                .try_into()
+                .expect("a whole header");
+            let (decoded, crc) = EntryHeader::decode(&header).expect("entry magic");
+            let payload_at = position + ENTRY_HEADER_BYTES;
+            let payload = &bytes[payload_at..payload_at + decoded.length as usize];
+            assert!(
+                EntryHeader::crc_matches(&header, payload, crc),
+                "{}: entry {} at {position} fails its CRC",
+                path.display(),
+                decoded.sequence
+            );
+            entries += 1;
+            position = payload_at + payload.len();
+        }
+    }
+    entries
 }
 
 fn topic_record(name: &str, replication_factor: u16) -> ControlRecord {
@@ -142,6 +182,7 @@ fn data_dir(name: &str) -> tempfile::TempDir {
 async fn acks_all_recycling_and_restart(
     open: impl Fn() -> Arc<dyn ClusterLog>,
     reopen: impl Fn() -> Arc<dyn ClusterLog>,
+    segments: &Path,
 ) {
     let log = open();
     let stream = create_topic(log.as_ref(), "durable").await;
@@ -173,6 +214,10 @@ async fn acks_all_recycling_and_restart(
     produce_acks_all(log.as_ref(), stream, BATCHES + 40, 5).await;
     assert_all_readable(log.as_ref(), stream, BATCHES + 45).await;
     log.shutdown();
+    // The batches, the topic and the commit: every one on disk, each CRC
+    // right (the batches' derived from their own CRC field).
+    let entries = assert_every_segment_entry_checks_out(segments);
+    assert!(entries >= BATCHES + 47, "{entries} entries on disk");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,7 +246,12 @@ async fn simulated_non_coherent_acks_all_recycling_and_restart() {
             .unwrap();
             start_log(region, options(0, dir.path()))
         };
-        acks_all_recycling_and_restart(|| participant(1), || participant(2)).await;
+        acks_all_recycling_and_restart(
+            || participant(1),
+            || participant(2),
+            &dir.path().join("gateway-0"),
+        )
+        .await;
     }
 }
 
@@ -222,7 +272,7 @@ async fn mapped_file_acks_all_recycling_and_restart() {
         let (region, _) = open_or_create::<Coherent>(&region_options).expect("region");
         start_log(region, options(0, &dir.path().join("data")))
     };
-    acks_all_recycling_and_restart(open, open).await;
+    acks_all_recycling_and_restart(open, open, &dir.path().join("data/gateway-0")).await;
     let _ = attach_file::<Coherent>(&region_path, None, None, Duration::ZERO).expect("intact");
 }
 

@@ -105,6 +105,20 @@ impl<B: MemoryBackend> Region<B> {
         self.backend.write_flushed(offset, bytes);
     }
 
+    /// Writes `len` bytes another participant published into `file` at
+    /// `file_offset`, invalidating them first as [`Region::read_bytes_fresh`] does.
+    pub fn write_bytes_fresh_to_file(
+        &self,
+        offset: usize,
+        len: usize,
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        self.backend.invalidate(offset, len);
+        self.backend.full_fence();
+        self.backend.write_to_file(offset, len, file, file_offset)
+    }
+
     /// Copies bytes another participant published.
     pub fn read_bytes_fresh(&self, offset: usize, dst: &mut [u8]) {
         self.backend.invalidate(offset, dst.len());

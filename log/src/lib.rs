@@ -6,13 +6,15 @@
 //!   publish and read rules;
 //! - [`open`]: creating and attaching region files and device-DAX nodes;
 //! - [`ring`] and [`arena`]: a gateway's batch ring and payload arena;
-//! - [`segment`]: the disk tier, segment files of ordered entries.
+//! - [`segment`]: the disk tier, segment files of ordered entries;
+//! - [`crc`]: CRC32C of a concatenation from the parts' CRCs.
 //!
 //! This crate knows nothing about Kafka: it moves batches of bytes for
 //! numbered streams.
 
 pub mod accessor;
 pub mod arena;
+pub mod crc;
 pub mod error;
 pub mod layout;
 pub mod memory;

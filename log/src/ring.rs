@@ -271,6 +271,49 @@ pub fn read_payload<B: MemoryBackend>(
     dst: &mut [u8],
 ) -> Result<(), PayloadError> {
     let length = dst.len() as u64;
+    with_payload(region, gateway, position, length, |offset| {
+        region.read_bytes_fresh(offset, dst);
+        Ok::<(), PayloadError>(())
+    })
+}
+
+/// Why a payload could not be written to a file.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadWriteError {
+    #[error(transparent)]
+    Unavailable(#[from] PayloadError),
+    #[error("cannot write the payload: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Writes the `length`-byte payload at `position` of `gateway`'s arena into
+/// `file` at `file_offset` without copying it through this process (on a
+/// mapping). When the bytes were recycled meanwhile the file holds garbage
+/// there and the error says so: the caller must not count them as written.
+pub fn write_payload_to_file<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+    position: u64,
+    length: u64,
+    file: &std::fs::File,
+    file_offset: u64,
+) -> Result<(), PayloadWriteError> {
+    with_payload(region, gateway, position, length, |offset| {
+        region
+            .write_bytes_fresh_to_file(offset, length as usize, file, file_offset)
+            .map_err(PayloadWriteError::Io)
+    })
+}
+
+/// Runs `copy` on the region offset of the payload at `position` if it is
+/// inside the arena and not recycled, before and after the copy (seqlock).
+fn with_payload<B: MemoryBackend, E: From<PayloadError>>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+    position: u64,
+    length: u64,
+    copy: impl FnOnce(usize) -> Result<(), E>,
+) -> Result<(), E> {
     let size = region.layout().geometry.arena_bytes;
     let physical = position % size;
     if length > size || physical + length > size {
@@ -278,17 +321,18 @@ pub fn read_payload<B: MemoryBackend>(
             position,
             length,
             size,
-        });
+        }
+        .into());
     }
     let floor_offset = arena_floor_offset(region, gateway);
     let floor = region.load_word_fresh(floor_offset);
     if position < floor {
-        return Err(PayloadError::Recycled { position, floor });
+        return Err(PayloadError::Recycled { position, floor }.into());
     }
-    region.read_bytes_fresh(region.layout().arena(gateway) + physical as usize, dst);
+    copy(region.layout().arena(gateway) + physical as usize)?;
     let floor = region.load_word_fresh(floor_offset);
     if position < floor {
-        return Err(PayloadError::Recycled { position, floor });
+        return Err(PayloadError::Recycled { position, floor }.into());
     }
     Ok(())
 }

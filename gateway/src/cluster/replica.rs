@@ -21,8 +21,10 @@ use cxlkafka_log::layout::{
     kind, Completion, GatewayFrontiers, GatewayIndex, GatewayLines, OrderEntry, SequencerView,
 };
 use cxlkafka_log::memory::MemoryBackend;
-use cxlkafka_log::ring::read_payload;
-use cxlkafka_log::segment::{EntryHeader, SegmentFiles, SegmentLog, StoredEntry};
+use cxlkafka_log::ring::{read_payload, write_payload_to_file, PayloadWriteError};
+use cxlkafka_log::segment::{
+    AppendFromError, DiskLocation, EntryHeader, SegmentFiles, SegmentLog, StoredEntry,
+};
 use cxlkafka_sequencer::wait::Backoff;
 use tokio::sync::watch;
 
@@ -30,7 +32,7 @@ use super::membership;
 use super::runtime::{lock, lock_write, Cluster};
 use super::AppendError;
 use super::ClusterLog;
-use crate::telemetry;
+use crate::{records, telemetry};
 
 /// Entries copied per lock of the segment writer.
 const ENTRIES_PER_CHUNK: usize = 512;
@@ -189,6 +191,7 @@ impl<B: MemoryBackend> Cluster<B> {
         metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL).increment(0);
         metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(0);
         while !self.stopping() {
+            let rings = self.apply_bell.rings();
             let applied = self.applied();
             let mut writer = lock(&self.disk.writer);
             let mut next = writer.next;
@@ -209,27 +212,15 @@ impl<B: MemoryBackend> Cluster<B> {
                     self.missed(sequence, "order entry overwritten");
                     continue;
                 };
-                payload.resize(entry.length as usize, 0);
-                if read_payload(
-                    &self.region,
-                    entry.gateway,
-                    entry.arena_position,
-                    &mut payload,
-                )
-                .is_err()
-                {
-                    self.missed(sequence, "payload recycled");
-                    continue;
-                }
-                let header = entry_header(&entry);
-                match writer.segments.append(&header, &payload) {
+                match self.copy_entry(&mut writer.segments, &entry, &mut payload) {
                     Ok(location) => {
-                        copied_bytes.increment(payload.len() as u64);
+                        copied_bytes.increment(u64::from(entry.length));
                         if entry.kind == kind::DATA {
                             located.push((entry.stream, entry.base_offset, location));
                         }
                     }
-                    Err(error) => {
+                    Err(CopyError::Gone) => self.missed(sequence, "payload recycled"),
+                    Err(CopyError::Write(error)) => {
                         // Not copied, so never durable here: stop and retry.
                         tracing::error!(%error, sequence, "cannot write to the disk tier");
                         metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(1);
@@ -256,10 +247,58 @@ impl<B: MemoryBackend> Cluster<B> {
                 self.disk.work_signal.notify_one();
                 backoff.reset();
             } else {
-                backoff.wait();
+                backoff.wait_on(&self.apply_bell, rings);
             }
         }
         self.disk.work_signal.notify_all();
+    }
+
+    /// Appends one ordered entry to the segments. A data batch goes
+    /// straight from the region to the file, its CRC derived from its
+    /// first bytes (the batch's own CRC, checked on produce, covers the
+    /// rest), so this thread neither copies nor reads it; anything else
+    /// goes through `buffer`.
+    fn copy_entry(
+        &self,
+        segments: &mut SegmentLog,
+        entry: &OrderEntry,
+        buffer: &mut Vec<u8>,
+    ) -> Result<DiskLocation, CopyError> {
+        let header = entry_header(entry);
+        let length = entry.length as usize;
+        let (gateway, position) = (entry.gateway, entry.arena_position);
+        let mut prefix = [0u8; records::BATCH_PREFIX_BEFORE_CRC_COVERAGE];
+        if entry.kind == kind::DATA && length >= prefix.len() {
+            read_payload(&self.region, gateway, position, &mut prefix)
+                .map_err(|_| CopyError::Gone)?;
+            if let Some(payload_crc) = records::stored_batch_crc32c(&prefix, length) {
+                return segments
+                    .append_from(&header, payload_crc, |file, at| {
+                        write_payload_to_file(
+                            &self.region,
+                            gateway,
+                            position,
+                            length as u64,
+                            file,
+                            at,
+                        )
+                    })
+                    .map_err(|error| match error {
+                        AppendFromError::Payload(PayloadWriteError::Unavailable(_)) => {
+                            CopyError::Gone
+                        }
+                        AppendFromError::Payload(PayloadWriteError::Io(error)) => {
+                            CopyError::Write(error.to_string())
+                        }
+                        AppendFromError::Segment(error) => CopyError::Write(error.to_string()),
+                    });
+            }
+        }
+        buffer.resize(length, 0);
+        read_payload(&self.region, gateway, position, buffer).map_err(|_| CopyError::Gone)?;
+        segments
+            .append(&header, buffer)
+            .map_err(|error| CopyError::Write(error.to_string()))
     }
 
     fn missed(&self, sequence: u64, why: &str) {
@@ -407,6 +446,14 @@ impl<B: MemoryBackend> Cluster<B> {
             let _ = tokio::time::timeout(step, own.changed()).await;
         }
     }
+}
+
+/// Why an entry was not copied.
+enum CopyError {
+    /// Its payload was recycled before this gateway copied it.
+    Gone,
+    /// The disk refused it: copying stops and retries.
+    Write(String),
 }
 
 /// The segment header of an order entry.

@@ -19,7 +19,7 @@ use cxlkafka_log::Region;
 use cxlkafka_sequencer::catalog::{read_catalog, Topic};
 use cxlkafka_sequencer::control::{tag as control_tag, CommittedOffset, ControlRecord};
 use cxlkafka_sequencer::sequencer::{heartbeat_is_fresh, unix_ns};
-use cxlkafka_sequencer::wait::Backoff;
+use cxlkafka_sequencer::wait::{Backoff, Bell};
 use cxlkafka_sequencer::Sequencer;
 use tokio::sync::{oneshot, watch};
 
@@ -72,6 +72,14 @@ pub struct Cluster<B: MemoryBackend> {
     pub(super) disk: DiskTier,
     /// First ring slot of this gateway not yet released to the arena.
     pub(super) recycle_next: AtomicU64,
+    /// Rung when this gateway gave its sequencer work: a batch published,
+    /// order-log space released by applying or copying entries.
+    sequencer_bell: Bell,
+    /// Rung when this gateway's sequencer ordered or answered batches
+    /// (wakes the tailer and the completion thread).
+    order_bell: Bell,
+    /// Rung when the tailer applied entries (wakes the replicator).
+    pub(super) apply_bell: Bell,
 }
 
 /// Joins the region, starts the background threads, and waits until the
@@ -207,6 +215,9 @@ pub fn start<B: MemoryBackend>(
         threads: Mutex::new(Vec::new()),
         disk,
         recycle_next: AtomicU64::new(recycle_from),
+        sequencer_bell: Bell::default(),
+        order_bell: Bell::default(),
+        apply_bell: Bell::default(),
     });
     cluster.store_applied(first);
     let spawn = |name: &str, body: fn(&Cluster<B>)| {
@@ -285,6 +296,7 @@ impl<B: MemoryBackend> Cluster<B> {
     pub(super) fn publish_applied(&self) {
         let next = self.applied().min(self.disk.replicated());
         self.store_applied(next);
+        self.sequencer_bell.ring();
     }
 
     fn store_applied(&self, next: u64) {
@@ -394,6 +406,7 @@ impl<B: MemoryBackend> Cluster<B> {
                     return;
                 }
             }
+            let rings = self.sequencer_bell.rings();
             let report = sequencer.pass();
             passes.increment(1);
             if report.order_log_full {
@@ -402,9 +415,10 @@ impl<B: MemoryBackend> Cluster<B> {
             if report.ordered + report.answered > 0 {
                 ordered.increment(report.ordered);
                 answered.increment(report.answered);
+                self.order_bell.ring();
                 backoff.reset();
             } else {
-                backoff.wait();
+                backoff.wait_on(&self.sequencer_bell, rings);
             }
         }
     }
@@ -426,6 +440,7 @@ impl<B: MemoryBackend> Cluster<B> {
                 pending.keys().next().copied()
             };
             let Some(slot) = next else { continue };
+            let rings = self.order_bell.rings();
             let offset = self.region.layout().completion(self.gateway, slot);
             match self.region.read_committed::<Completion>(offset, slot) {
                 Some(completion) => {
@@ -436,7 +451,7 @@ impl<B: MemoryBackend> Cluster<B> {
                     }
                     backoff.reset();
                 }
-                None => backoff.wait(),
+                None => backoff.wait_on(&self.order_bell, rings),
             }
         }
         // Wake every waiter with a closed channel.
@@ -448,6 +463,7 @@ impl<B: MemoryBackend> Cluster<B> {
         let mut backoff = Backoff::default();
         let mut since_prune = 0u64;
         while !self.stopping() {
+            let rings = self.order_bell.rings();
             let mut next = lock_read(&self.index).next_sequence;
             let mut applied_any = false;
             let mut catalog_changed = false;
@@ -502,9 +518,10 @@ impl<B: MemoryBackend> Cluster<B> {
                 // the next waiter would then sleep through entries already
                 // applied; `send_replace` always stores it.
                 self.applied_tx.send_replace(next);
+                self.apply_bell.ring();
                 backoff.reset();
             } else {
-                backoff.wait();
+                backoff.wait_on(&self.order_bell, rings);
             }
         }
     }
@@ -606,6 +623,7 @@ impl<B: MemoryBackend> Cluster<B> {
             match attempt {
                 Ok(receiver) => {
                     self.pending_signal.notify_one();
+                    self.sequencer_bell.ring();
                     return Ok(receiver);
                 }
                 Err(PublishError::Arena(cxlkafka_log::arena::ArenaError::TooLarge {

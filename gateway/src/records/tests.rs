@@ -854,3 +854,28 @@ fn records_that_decompress_beyond_the_cap_are_refused() {
     assert_eq!(error.error(), ResponseError::CorruptMessage);
     assert!(error.to_string().contains("more than"), "{error}");
 }
+
+#[test]
+fn a_stored_batch_crc_from_its_prefix_is_the_crc_of_every_byte() {
+    for count in [1, 3, 200] {
+        let mut batch = client_batch(count, 7, 0);
+        // The base offset is outside the batch's own CRC; it still counts.
+        batch[..8].copy_from_slice(&12_345i64.to_be_bytes());
+        assert_eq!(
+            stored_batch_crc32c(&batch[..BATCH_PREFIX_BEFORE_CRC_COVERAGE], batch.len()),
+            Some(crc32c::crc32c(&batch))
+        );
+    }
+}
+
+#[test]
+fn a_prefix_that_is_not_one_v2_batch_of_that_length_gives_no_crc() {
+    let batch = client_batch(3, 7, 0);
+    let prefix = &batch[..BATCH_PREFIX_BEFORE_CRC_COVERAGE];
+    // Two batches back to back, a short prefix, another magic.
+    assert_eq!(stored_batch_crc32c(prefix, batch.len() * 2), None);
+    assert_eq!(stored_batch_crc32c(&prefix[..20], batch.len()), None);
+    let mut legacy = prefix.to_vec();
+    legacy[16] = 1;
+    assert_eq!(stored_batch_crc32c(&legacy, batch.len()), None);
+}

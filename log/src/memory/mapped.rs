@@ -79,6 +79,52 @@ impl MappedMemory {
         }
     }
 
+    /// Writes `len` bytes at `offset` into `file` at `file_offset`, the
+    /// kernel copying them straight out of the mapping (no bounce buffer).
+    pub fn write_to_file(
+        &self,
+        offset: usize,
+        len: usize,
+        file: &File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        self.check(offset, len);
+        let mut written = 0usize;
+        while written < len {
+            let position = libc::off_t::try_from(file_offset + written as u64)
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+            // SAFETY: `check` proved offset..offset+len lies inside the
+            // mapping, which `self` keeps alive for the call; pwrite only
+            // reads `len - written` bytes from the pointer and no Rust
+            // reference to them is made. A concurrent writer can make the
+            // written bytes inconsistent, never invalid, exactly as in
+            // `read`: the caller re-validates them (the arena floor) after.
+            let result = unsafe {
+                libc::pwrite(
+                    file.as_raw_fd(),
+                    self.map
+                        .as_ptr()
+                        .add(offset + written)
+                        .cast::<libc::c_void>(),
+                    len - written,
+                    position,
+                )
+            };
+            match result {
+                0 => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero)),
+                n if n > 0 => written += n as usize,
+                _ => {
+                    let error = std::io::Error::last_os_error();
+                    if error.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Copies `src` into the region at `offset`.
     pub fn write(&self, offset: usize, src: &[u8]) {
         self.check(offset, src.len());
@@ -289,6 +335,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn bytes_written_to_a_file_from_the_mapping_are_the_mapped_bytes() {
+        let (_file, memory) = mapping(1 << 16);
+        let source: Vec<u8> = (0..40_000u32).map(|i| (i * 13 + 5) as u8).collect();
+        memory.write(777, &source);
+        let out = tempfile::tempfile().unwrap();
+        memory.write_to_file(777, source.len(), &out, 100).unwrap();
+        let mut back = vec![0u8; source.len()];
+        std::os::unix::fs::FileExt::read_exact_at(&out, &mut back, 100).unwrap();
+        assert_eq!(back, source);
+    }
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn a_file_write_past_the_mapping_panics_instead_of_reading_memory() {
+        let (_file, memory) = mapping(4096);
+        let out = tempfile::tempfile().unwrap();
+        let _ = memory.write_to_file(4000, 200, &out, 0);
     }
 
     #[test]

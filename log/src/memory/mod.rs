@@ -45,6 +45,20 @@ pub trait MemoryBackend: Send + Sync + 'static {
         self.write(offset, src);
         self.flush(offset, src.len());
     }
+    /// Writes `len` bytes of this participant's view at `offset` into
+    /// `file` at `file_offset`. Mappings override it so the kernel copies
+    /// straight out of the region; this default goes through a buffer.
+    fn write_to_file(
+        &self,
+        offset: usize,
+        len: usize,
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        let mut buffer = vec![0u8; len];
+        self.read(offset, &mut buffer);
+        std::os::unix::fs::FileExt::write_all_at(file, &buffer, file_offset)
+    }
     /// Loads an 8-byte aligned word atomically.
     fn load_u64(&self, offset: usize) -> u64;
     /// Stores an 8-byte aligned word atomically.

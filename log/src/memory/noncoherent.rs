@@ -66,6 +66,15 @@ impl MemoryBackend for NonCoherent {
             self.memory.write_streaming(offset, src, self.publish);
         }
     }
+    fn write_to_file(
+        &self,
+        offset: usize,
+        len: usize,
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        self.memory.write_to_file(offset, len, file, file_offset)
+    }
     #[inline]
     fn load_u64(&self, offset: usize) -> u64 {
         self.memory.load_u64(offset)

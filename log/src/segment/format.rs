@@ -64,6 +64,13 @@ impl EntryHeader {
     /// The header bytes with the CRC over them and `payload`.
     pub fn encode(&self, payload: &[u8]) -> [u8; ENTRY_HEADER_BYTES] {
         debug_assert_eq!(payload.len(), self.length as usize);
+        self.encode_with_payload_crc(crc32c::crc32c(payload))
+    }
+
+    /// The header bytes with the CRC over them and a payload of
+    /// `self.length` bytes whose own CRC32C is `payload_crc`, so a payload
+    /// that carries its CRC need not be read to be stored.
+    pub fn encode_with_payload_crc(&self, payload_crc: u32) -> [u8; ENTRY_HEADER_BYTES] {
         let mut bytes = [0u8; ENTRY_HEADER_BYTES];
         bytes[0..4].copy_from_slice(&ENTRY_MAGIC.to_le_bytes());
         bytes[8..16].copy_from_slice(&self.sequence.to_le_bytes());
@@ -78,7 +85,11 @@ impl EntryHeader {
         bytes[64..66].copy_from_slice(&self.kind.to_le_bytes());
         bytes[66..68].copy_from_slice(&self.control_tag.to_le_bytes());
         bytes[68..70].copy_from_slice(&self.producer_epoch.to_le_bytes());
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[8..]), payload);
+        let crc = crate::crc::crc32c_combine(
+            crc32c::crc32c(&bytes[8..]),
+            payload_crc,
+            u64::from(self.length),
+        );
         bytes[4..8].copy_from_slice(&crc.to_le_bytes());
         bytes
     }
@@ -173,6 +184,20 @@ mod tests {
         assert_eq!(decoded, header);
         assert!(EntryHeader::crc_matches(&bytes, b"hello", crc));
         assert!(!EntryHeader::crc_matches(&bytes, b"hellp", crc));
+    }
+
+    #[test]
+    fn a_header_built_from_the_payload_crc_is_the_header_built_from_the_payload() {
+        for payload in [&b""[..], b"x", &[7u8; 5000][..]] {
+            let header = EntryHeader {
+                length: payload.len() as u32,
+                ..sample()
+            };
+            assert_eq!(
+                header.encode_with_payload_crc(crc32c::crc32c(payload)),
+                header.encode(payload)
+            );
+        }
     }
 
     #[test]

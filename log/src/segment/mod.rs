@@ -53,6 +53,16 @@ impl SegmentError {
     }
 }
 
+/// Why [`SegmentLog::append_from`] appended nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendFromError<E> {
+    #[error(transparent)]
+    Segment(SegmentError),
+    /// The payload writer's own error.
+    #[error("the payload was not written")]
+    Payload(E),
+}
+
 /// Where an entry lives on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiskLocation {
@@ -261,34 +271,51 @@ impl SegmentLog {
         header: &EntryHeader,
         payload: &[u8],
     ) -> Result<DiskLocation, SegmentError> {
+        assert_eq!(header.length as usize, payload.len());
+        let dir = self.dir.clone();
+        self.append_from(header, crc32c::crc32c(payload), |file, position| {
+            file.write_all_at(payload, position)
+                .map_err(|error| SegmentError::io(&dir, error))
+        })
+        .map_err(|error| match error {
+            AppendFromError::Segment(error) | AppendFromError::Payload(error) => error,
+        })
+    }
+
+    /// Appends one entry whose `header.length` payload bytes `write_payload`
+    /// writes into the `.log` file at the position it is given (straight
+    /// from wherever they live); `payload_crc` is their CRC32C. When it
+    /// fails nothing is appended: the next entry overwrites what it wrote.
+    pub fn append_from<E>(
+        &mut self,
+        header: &EntryHeader,
+        payload_crc: u32,
+        write_payload: impl FnOnce(&File, u64) -> Result<(), E>,
+    ) -> Result<DiskLocation, AppendFromError<E>> {
         assert!(
             header.sequence > self.last_sequence,
             "sequence {} appended after {}",
             header.sequence,
             self.last_sequence
         );
-        assert_eq!(header.length as usize, payload.len());
         let stored = header.stored_len();
         let must_roll = match &self.active {
             None => true,
             Some(active) => active.len > 0 && active.len + stored > self.segment_bytes,
         };
         if must_roll {
-            self.roll(header.sequence)?;
+            self.roll(header.sequence)
+                .map_err(AppendFromError::Segment)?;
         }
-        let dir = self.dir.clone();
         let active = self.active.as_mut().expect("rolled above");
-        let bytes = header.encode(payload);
+        let bytes = header.encode_with_payload_crc(payload_crc);
         let position = active.len;
         active
             .log
             .write_all_at(&bytes, position)
-            .and_then(|()| {
-                active
-                    .log
-                    .write_all_at(payload, position + ENTRY_HEADER_BYTES as u64)
-            })
-            .map_err(|error| SegmentError::io(&dir, error))?;
+            .map_err(|error| AppendFromError::Segment(SegmentError::io(&self.dir, error)))?;
+        write_payload(&active.log, position + ENTRY_HEADER_BYTES as u64)
+            .map_err(AppendFromError::Payload)?;
         active.len += stored;
         active.last_sequence = header.sequence;
         active.contents.add(header);
@@ -302,7 +329,7 @@ impl SegmentLog {
         self.index_buffer
             .extend_from_slice(&encode_index_record(position, &bytes));
         if self.index_buffer.len() >= INDEX_FLUSH_BYTES {
-            self.flush_index()?;
+            self.flush_index().map_err(AppendFromError::Segment)?;
         }
         self.last_sequence = header.sequence;
         Ok(location)
