@@ -105,6 +105,13 @@ impl<B: MemoryBackend> Region<B> {
         self.backend.write_flushed(offset, bytes);
     }
 
+    /// Appends `len` bytes another participant published to `dst`.
+    pub fn read_bytes_fresh_append(&self, offset: usize, len: usize, dst: &mut Vec<u8>) {
+        self.backend.invalidate(offset, len);
+        self.backend.full_fence();
+        self.backend.read_append(offset, len, dst);
+    }
+
     /// Writes `len` bytes another participant published into `file` at
     /// `file_offset`, invalidating them first as [`Region::read_bytes_fresh`] does.
     pub fn write_bytes_fresh_to_file(

@@ -277,6 +277,26 @@ pub fn read_payload<B: MemoryBackend>(
     })
 }
 
+/// Appends the `length`-byte payload at `position` of `gateway`'s arena to
+/// `dst`, as [`read_payload`] copies it; on an error `dst` is as it was.
+pub fn read_payload_append<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+    position: u64,
+    length: u64,
+    dst: &mut Vec<u8>,
+) -> Result<(), PayloadError> {
+    let start = dst.len();
+    let copied = with_payload(region, gateway, position, length, |offset| {
+        region.read_bytes_fresh_append(offset, length as usize, dst);
+        Ok::<(), PayloadError>(())
+    });
+    if copied.is_err() {
+        dst.truncate(start);
+    }
+    copied
+}
+
 /// Why a payload could not be written to a file.
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadWriteError {

@@ -8,13 +8,13 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use cxlkafka_log::layout::{
     kind, BatchHeader, Completion, GatewayFrontiers, GatewayIndex, GatewayLines, Lease, OrderEntry,
     SequencerCheckpoint,
 };
 use cxlkafka_log::memory::MemoryBackend;
-use cxlkafka_log::ring::{read_payload, PublishError, RingWriter};
+use cxlkafka_log::ring::{read_payload, read_payload_append, PublishError, RingWriter};
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::catalog::{read_catalog, Topic};
 use cxlkafka_sequencer::control::{tag as control_tag, CommittedOffset, ControlRecord};
@@ -575,17 +575,26 @@ impl<B: MemoryBackend> Cluster<B> {
             .load_word_fresh(layout.stream_log_start_offset(stream)) as i64
     }
 
-    /// Copies a batch from the region while its arena still holds it, else
-    /// from this gateway's segments; false when neither has it.
-    fn copy_batch(&self, location: &BatchLocation, bytes: &mut [u8]) -> bool {
+    /// Appends a batch to `buffer` from the region while its arena still
+    /// holds it, else from this gateway's segments; false (and `buffer` as
+    /// it was) when neither has it.
+    fn append_batch(&self, location: &BatchLocation, buffer: &mut Vec<u8>) -> bool {
+        let length = u64::from(location.length);
         if let Some((gateway, position)) = location.region {
-            if read_payload(&self.region, gateway, position, bytes).is_ok() {
+            if read_payload_append(&self.region, gateway, position, length, buffer).is_ok() {
                 return true;
             }
         }
-        location
-            .disk
-            .is_some_and(|disk| self.disk.files().read_payload(disk, bytes).is_ok())
+        let Some(disk) = location.disk else {
+            return false;
+        };
+        let start = buffer.len();
+        buffer.resize(start + length as usize, 0);
+        let read = self.disk.files().read_payload(disk, &mut buffer[start..]);
+        if read.is_err() {
+            buffer.truncate(start);
+        }
+        read.is_ok()
     }
 
     fn arena_floor(&self, gateway: GatewayIndex) -> u64 {
@@ -818,19 +827,32 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
             })
             .collect();
         drop(index);
-        let mut batches = Vec::with_capacity(locations.len());
+        // One buffer for every batch, filled without zeroing it first; the
+        // batches are slices of it.
+        let total = locations
+            .iter()
+            .map(|location| location.length as usize)
+            .sum();
+        let mut buffer = Vec::with_capacity(total);
+        let mut ranges = Vec::with_capacity(locations.len());
         for location in locations {
-            let mut bytes = BytesMut::zeroed(location.length as usize);
-            if !self.copy_batch(&location, &mut bytes) {
+            let start = buffer.len();
+            if !self.append_batch(&location, &mut buffer) {
                 // Neither in the region nor on this gateway's disk: what we
                 // have is still a prefix.
                 break;
             }
-            if set_base_offset(&mut bytes, location.base_offset).is_err() {
+            if set_base_offset(&mut buffer[start..], location.base_offset).is_err() {
+                buffer.truncate(start);
                 break;
             }
-            batches.push(bytes.freeze());
+            ranges.push(start..buffer.len());
         }
+        let buffer = Bytes::from(buffer);
+        let batches: Vec<Bytes> = ranges
+            .into_iter()
+            .map(|range| buffer.slice(range))
+            .collect();
         if batches.is_empty() && offset < high_watermark {
             // Everything from `offset` was recycled under us.
             let (log_start, high_watermark) = self.offsets(stream);

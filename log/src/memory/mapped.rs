@@ -79,6 +79,26 @@ impl MappedMemory {
         }
     }
 
+    /// Appends `len` bytes at `offset` to `dst` without zero-filling its
+    /// new tail first.
+    pub fn read_append(&self, offset: usize, len: usize, dst: &mut Vec<u8>) {
+        self.check(offset, len);
+        dst.reserve(len);
+        // SAFETY: the source range is inside the mapping (checked above);
+        // `reserve` made room for `len` more bytes after `dst.len()`, which
+        // `copy_nonoverlapping` initialises in full before `set_len` counts
+        // them. `dst` is Rust-owned, so the ranges cannot overlap. As in
+        // `read`, a concurrent writer can only make the bytes inconsistent.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.map.as_ptr().add(offset),
+                dst.as_mut_ptr().add(dst.len()),
+                len,
+            );
+            dst.set_len(dst.len() + len);
+        }
+    }
+
     /// Writes `len` bytes at `offset` into `file` at `file_offset`, the
     /// kernel copying them straight out of the mapping (no bounce buffer).
     pub fn write_to_file(
@@ -347,6 +367,24 @@ mod tests {
         let mut back = vec![0u8; source.len()];
         std::os::unix::fs::FileExt::read_exact_at(&out, &mut back, 100).unwrap();
         assert_eq!(back, source);
+    }
+
+    #[test]
+    fn appended_bytes_follow_what_the_vector_held() {
+        let (_file, memory) = mapping(1 << 16);
+        let source: Vec<u8> = (0..5000u32).map(|i| (i * 11 + 1) as u8).collect();
+        memory.write(300, &source);
+        let mut out = b"head".to_vec();
+        memory.read_append(300, source.len(), &mut out);
+        assert_eq!(&out[..4], b"head");
+        assert_eq!(&out[4..], &source[..]);
+    }
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn an_append_past_the_mapping_panics_instead_of_reading_memory() {
+        let (_file, memory) = mapping(4096);
+        memory.read_append(4000, 200, &mut Vec::new());
     }
 
     #[test]

@@ -45,6 +45,14 @@ pub trait MemoryBackend: Send + Sync + 'static {
         self.write(offset, src);
         self.flush(offset, src.len());
     }
+    /// Appends `len` bytes of this participant's view at `offset` to `dst`.
+    /// Mappings override it to copy into the vector's spare capacity; this
+    /// default zero-fills the tail first.
+    fn read_append(&self, offset: usize, len: usize, dst: &mut Vec<u8>) {
+        let start = dst.len();
+        dst.resize(start + len, 0);
+        self.read(offset, &mut dst[start..]);
+    }
     /// Writes `len` bytes of this participant's view at `offset` into
     /// `file` at `file_offset`. Mappings override it so the kernel copies
     /// straight out of the region; this default goes through a buffer.

@@ -76,6 +76,10 @@ impl MemoryBackend for NonCoherent {
         self.memory.write_to_file(offset, len, file, file_offset)
     }
     #[inline]
+    fn read_append(&self, offset: usize, len: usize, dst: &mut Vec<u8>) {
+        self.memory.read_append(offset, len, dst)
+    }
+    #[inline]
     fn load_u64(&self, offset: usize) -> u64 {
         self.memory.load_u64(offset)
     }
