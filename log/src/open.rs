@@ -17,6 +17,11 @@ use crate::error::RegionError;
 use crate::layout::{Geometry, Superblock, FORMAT_VERSION, MAGIC, SUPERBLOCK_BYTES};
 use crate::memory::{Coherent, MappedMemory, MemoryBackend, NonCoherent};
 
+/// First pause while another gateway formats a new region.
+const FORMAT_POLL_FIRST: Duration = Duration::from_micros(50);
+/// Longest pause between two looks at a region being formatted.
+const FORMAT_POLL_MAX: Duration = Duration::from_millis(5);
+
 /// The default region of a cluster: emulated CXL on the host's shared memory.
 pub fn default_region_path(cluster: &str) -> PathBuf {
     PathBuf::from(format!("/dev/shm/cxlkafka-{cluster}"))
@@ -234,6 +239,9 @@ pub fn attach<B: MemoryBackend>(
     let path_buf = || path.to_path_buf();
     let size = backend.len() as u64;
     let started = Instant::now();
+    // Formatting takes microseconds to milliseconds: look again soon, then
+    // less often, never longer than FORMAT_POLL_MAX between looks.
+    let mut pause = FORMAT_POLL_FIRST;
     let superblock = loop {
         let superblock = read_superblock(&backend);
         if superblock.magic != 0 {
@@ -246,7 +254,8 @@ pub fn attach<B: MemoryBackend>(
                 waited_ms: format_wait.as_millis() as u64,
             });
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(pause.min(format_wait.saturating_sub(started.elapsed())));
+        pause = (pause * 2).min(FORMAT_POLL_MAX);
     };
     if superblock.magic != MAGIC {
         return Err(RegionError::BadMagic {
