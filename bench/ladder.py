@@ -5,7 +5,9 @@ directory), loads it with one tool, samples the broker's memory while it
 runs, reads its peak RSS (VmHWM) at the end, and stops it. Each rung and
 tool runs against cxlkafka and against the sink, alternating which goes
 first, so that the machine's noise falls on both sides; the figure is the
-ratio.
+ratio. The 100 MB and 1 GB rungs run --repeat pairs (default 3), the
+10 GB rung --repeat-10gb (default 1); each pair gives a ratio, and the
+summary (summary.csv, the chart, the last table printed) takes the median.
 
 Tools:
   bench     cxlkafka bench produce (acks=all, 256 KiB batches, 16 in flight)
@@ -53,6 +55,7 @@ class Row:
     tool: str
     target: str
     records: int
+    trial: int = 1
     acked: int = 0
     acked_pct: float = 0.0
     seconds: float = 0.0
@@ -226,9 +229,13 @@ class Ladder:
         self.logs.mkdir(exist_ok=True)
         self.rows: list[Row] = []
         self.turn = 0
+        self.trial = 1
 
     def broker(self, kind: str) -> Broker:
         return Broker(Path(self.args.binary), kind, self.work, self.args.region_size, self.logs)
+
+    def log_path(self, tool: str, rung: str, target: str) -> Path:
+        return self.logs / f"{tool}-{rung}-{self.trial}-{target}.log"
 
     def topic(self) -> str:
         self.turn += 1
@@ -245,7 +252,7 @@ class Ladder:
                  "--topic", self.topic(), "--records", str(records),
                  "--record-size", str(RECORD_SIZE), "--acks", "-1",
                  "--in-flight", str(self.args.bench_in_flight)],
-                self.logs / f"bench-{rung}-{target}.log", self.args.timeout,
+                self.log_path("bench", rung, target), self.args.timeout,
             )
             row.acked, row.mb_per_s, row.p99_ms = parse_bench(stdout)
             row.seconds = elapsed
@@ -269,7 +276,7 @@ class Ladder:
                 [str(tool), "-P", "-t", self.topic(), "-p", "0", "-b", broker.bootstrap,
                  "-s", str(RECORD_SIZE), "-c", str(records), "-a", "-1",
                  "-X", "linger.ms=5", "-u", "-l", "-A", str(latencies)],
-                self.logs / f"rdkafka-{rung}-{target}.log", self.args.timeout,
+                self.log_path("rdkafka", rung, target), self.args.timeout,
             )
             # The last table row: elapsed ms, msgs, bytes, rtt, dr, dr_m/s,
             # dr_MB/s, dr_err, tx_err, outq, offset, lat_*.
@@ -320,7 +327,7 @@ class Ladder:
             _, elapsed = run(
                 ["kcat", "-P", "-b", broker.bootstrap, "-t", topic, "-p", "0",
                  "-X", "acks=all", "-X", "linger.ms=5", "-l", str(source)],
-                self.logs / f"kcat-{rung}-{target}.log", self.args.timeout,
+                self.log_path("kcat", rung, target), self.args.timeout,
             )
             row.seconds = elapsed
             row.acked = high_watermark(broker.bootstrap, topic)
@@ -349,13 +356,13 @@ class Ladder:
                     [self.args.binary, "bench", "produce", "--bootstrap", broker.bootstrap,
                      "--topic", topic, "--records", str(records if target == "cxlkafka" else count),
                      "--record-size", str(RECORD_SIZE), "--acks", "-1"],
-                    self.logs / f"consume-produce-{rung}-{target}.log", self.args.timeout,
+                    self.log_path("consume-produce", rung, target), self.args.timeout,
                 )
                 stdout, elapsed = run(
                     [self.args.binary, "bench", "consume", "--bootstrap", broker.bootstrap,
                      "--topic", topic, "--connections", "2", "--in-flight", "4",
                      "--repeat", str(repeat)],
-                    self.logs / f"consume-{rung}-{target}.log", self.args.timeout,
+                    self.log_path("consume", rung, target), self.args.timeout,
                 )
                 received, row.mb_per_s, row.p99_ms = parse_bench(stdout)
                 row.records = received
@@ -379,37 +386,41 @@ class Ladder:
         pairs = 0
         for rung in rungs:
             records = RUNGS[rung] // RECORD_SIZE
-            for tool in self.args.tools:
-                order = ["cxlkafka", "sink"] if pairs % 2 == 0 else ["sink", "cxlkafka"]
-                pairs += 1
-                if tool == "consume":
-                    pair = self.consume_pair(rung, records, order)
-                else:
-                    pair = [getattr(self, tool)(rung, target, records) for target in order]
-                for row in pair:
-                    if row.records and row.tool != "consume":
-                        row.acked_pct = 100.0 * row.acked / row.records
-                    elif row.tool == "consume":
-                        row.acked_pct = 100.0 if row.acked else 0.0
-                    self.rows.append(row)
-                    print(self.describe(row), flush=True)
-                self.ratios()
-                self.write()
+            trials = self.args.repeat_10gb if rung == "10GB" else self.args.repeat
+            for self.trial in range(1, trials + 1):
+                for tool in self.args.tools:
+                    order = ["cxlkafka", "sink"] if pairs % 2 == 0 else ["sink", "cxlkafka"]
+                    pairs += 1
+                    if tool == "consume":
+                        pair = self.consume_pair(rung, records, order)
+                    else:
+                        pair = [getattr(self, tool)(rung, target, records) for target in order]
+                    for row in pair:
+                        row.trial = self.trial
+                        if row.records and row.tool != "consume":
+                            row.acked_pct = 100.0 * row.acked / row.records
+                        elif row.tool == "consume":
+                            row.acked_pct = 100.0 if row.acked else 0.0
+                        self.rows.append(row)
+                        print(self.describe(row), flush=True)
+                    self.ratios()
+                    self.write()
+        print(summary_table(summarize(self.rows)), flush=True)
 
     @staticmethod
     def describe(row: Row) -> str:
         p99 = "n/a" if row.p99_ms is None else f"{row.p99_ms:.1f} ms"
         text = (
-            f"{row.rung:>5} {row.tool:<8} {row.target:<8} {row.acked_pct:6.2f}% acked "
+            f"{row.rung:>5} #{row.trial} {row.tool:<8} {row.target:<8} {row.acked_pct:6.2f}% acked "
             f"{row.mb_per_s:9.1f} MB/s p99 {p99:>9} RSS peak {row.rss_peak_mib:7.1f} MiB "
             f"(anon {row.rss_anon_peak_mib:6.1f})"
         )
         return text + (f"  [{row.note}]" if row.note else "")
 
     def ratios(self) -> None:
-        sinks = {(r.rung, r.tool): r for r in self.rows if r.target == "sink"}
+        sinks = {(r.rung, r.tool, r.trial): r for r in self.rows if r.target == "sink"}
         for row in self.rows:
-            sink = sinks.get((row.rung, row.tool))
+            sink = sinks.get((row.rung, row.tool, row.trial))
             if row.target == "cxlkafka" and sink and sink.mb_per_s > 0:
                 row.ratio = row.mb_per_s / sink.mb_per_s
 
@@ -424,10 +435,87 @@ class Ladder:
                     if isinstance(value, float):
                         record[key] = f"{value:.3f}"
                 writer.writerow(record)
-        chart(self.rows, self.out / "ladder.png")
+        summary = summarize(self.rows)
+        with open(self.out / "summary.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(asdict(summary[0]).keys()))
+            writer.writeheader()
+            for line in summary:
+                record = asdict(line)
+                for key, value in record.items():
+                    if isinstance(value, float):
+                        record[key] = f"{value:.3f}"
+                writer.writerow(record)
+        chart(summary, self.out / "ladder.png")
 
 
-def chart(rows: list[Row], path: Path) -> None:
+@dataclass
+class Summary:
+    """One rung and tool over its pairs: medians, and the worst of each
+    pass/fail figure."""
+    rung: str
+    tool: str
+    pairs: int
+    cxlkafka_mb_per_s: float
+    sink_mb_per_s: float
+    ratio: float | None
+    ratio_min: float | None
+    ratio_max: float | None
+    acked_pct_min: float
+    p99_ms_max: float | None
+    rss_peak_mib_max: float
+
+
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def summarize(rows: list[Row]) -> list[Summary]:
+    out = []
+    for rung in RUNGS:
+        for tool in TOOLS:
+            cxl = [r for r in rows if r.rung == rung and r.tool == tool and r.target == "cxlkafka"]
+            sink = [r for r in rows if r.rung == rung and r.tool == tool and r.target == "sink"]
+            if not cxl:
+                continue
+            ratios = [r.ratio for r in cxl if r.ratio is not None]
+            p99s = [r.p99_ms for r in cxl if r.p99_ms is not None]
+            out.append(Summary(
+                rung, tool, len(cxl),
+                median([r.mb_per_s for r in cxl]),
+                median([r.mb_per_s for r in sink]) if sink else 0.0,
+                median(ratios) if ratios else None,
+                min(ratios) if ratios else None,
+                max(ratios) if ratios else None,
+                min(r.acked_pct for r in cxl),
+                max(p99s) if p99s else None,
+                max(r.rss_peak_mib for r in cxl),
+            ))
+    return out
+
+
+def summary_table(summary: list[Summary]) -> str:
+    """The summary as a Markdown table (what a closing note quotes)."""
+    def fmt(value, spec):
+        return "n/a" if value is None else format(value, spec)
+    lines = [
+        "| rung | tool | pairs | cxlkafka MB/s | sink MB/s | ratio (median) | ratio range "
+        "| acked (min) | cxlkafka p99 (max) | peak RSS (max) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summary:
+        lines.append(
+            f"| {s.rung} | {s.tool} | {s.pairs} | {s.cxlkafka_mb_per_s:.0f} | "
+            f"{s.sink_mb_per_s:.0f} | **{fmt(s.ratio, '.2f')}** | "
+            f"{fmt(s.ratio_min, '.2f')}-{fmt(s.ratio_max, '.2f')} | {s.acked_pct_min:.0f} % | "
+            f"{fmt(s.p99_ms_max, '.0f') + ' ms' if s.p99_ms_max is not None else 'n/a'} | "
+            f"{s.rss_peak_mib_max:.0f} MiB |"
+        )
+    return "\n".join(lines)
+
+
+def chart(rows: list[Summary], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -435,7 +523,7 @@ def chart(rows: list[Row], path: Path) -> None:
 
     rungs = [r for r in RUNGS if any(row.rung == r for row in rows)]
     tools = [t for t in TOOLS if any(row.tool == t for row in rows)]
-    by = {(r.rung, r.tool, r.target): r for r in rows}
+    by = {(r.rung, r.tool): r for r in rows}
     fig, (bars, memory) = plt.subplots(
         2, 1, figsize=(11, 8.5), gridspec_kw={"height_ratios": [3, 1.4]}
     )
@@ -444,26 +532,26 @@ def chart(rows: list[Row], path: Path) -> None:
     for t_index, tool in enumerate(tools):
         for r_index, rung in enumerate(rungs):
             x = r_index + (t_index - (len(tools) - 1) / 2) * width
-            cxl = by.get((rung, tool, "cxlkafka"))
-            sink = by.get((rung, tool, "sink"))
-            if sink:
-                bars.bar(x, sink.mb_per_s, width * 0.95, color="none",
+            line = by.get((rung, tool))
+            if line is None:
+                continue
+            if line.sink_mb_per_s:
+                bars.bar(x, line.sink_mb_per_s, width * 0.95, color="none",
                          edgecolor=colours[tool], hatch="//", linewidth=1.2)
-            if cxl:
-                bars.bar(x, cxl.mb_per_s, width * 0.6, color=colours[tool],
-                         label=tool if r_index == 0 else None)
-                if cxl.ratio is not None:
-                    top = max(cxl.mb_per_s, sink.mb_per_s if sink else 0)
-                    bars.annotate(f"{cxl.ratio:.2f}", (x, top), ha="center", va="bottom",
-                                  fontsize=9, xytext=(0, 2), textcoords="offset points")
-            if cxl:
-                memory.bar(x, cxl.rss_peak_mib, width * 0.8, color=colours[tool])
+            bars.bar(x, line.cxlkafka_mb_per_s, width * 0.6, color=colours[tool],
+                     label=tool if r_index == 0 else None)
+            if line.ratio is not None:
+                top = max(line.cxlkafka_mb_per_s, line.sink_mb_per_s)
+                bars.annotate(f"{line.ratio:.2f}", (x, top), ha="center", va="bottom",
+                              fontsize=9, xytext=(0, 2), textcoords="offset points")
+            memory.bar(x, line.rss_peak_mib_max, width * 0.8, color=colours[tool])
     bars.set_xticks(range(len(rungs)), [f"{r} of 1 KiB records, acks=all" for r in rungs])
     bars.set_ylabel("MB/s (2^20 bytes)")
     bars.set_title(
-        "cxlkafka (solid) vs the sink (hatched), same client, same run; label = ratio"
+        "cxlkafka (solid) vs the sink (hatched), same client, same run;\n"
+        "medians over each rung's pairs; label = median ratio"
     )
-    top = max([1.0] + [r.mb_per_s for r in rows])
+    top = max([1.0] + [max(r.cxlkafka_mb_per_s, r.sink_mb_per_s) for r in rows])
     bars.set_ylim(0, top * 1.22)
     bars.legend(loc="upper center", ncol=len(tools), fontsize=9)
     bars.grid(axis="y", alpha=0.3)
@@ -471,7 +559,7 @@ def chart(rows: list[Row], path: Path) -> None:
     memory.text(len(rungs) - 0.55, 256, "256 MiB", color="red", va="bottom", ha="right", fontsize=8)
     memory.set_xlim(-0.5, len(rungs) - 0.5)
     bars.set_xlim(-0.5, len(rungs) - 0.5)
-    memory.set_ylim(0, max([300] + [r.rss_peak_mib * 1.15 for r in rows]))
+    memory.set_ylim(0, max([300] + [r.rss_peak_mib_max * 1.15 for r in rows]))
     memory.set_xticks(range(len(rungs)), rungs)
     memory.set_ylabel("gateway peak RSS\n(VmHWM, MiB)")
     memory.grid(axis="y", alpha=0.3)
@@ -494,6 +582,11 @@ def main() -> None:
     parser.add_argument("--region-size", default="1GiB",
                         help="region of the cxlkafka gateway (default 1GiB: 8 slots, "
                              "about 120 MiB of arena for the one gateway)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="pairs (cxlkafka and sink) per tool on the 100MB and 1GB rungs "
+                             "(default 3; the summary takes the median ratio)")
+    parser.add_argument("--repeat-10gb", type=int, default=1,
+                        help="pairs per tool on the 10GB rung (default 1)")
     parser.add_argument("--consume-repeat", type=int, default=0,
                         help="times bench consume reads what the broker holds "
                              "(default: enough to read about 400 MB)")
@@ -532,11 +625,15 @@ def main() -> None:
                     return float(record[key]) if record[key] not in ("", "None") else None
                 rows.append(Row(
                     record["rung"], record["tool"], record["target"], int(record["records"]),
-                    int(record["acked"]), num("acked_pct"), num("seconds"), num("mb_per_s"),
-                    num("p99_ms"), num("rss_peak_mib"), num("rss_anon_peak_mib"),
-                    num("ratio"), record["note"],
+                    trial=int(record.get("trial") or 1), acked=int(record["acked"]),
+                    acked_pct=num("acked_pct"), seconds=num("seconds"), mb_per_s=num("mb_per_s"),
+                    p99_ms=num("p99_ms"), rss_peak_mib=num("rss_peak_mib"),
+                    rss_anon_peak_mib=num("rss_anon_peak_mib"), ratio=num("ratio"),
+                    note=record["note"],
                 ))
-        chart(rows, Path(args.out) / "ladder.png")
+        summary = summarize(rows)
+        print(summary_table(summary))
+        chart(summary, Path(args.out) / "ladder.png")
         return
     ladder = Ladder(args)
     try:
@@ -545,7 +642,7 @@ def main() -> None:
         if not args.keep_inputs:
             for made in Path(args.work).glob("kcat-*.txt"):
                 made.unlink(missing_ok=True)
-    print(f"wrote {ladder.out / 'ladder.csv'} and {ladder.out / 'ladder.png'}")
+    print(f"wrote {ladder.out / 'ladder.csv'}, {ladder.out / 'summary.csv'} and {ladder.out / 'ladder.png'}")
 
 
 if __name__ == "__main__":
