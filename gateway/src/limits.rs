@@ -124,6 +124,21 @@ fn count_close(limit: &'static str) {
     metrics::counter!(telemetry::LIMIT_CLOSES_TOTAL, "limit" => limit).increment(1);
 }
 
+/// A permit from `slots` at once if one is free; otherwise `report_wait`
+/// runs (the limit's log line and metric) before waiting for one. Fails
+/// only if the semaphore is closed.
+async fn acquire_reporting_waits(
+    slots: &Arc<Semaphore>,
+    report_wait: impl FnOnce(),
+) -> Result<OwnedSemaphorePermit, AcquireError> {
+    match Arc::clone(slots).try_acquire_owned() {
+        Ok(permit) => return Ok(permit),
+        Err(TryAcquireError::Closed) => {}
+        Err(TryAcquireError::NoPermits) => report_wait(),
+    }
+    Arc::clone(slots).acquire_owned().await
+}
+
 /// A connection slot under `--max-connections`: takes a permit, and when
 /// none is free says so (log line, metric) before waiting for one. Fails
 /// only if the semaphore is closed.
@@ -131,21 +146,16 @@ pub async fn connection_slot(
     slots: &Arc<Semaphore>,
     max: usize,
 ) -> Result<OwnedSemaphorePermit, AcquireError> {
-    match Arc::clone(slots).try_acquire_owned() {
-        Ok(permit) => return Ok(permit),
-        Err(TryAcquireError::Closed) => {
-            return Arc::clone(slots).acquire_owned().await;
+    acquire_reporting_waits(slots, || {
+        count_wait(MAX_CONNECTIONS);
+        if let Some(suppressed) = MAX_CONNECTIONS_LOG.admit() {
+            warn!(
+                max_connections = max,
+                suppressed, "connection limit reached: not accepting until a connection closes"
+            );
         }
-        Err(TryAcquireError::NoPermits) => {}
-    }
-    count_wait(MAX_CONNECTIONS);
-    if let Some(suppressed) = MAX_CONNECTIONS_LOG.admit() {
-        warn!(
-            max_connections = max,
-            suppressed, "connection limit reached: not accepting until a connection closes"
-        );
-    }
-    Arc::clone(slots).acquire_owned().await
+    })
+    .await
 }
 
 /// A request slot under `--max-in-flight-per-connection`: while none is
@@ -156,23 +166,18 @@ pub async fn in_flight_slot(
     max: usize,
     peer: SocketAddr,
 ) -> Result<OwnedSemaphorePermit, AcquireError> {
-    match Arc::clone(slots).try_acquire_owned() {
-        Ok(permit) => return Ok(permit),
-        Err(TryAcquireError::Closed) => {
-            return Arc::clone(slots).acquire_owned().await;
+    acquire_reporting_waits(slots, || {
+        count_wait(MAX_IN_FLIGHT);
+        if let Some(suppressed) = IN_FLIGHT_LOG.admit() {
+            info!(
+                %peer,
+                max_in_flight = max,
+                suppressed,
+                "requests in flight at the limit: reading paused until a response is written"
+            );
         }
-        Err(TryAcquireError::NoPermits) => {}
-    }
-    count_wait(MAX_IN_FLIGHT);
-    if let Some(suppressed) = IN_FLIGHT_LOG.admit() {
-        info!(
-            %peer,
-            max_in_flight = max,
-            suppressed,
-            "requests in flight at the limit: reading paused until a response is written"
-        );
-    }
-    Arc::clone(slots).acquire_owned().await
+    })
+    .await
 }
 
 /// Reports a connection closed for sending no request within the idle
@@ -305,6 +310,35 @@ impl Drop for IpSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_a_slot_that_must_be_waited_for_is_reported() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let slots = Arc::new(Semaphore::new(1));
+        let reports = Arc::new(AtomicUsize::new(0));
+        let count = |reports: &Arc<AtomicUsize>| {
+            let reports = Arc::clone(reports);
+            move || {
+                reports.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        let held = acquire_reporting_waits(&slots, count(&reports))
+            .await
+            .expect("a free slot");
+        assert_eq!(reports.load(Ordering::SeqCst), 0);
+        let waiter = tokio::spawn({
+            let slots = Arc::clone(&slots);
+            let report = count(&reports);
+            async move { acquire_reporting_waits(&slots, report).await }
+        });
+        while reports.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiter.is_finished(), "no slot was free");
+        drop(held);
+        let _permit = waiter.await.expect("joins").expect("the freed slot");
+        assert_eq!(reports.load(Ordering::SeqCst), 1);
+    }
 
     fn addr(ip: [u8; 4], port: u16) -> SocketAddr {
         SocketAddr::from((ip, port))

@@ -17,10 +17,11 @@ use kafka_protocol::messages::{ApiKey, CreateAclsRequest, CreateAclsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
+use super::acl_wire;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::security::{acl, order_control, AclOperation, Resource};
-use crate::shape::{Field, Kind, INT8};
+use crate::shape::{Field, Kind};
 use crate::telemetry;
 
 /// Versions served: all the crate decodes.
@@ -36,18 +37,8 @@ pub const ENTRY: ApiEntry = ApiEntry {
     handler,
 };
 
-const CREATION: &[Field] = &[
-    Field::always(INT8),
-    Field::always(Kind::String),
-    Field::always(INT8),
-    Field::always(Kind::String),
-    Field::always(Kind::String),
-    Field::always(INT8),
-    Field::always(INT8),
-];
-
 /// The request's layout (see [`crate::shape`]).
-pub const REQUEST: &[Field] = &[Field::always(Kind::Array(CREATION))];
+pub const REQUEST: &[Field] = &[Field::always(Kind::Array(acl_wire::BINDING))];
 
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(async move {
@@ -65,13 +56,9 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
                 operation: creation.operation as u8,
                 permission: creation.permission_type as u8,
             };
-            let outcome = if !authorized {
-                Err((
-                    ResponseError::ClusterAuthorizationFailed,
-                    "Cluster authorization failed.".to_owned(),
-                ))
-            } else {
-                acl::validate(&binding).map_err(|why| (ResponseError::InvalidRequest, why))
+            let outcome = match acl_wire::refusal(authorized, || acl::validate(&binding)) {
+                Some(refusal) => Err(refusal),
+                None => Ok(()),
             };
             if outcome.is_ok() {
                 bindings.push(binding);

@@ -16,13 +16,12 @@ use kafka_protocol::messages::delete_acls_response::{
 };
 use kafka_protocol::messages::{ApiKey, DeleteAclsRequest, DeleteAclsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
-use kafka_protocol::ResponseError;
 
+use super::acl_wire;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
-use crate::security::acl::AclFilter;
 use crate::security::{order_control, AclOperation, Resource};
-use crate::shape::{Field, Kind, INT8};
+use crate::shape::{Field, Kind};
 use crate::telemetry;
 
 /// Versions served: all the crate decodes.
@@ -38,18 +37,8 @@ pub const ENTRY: ApiEntry = ApiEntry {
     handler,
 };
 
-const FILTER: &[Field] = &[
-    Field::always(INT8),
-    Field::always(Kind::String),
-    Field::always(INT8),
-    Field::always(Kind::String),
-    Field::always(Kind::String),
-    Field::always(INT8),
-    Field::always(INT8),
-];
-
-/// The request's layout (see [`crate::shape`]).
-pub const REQUEST: &[Field] = &[Field::always(Kind::Array(FILTER))];
+/// The request's layout (see [`crate::shape`]): an array of filters.
+pub const REQUEST: &[Field] = &[Field::always(Kind::Array(acl_wire::BINDING))];
 
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(async move {
@@ -59,27 +48,9 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
         let mut results = Vec::new();
         let mut doomed = BTreeSet::new();
         for wire in body.filters {
-            let filter = AclFilter {
-                resource_type: wire.resource_type_filter,
-                resource_name: wire.resource_name_filter.map(|name| name.to_string()),
-                pattern_type: wire.pattern_type_filter,
-                principal: wire.principal_filter.map(|p| p.to_string()),
-                host: wire.host_filter.map(|h| h.to_string()),
-                operation: wire.operation,
-                permission: wire.permission_type,
-            };
+            let filter = acl_wire::filter_from_wire!(wire);
             let mut result = DeleteAclsFilterResult::default();
-            let refusal = if !authorized {
-                Some((
-                    ResponseError::ClusterAuthorizationFailed,
-                    "Cluster authorization failed.".to_owned(),
-                ))
-            } else {
-                filter
-                    .validate()
-                    .err()
-                    .map(|why| (ResponseError::InvalidRequest, why))
-            };
+            let refusal = acl_wire::refusal(authorized, || filter.validate());
             match refusal {
                 Some((error, message)) => {
                     result.error_code = error.code();

@@ -13,13 +13,12 @@ use std::sync::Arc;
 use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
 use kafka_protocol::messages::{ApiKey, DescribeAclsRequest, DescribeAclsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
-use kafka_protocol::ResponseError;
 
+use super::acl_wire;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, VersionPolicy};
-use crate::security::acl::AclFilter;
 use crate::security::{AclOperation, Resource};
-use crate::shape::{Field, Kind, INT8};
+use crate::shape::Field;
 use crate::telemetry;
 
 /// Versions served: all the crate decodes.
@@ -35,41 +34,18 @@ pub const ENTRY: ApiEntry = ApiEntry {
     handler,
 };
 
-/// The request's layout (see [`crate::shape`]).
-pub const REQUEST: &[Field] = &[
-    Field::always(INT8),
-    Field::always(Kind::String),
-    Field::always(INT8),
-    Field::always(Kind::String),
-    Field::always(Kind::String),
-    Field::always(INT8),
-    Field::always(INT8),
-];
+/// The request's layout (see [`crate::shape`]): one filter.
+pub const REQUEST: &[Field] = acl_wire::BINDING;
 
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(async move {
         let body: DescribeAclsRequest = request.decode_bounded(REQUEST)?;
         let mut response = DescribeAclsResponse::default();
-        let filter = AclFilter {
-            resource_type: body.resource_type_filter,
-            resource_name: body.resource_name_filter.map(|name| name.to_string()),
-            pattern_type: body.pattern_type_filter,
-            principal: body.principal_filter.map(|p| p.to_string()),
-            host: body.host_filter.map(|h| h.to_string()),
-            operation: body.operation,
-            permission: body.permission_type,
-        };
-        let refusal = if !request.authorized(&ctx, AclOperation::Describe, Resource::Cluster) {
-            Some((
-                ResponseError::ClusterAuthorizationFailed,
-                "Cluster authorization failed.".to_owned(),
-            ))
-        } else {
-            filter
-                .validate()
-                .err()
-                .map(|why| (ResponseError::InvalidRequest, why))
-        };
+        let filter = acl_wire::filter_from_wire!(body);
+        let refusal = acl_wire::refusal(
+            request.authorized(&ctx, AclOperation::Describe, Resource::Cluster),
+            || filter.validate(),
+        );
         if let Some((error, message)) = refusal {
             response.error_code = error.code();
             response.error_message = Some(StrBytes::from_string(message));

@@ -11,6 +11,7 @@
 //! [`ApiRequest::respond`]: crate::dispatch::ApiRequest::respond
 //! [`Reply::Deferred`]: crate::dispatch::Reply::Deferred
 
+pub mod acl_wire;
 pub mod admin;
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
