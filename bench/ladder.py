@@ -611,6 +611,8 @@ def main() -> None:
     parser.add_argument("--no-build", action="store_true",
                         help="use the release binary as it is (bench/ladder)")
     args = parser.parse_args()
+    if args.repeat < 1 or args.repeat_10gb < 1:
+        parser.error("--repeat and --repeat-10gb take at least 1 pair")
     for rung in args.rungs:
         if rung not in RUNGS:
             parser.error(f"unknown rung {rung}; use {','.join(RUNGS)}")
