@@ -425,27 +425,23 @@ class Ladder:
                 row.ratio = row.mb_per_s / sink.mb_per_s
 
     def write(self) -> None:
-        path = self.out / "ladder.csv"
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(asdict(self.rows[0]).keys()))
-            writer.writeheader()
-            for row in self.rows:
-                record = asdict(row)
-                for key, value in record.items():
-                    if isinstance(value, float):
-                        record[key] = f"{value:.3f}"
-                writer.writerow(record)
+        write_csv(self.out / "ladder.csv", self.rows)
         summary = summarize(self.rows)
-        with open(self.out / "summary.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(asdict(summary[0]).keys()))
-            writer.writeheader()
-            for line in summary:
-                record = asdict(line)
-                for key, value in record.items():
-                    if isinstance(value, float):
-                        record[key] = f"{value:.3f}"
-                writer.writerow(record)
+        write_csv(self.out / "summary.csv", summary)
         chart(summary, self.out / "ladder.png")
+
+
+def write_csv(path: Path, records: list) -> None:
+    """Dataclass records as CSV, floats with 3 decimals."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(asdict(records[0]).keys()))
+        writer.writeheader()
+        for record in records:
+            fields = asdict(record)
+            for key, value in fields.items():
+                if isinstance(value, float):
+                    fields[key] = f"{value:.3f}"
+            writer.writerow(fields)
 
 
 @dataclass

@@ -44,7 +44,8 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(async move {
         let body: CreateAclsRequest = request.decode_bounded(REQUEST)?;
         let authorized = request.authorized(&ctx, AclOperation::Alter, Resource::Cluster);
-        let mut outcomes: Vec<Result<(), (ResponseError, String)>> = Vec::new();
+        // Each creation's refusal, if it has one.
+        let mut refusals: Vec<Option<(ResponseError, String)>> = Vec::new();
         let mut bindings = Vec::new();
         for creation in body.creations {
             let binding = AclRecord {
@@ -56,14 +57,11 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
                 operation: creation.operation as u8,
                 permission: creation.permission_type as u8,
             };
-            let outcome = match acl_wire::refusal(authorized, || acl::validate(&binding)) {
-                Some(refusal) => Err(refusal),
-                None => Ok(()),
-            };
-            if outcome.is_ok() {
+            let refusal = acl_wire::refusal(authorized, || acl::validate(&binding));
+            if refusal.is_none() {
                 bindings.push(binding);
             }
-            outcomes.push(outcome);
+            refusals.push(refusal);
         }
         let responder = request.responder();
         Ok(Reply::deferred(async move {
@@ -73,12 +71,10 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
                 order_control(&ctx, &ControlRecord::CreateAcls { acls: bindings }).await
             };
             let mut response = CreateAclsResponse::default();
-            for outcome in outcomes {
+            for refusal in refusals {
                 let mut result = AclCreationResult::default();
-                let refusal = match outcome {
-                    Err(refusal) => Some(refusal),
-                    Ok(()) => failure.map(|error| (error, error.to_string())),
-                };
+                // An accepted creation fails with the control record.
+                let refusal = refusal.or_else(|| failure.map(|error| (error, error.to_string())));
                 if let Some((error, message)) = refusal {
                     result.error_code = error.code();
                     result.error_message = Some(StrBytes::from_string(message));
