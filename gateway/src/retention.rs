@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cxlkafka_sequencer::control::ControlRecord;
 
 use crate::cluster::ClusterLog;
-use crate::order_topic::ORDER_TOPIC;
+use crate::cluster::ORDER_TOPIC;
 use crate::telemetry;
 
 /// How long one DeleteRecords may take to be ordered.

@@ -20,7 +20,7 @@ use super::errors::{control_append_error, status_error};
 use super::metadata::{validate_topic_name, InvalidTopicName, MAX_TOPIC_NAME_LEN};
 use super::topic_config::ConfigError;
 use crate::context::GatewayContext;
-use crate::order_topic::ORDER_TOPIC;
+use crate::cluster::ORDER_TOPIC;
 
 /// Config resource types (`ConfigResource.Type` ids) of the config APIs.
 pub mod resource_type {

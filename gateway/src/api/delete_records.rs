@@ -24,7 +24,7 @@ use super::admin;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
-use crate::order_topic::ORDER_TOPIC;
+use crate::cluster::ORDER_TOPIC;
 use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32, INT64};
 use crate::telemetry;

@@ -275,7 +275,7 @@ fn describe(topic: &Topic, brokers: &[Member], ctx: &GatewayContext) -> Metadata
     let mut entry = MetadataResponseTopic::default();
     entry.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
     entry.topic_id = Uuid::from_bytes(topic.topic_id);
-    entry.is_internal = topic.name == crate::order_topic::ORDER_TOPIC;
+    entry.is_internal = topic.name == crate::cluster::ORDER_TOPIC;
     entry.partitions = (0..topic.partitions)
         .map(|index| {
             let factor = i16::try_from(topic.replication_factor).unwrap_or(i16::MAX);

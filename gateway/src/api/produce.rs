@@ -216,7 +216,7 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
                 match &topic {
                     Err(error) => Outcome::Failed(*error, None),
                     // The order topic is written by the sequencer alone.
-                    Ok(topic) if topic.name == crate::order_topic::ORDER_TOPIC => {
+                    Ok(topic) if topic.name == crate::cluster::ORDER_TOPIC => {
                         Outcome::Failed(ResponseError::InvalidTopicException, None)
                     }
                     Ok(topic) => {

@@ -34,6 +34,9 @@ pub use order_view::ORDER_STREAM;
 pub use runtime::{start, Cluster, ClusterOptions};
 pub use sink::SinkLog;
 
+/// Name of the read-only topic that lists the total order.
+pub use crate::order_topic::ORDER_TOPIC;
+
 use bytes::Bytes;
 use cxlkafka_log::layout::Completion;
 use cxlkafka_sequencer::catalog::Topic;
