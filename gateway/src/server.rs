@@ -283,7 +283,7 @@ pub async fn serve(
             .map_err(ServeError::Region)?
     };
     if !args.sink {
-        crate::retention::spawn(
+        crate::cluster::retention::spawn(
             Arc::clone(&log),
             Duration::from_millis(args.log_retention_check_interval_ms),
         );

@@ -448,7 +448,7 @@ async fn retention_moves_the_log_start_and_deletes_segments(
     produce_acks_all(log.as_ref(), by_time, 0, 20).await;
     let files_before = segment_files();
 
-    let report = cxlkafka_gateway::retention::run_once(log.as_ref()).await;
+    let report = cxlkafka_gateway::cluster::retention::run_once(log.as_ref()).await;
     assert_eq!(report.log_starts_moved, 2);
     let (start, high_watermark) = log.offsets(by_size);
     assert_eq!(high_watermark, BATCHES as i64);

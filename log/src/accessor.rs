@@ -11,7 +11,7 @@ use std::mem::size_of;
 
 use bytemuck::Pod;
 
-use crate::layout::{CommitRecord, Layout};
+use crate::layout::{CommitRecord, Frontier, GatewayIndex, GatewayInfo, Heartbeat, Layout, Lease};
 use crate::memory::MemoryBackend;
 
 /// One participant's handle on a formatted region.
@@ -131,5 +131,53 @@ impl<B: MemoryBackend> Region<B> {
         self.backend.invalidate(offset, dst.len());
         self.backend.full_fence();
         self.backend.read(offset, dst);
+    }
+
+    /// Gateway `gateway`'s frontier `which`, as that gateway last published it.
+    pub fn frontier(&self, gateway: GatewayIndex, which: Frontier) -> u64 {
+        self.load_word_fresh(self.layout.frontier(gateway, which))
+    }
+
+    /// Publishes this gateway's frontier `which` (only gateway `gateway`
+    /// may call it: one writer per line).
+    pub fn set_frontier(&self, gateway: GatewayIndex, which: Frontier, value: u64) {
+        self.store_word(self.layout.frontier(gateway, which), value);
+    }
+
+    /// Gateway `gateway`'s last heartbeat.
+    pub fn heartbeat(&self, gateway: GatewayIndex) -> Heartbeat {
+        self.read_fresh(self.layout.heartbeat(gateway))
+    }
+
+    /// Publishes gateway `gateway`'s heartbeat (only that gateway calls it).
+    pub fn set_heartbeat(&self, gateway: GatewayIndex, heartbeat: &Heartbeat) {
+        self.write_line(self.layout.heartbeat(gateway), heartbeat);
+    }
+
+    /// Who holds gateway `gateway`'s slot and where clients reach it.
+    pub fn gateway_info(&self, gateway: GatewayIndex) -> GatewayInfo {
+        self.read_fresh(self.layout.gateway_info(gateway))
+    }
+
+    /// Publishes gateway `gateway`'s info line (only that gateway calls it).
+    pub fn set_gateway_info(&self, gateway: GatewayIndex, info: &GatewayInfo) {
+        self.write_line(self.layout.gateway_info(gateway), info);
+    }
+
+    /// The sequencer lease as its holder last wrote it.
+    pub fn lease(&self) -> Lease {
+        self.read_fresh(self.layout.lease())
+    }
+
+    /// Writes the sequencer lease (only the holder, or a successor taking
+    /// it over from a dead holder, calls it).
+    pub fn set_lease(&self, lease: &Lease) {
+        self.write_line(self.layout.lease(), lease);
+    }
+
+    /// Ring slots of gateway `gateway` below this were consumed by the
+    /// sequencer (ordered or refused).
+    pub fn consumed(&self, gateway: GatewayIndex) -> u64 {
+        self.load_word_fresh(self.layout.consumed(gateway))
     }
 }

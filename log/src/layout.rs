@@ -244,6 +244,63 @@ impl Layout {
     }
 }
 
+/// One word of a gateway's [`GatewayFrontiers`] line: what a caller names
+/// instead of computing the word's offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frontier {
+    /// [`GatewayFrontiers::arena_floor`].
+    ArenaFloor,
+    /// [`GatewayFrontiers::order_log_applied`].
+    OrderLogApplied,
+    /// [`GatewayFrontiers::durable`].
+    Durable,
+    /// [`GatewayFrontiers::recycled_slot`].
+    RecycledSlot,
+}
+
+impl Frontier {
+    const fn offset_in_line(self) -> usize {
+        match self {
+            Frontier::ArenaFloor => offset_of!(GatewayFrontiers, arena_floor),
+            Frontier::OrderLogApplied => offset_of!(GatewayFrontiers, order_log_applied),
+            Frontier::Durable => offset_of!(GatewayFrontiers, durable),
+            Frontier::RecycledSlot => offset_of!(GatewayFrontiers, recycled_slot),
+        }
+    }
+}
+
+/// The single-writer lines every participant reads, by name: the only
+/// place outside the structures themselves that knows their offsets.
+impl Layout {
+    /// Gateway `gateway`'s [`GatewayInfo`] line (written by that gateway).
+    pub fn gateway_info(&self, gateway: GatewayIndex) -> usize {
+        self.gateway_lines(gateway) + offset_of!(GatewayLines, info)
+    }
+
+    /// Gateway `gateway`'s [`Heartbeat`] line (written by that gateway).
+    pub fn heartbeat(&self, gateway: GatewayIndex) -> usize {
+        self.gateway_lines(gateway) + offset_of!(GatewayLines, heartbeat)
+    }
+
+    /// One word of gateway `gateway`'s frontier line (written by that gateway).
+    pub fn frontier(&self, gateway: GatewayIndex, frontier: Frontier) -> usize {
+        self.gateway_lines(gateway)
+            + offset_of!(GatewayLines, frontiers)
+            + frontier.offset_in_line()
+    }
+
+    /// The sequencer [`Lease`] line (written by the lease holder).
+    pub fn lease(&self) -> usize {
+        self.sequencer_lines as usize + offset_of!(SequencerLines, lease)
+    }
+
+    /// [`SequencerView::consumed`] for gateway `gateway`'s ring (written by
+    /// the sequencer).
+    pub fn consumed(&self, gateway: GatewayIndex) -> usize {
+        self.sequencer_view(gateway) + offset_of!(SequencerView, consumed)
+    }
+}
+
 /// Offset 0: written once by the gateway that formats the region.
 ///
 /// The formatter writes every field with `magic = 0`, flushes and fences, then

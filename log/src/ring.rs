@@ -8,11 +8,10 @@
 //! which also tells a stale slot from the previous lap apart (no ABA).
 
 use std::collections::VecDeque;
-use std::mem::offset_of;
 
 use crate::accessor::Region;
 use crate::arena::{ArenaAllocator, ArenaError};
-use crate::layout::{BatchHeader, GatewayFrontiers, GatewayIndex, GatewayLines, SequencerView};
+use crate::layout::{BatchHeader, Frontier, GatewayIndex};
 use crate::memory::MemoryBackend;
 
 /// Why a batch was not published.
@@ -38,19 +37,7 @@ pub enum PayloadError {
 }
 
 fn arena_floor_offset<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> usize {
-    region.layout().gateway_lines(gateway)
-        + offset_of!(GatewayLines, frontiers)
-        + offset_of!(GatewayFrontiers, arena_floor)
-}
-
-fn recycled_slot_offset<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> usize {
-    region.layout().gateway_lines(gateway)
-        + offset_of!(GatewayLines, frontiers)
-        + offset_of!(GatewayFrontiers, recycled_slot)
-}
-
-fn consumed_offset<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> usize {
-    region.layout().sequencer_view(gateway) + offset_of!(SequencerView, consumed)
+    region.layout().frontier(gateway, Frontier::ArenaFloor)
 }
 
 /// The publishing side of one gateway's ring. Not shared between processes:
@@ -90,12 +77,10 @@ impl RingWriter {
     pub fn resume<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> Self {
         let layout = region.layout();
         let geometry = layout.geometry;
-        let consumed = region
-            .load_word_fresh(consumed_offset(region, gateway))
-            .max(1);
+        let consumed = region.consumed(gateway).max(1);
         // Slots the sequencer consumed but the disk tier had not released
         // are still held: their bytes may not be on every disk yet.
-        let recycled = region.load_word_fresh(recycled_slot_offset(region, gateway));
+        let recycled = region.frontier(gateway, Frontier::RecycledSlot);
         let consumed = if recycled > 0 {
             consumed.min(recycled)
         } else {
@@ -110,7 +95,7 @@ impl RingWriter {
         } else {
             0
         };
-        head = head.max(region.load_word_fresh(arena_floor_offset(region, gateway)));
+        head = head.max(region.frontier(gateway, Frontier::ArenaFloor));
         let mut released = head;
         let mut in_flight = VecDeque::new();
         let mut slot = consumed;
@@ -158,7 +143,7 @@ impl RingWriter {
     /// Reads the consumer frontier and releases what it (and the recycle
     /// limit, when set) has passed.
     pub fn refresh_consumed<B: MemoryBackend>(&mut self, region: &Region<B>) -> u64 {
-        let consumed = region.load_word_fresh(consumed_offset(region, self.gateway));
+        let consumed = region.consumed(self.gateway);
         assert!(
             consumed <= self.next_slot,
             "consumer frontier {consumed} is past the last published slot {}",
@@ -256,7 +241,7 @@ impl RingReader {
     /// Publishes that every slot below `next_slot` is consumed, so the writer
     /// may reuse those slots and their arena bytes.
     pub fn release<B: MemoryBackend>(&self, region: &Region<B>) {
-        region.store_word(consumed_offset(region, self.gateway), self.next_slot);
+        region.store_word(region.layout().consumed(self.gateway), self.next_slot);
     }
 }
 

@@ -3,13 +3,11 @@
 //! stream's next offsets, publish the order-log entry and then the slot's
 //! completion, and release consumed slots back to their gateway.
 
-use std::mem::offset_of;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cxlkafka_log::layout::{
-    kind, topic_state, BatchHeader, Completion, GatewayFrontiers, GatewayIndex, GatewayLines,
-    Heartbeat, OrderEntry, SequencerCheckpoint, TopicEntry, MAX_PARTITIONS_PER_TOPIC, MAX_STREAMS,
-    MAX_TOPICS,
+    kind, topic_state, BatchHeader, Completion, Frontier, GatewayIndex, Heartbeat, OrderEntry,
+    SequencerCheckpoint, TopicEntry, MAX_PARTITIONS_PER_TOPIC, MAX_STREAMS, MAX_TOPICS,
 };
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::ring::{read_payload, RingReader};
@@ -256,17 +254,9 @@ impl<B: MemoryBackend> Sequencer<B> {
         let now = unix_ns();
         (0..layout.geometry.max_gateways as GatewayIndex)
             .filter_map(|gateway| {
-                let lines = layout.gateway_lines(gateway);
-                let heartbeat: Heartbeat = self
-                    .region
-                    .read_fresh(lines + offset_of!(GatewayLines, heartbeat));
-                heartbeat_is_fresh(&heartbeat, now, self.heartbeat_timeout_ns).then(|| {
-                    self.region.load_word_fresh(
-                        lines
-                            + offset_of!(GatewayLines, frontiers)
-                            + offset_of!(GatewayFrontiers, order_log_applied),
-                    )
-                })
+                let heartbeat = self.region.heartbeat(gateway);
+                heartbeat_is_fresh(&heartbeat, now, self.heartbeat_timeout_ns)
+                    .then(|| self.region.frontier(gateway, Frontier::OrderLogApplied))
             })
             .min()
             .unwrap_or(u64::MAX)

@@ -19,8 +19,8 @@ use kafka_protocol::ResponseError;
 use super::errors::{control_append_error, status_error};
 use super::metadata::{validate_topic_name, InvalidTopicName, MAX_TOPIC_NAME_LEN};
 use super::topic_config::ConfigError;
-use crate::context::GatewayContext;
 use crate::cluster::ORDER_TOPIC;
+use crate::context::GatewayContext;
 
 /// Config resource types (`ConfigResource.Type` ids) of the config APIs.
 pub mod resource_type {

@@ -1,46 +1,65 @@
 //! The gateway's storage side: its slot in the shared region, the batches
-//! it publishes, the sequencer it may run, and its index of the global order.
+//! it publishes, the sequencer it may run, its index of the global order,
+//! and its copy of that order on disk.
 //!
-//! Background threads (plain OS threads: they poll region memory, which
-//! async tasks must not block on):
+//! One file per role, each owning its state; [`Cluster`] (here) composes
+//! them and [`ClusterLog`] (here) is all that handlers see of it:
 //!
-//! | thread | does |
-//! |---|---|
-//! | `heartbeat` | bumps this gateway's heartbeat every `lease_timeout / 8` |
-//! | `sequencer` | holds or waits for the lease; while holding it, orders every ring |
-//! | `completions` | reads the sequencer's completions for this gateway's slots and wakes produces |
-//! | `tailer` | applies the order log to the index and wakes fetches |
-//! | `replicator` | copies ordered entries from the region into this gateway's segments ([`replica`]) |
-//! | `syncer` | fsyncs them by group commit and publishes the durable frontier |
+//! | file | role | thread |
+//! |---|---|---|
+//! | [`startup`] | joins the region, opens the disk tier, resumes, starts the threads; a clean stop | |
+//! | [`heartbeat`] | bumps this gateway's heartbeat every `lease_timeout / 8`, region gauges | `heartbeat` |
+//! | [`lease`] | holds or waits for the sequencer lease; while holding it, orders every ring | `sequencer` |
+//! | [`publisher`] | the ring writer, published batches awaiting their completion | `completions` |
+//! | [`tailer`] | applies the order log to the index and wakes fetches | `tailer` |
+//! | [`reader`] | the read path: partitions from the region or the segments | |
+//! | [`order_topic`] | `__cxlkafka_order`, the total order as a topic | |
+//! | [`replica`] | copies ordered entries into this gateway's segments, group commit, acks=all copies, arena recycling | `replicator`, `syncer` |
+//! | [`restore`] | fills gaps from sibling segments, rebuilds a lost region | |
+//! | [`retention`] | where retention moves log starts; deleting expired segments | (a tokio task) |
+//! | [`index`] | the per-partition index of ordered batches | |
+//! | [`sink`] | the store-nothing [`ClusterLog`] of `serve --sink` and `bench sink` | |
 //!
-//! Handlers use [`ClusterLog`], so they stay free of the backend type.
+//! The threads are plain OS threads: they poll region memory, which async
+//! tasks must not block on. Membership (slots, heartbeats) and the lease
+//! word live in the sequencer crate ([`cxlkafka_sequencer::membership`],
+//! [`cxlkafka_sequencer::lease`]); every region address comes from log/'s
+//! typed accessors.
 
+mod cluster_log;
+mod heartbeat;
 mod index;
-mod membership;
+mod lease;
 mod open;
-mod order_view;
+pub mod order_topic;
+mod publisher;
+mod reader;
 mod replica;
 mod restore;
-mod retention;
-mod runtime;
+pub mod retention;
 mod sink;
+mod startup;
+mod tailer;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use cxlkafka_sequencer::membership::Member;
 pub use index::{BatchLocation, OrderIndex, PartitionIndex};
-pub use membership::Member;
 pub use open::{open_cluster, slot_for_node_id, RegionSettings};
-pub use order_view::ORDER_STREAM;
-pub use runtime::{start, Cluster, ClusterOptions};
-pub use sink::SinkLog;
-
-/// Name of the read-only topic that lists the total order.
-pub use crate::order_topic::ORDER_TOPIC;
+pub use order_topic::{ORDER_STREAM, ORDER_TOPIC};
+pub use sink::{SinkFetches, SinkLog};
+pub use startup::{start, ClusterOptions};
 
 use bytes::Bytes;
-use cxlkafka_log::layout::Completion;
+use cxlkafka_log::layout::{Completion, GatewayIndex};
+use cxlkafka_log::memory::MemoryBackend;
+use cxlkafka_log::Region;
 use cxlkafka_sequencer::catalog::Topic;
 use cxlkafka_sequencer::control::{CommittedOffset, ControlRecord};
+use cxlkafka_sequencer::wait::Bell;
 use tokio::sync::oneshot;
 
 /// One batch to publish.
@@ -82,7 +101,7 @@ pub enum AppendError {
 /// A published batch whose place in the order is not known yet: the second
 /// half of [`ClusterLog::append`], split off so that a handler can publish
 /// in request order and wait for the answer later (see
-/// [`crate::dispatch`]).
+/// [`ClusterLog::publish`]).
 #[derive(Debug)]
 pub struct PendingAppend {
     receiver: oneshot::Receiver<Completion>,
@@ -213,4 +232,53 @@ pub trait ClusterLog: Send + Sync + 'static {
     fn delete_expired_segments(&self) -> (u64, u64);
     /// Stops the background threads and leaves the region cleanly.
     fn shutdown(&self);
+}
+
+/// The storage side of one gateway over a region mapped with backend `B`.
+/// Its fields are private to `cluster/`: each role's file reaches the
+/// others' state through their own types ([`publisher::Publisher`],
+/// [`tailer::Applied`], [`replica::DiskTier`]).
+pub struct Cluster<B: MemoryBackend> {
+    region: Arc<Region<B>>,
+    gateway: GatewayIndex,
+    incarnation: u64,
+    lease_timeout_ns: u64,
+    publisher: publisher::Publisher,
+    /// What the tailer applied (written by the tailer, read by all).
+    index: RwLock<OrderIndex>,
+    applied: tailer::Applied,
+    disk: replica::DiskTier,
+    bells: Bells,
+    stop: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// How the threads of one gateway wake each other (see
+/// [`cxlkafka_sequencer::wait`]); work made by another process is seen
+/// within the idle sleep instead.
+#[derive(Default)]
+struct Bells {
+    /// Rung when this gateway gave its sequencer work: a batch published,
+    /// order-log space released by applying or copying entries.
+    sequencer: Bell,
+    /// Rung when this gateway's sequencer ordered or answered batches
+    /// (wakes the tailer and the completion thread).
+    order: Bell,
+    /// Rung when the tailer applied entries (wakes the replicator).
+    apply: Bell,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lock_write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -9,7 +9,7 @@ use cxlkafka_log::layout::{GatewayIndex, Geometry};
 use cxlkafka_log::memory::{Coherent, NonCoherent};
 use cxlkafka_log::open::{cluster_id, open_or_create, MappedBackend, Opened, RegionOptions};
 
-use super::runtime::{start, ClusterOptions};
+use super::startup::{start, ClusterOptions};
 use super::ClusterLog;
 
 /// Where and how to open the region.

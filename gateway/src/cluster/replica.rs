@@ -4,34 +4,29 @@
 //! it decides which of its own ring slots the arena may recycle, and when
 //! an acks=all batch is held by enough copies.
 //!
-//! Threads (see [`super::runtime`]):
+//! Threads (started by [`super::startup`]):
 //!
 //! | thread | does |
 //! |---|---|
 //! | `replicator` | copies entries the tailer applied from the region into the segments |
 //! | `syncer` | fsyncs what was copied (one fsync covers everything written before it: group commit), then publishes the durable frontier |
 
-use std::mem::offset_of;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use cxlkafka_log::layout::{
-    kind, Completion, GatewayFrontiers, GatewayIndex, GatewayLines, OrderEntry, SequencerView,
-};
+use cxlkafka_log::layout::{kind, Completion, Frontier, GatewayIndex, OrderEntry};
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::ring::{read_payload, write_payload_to_file, PayloadWriteError};
 use cxlkafka_log::segment::{
     AppendFromError, DiskLocation, EntryHeader, SegmentFiles, SegmentLog, StoredEntry,
 };
+use cxlkafka_sequencer::membership;
 use cxlkafka_sequencer::wait::Backoff;
 use tokio::sync::watch;
 
-use super::membership;
-use super::runtime::{lock, lock_write, Cluster};
-use super::AppendError;
-use super::ClusterLog;
+use super::{lock, lock_write, AppendError, Cluster};
 use crate::{records, telemetry};
 
 /// Entries copied per lock of the segment writer.
@@ -172,14 +167,6 @@ impl DiskTier {
     }
 }
 
-fn frontier_offset<B: MemoryBackend>(
-    cluster: &Cluster<B>,
-    gateway: GatewayIndex,
-    field: usize,
-) -> usize {
-    cluster.region.layout().gateway_lines(gateway) + offset_of!(GatewayLines, frontiers) + field
-}
-
 impl<B: MemoryBackend> Cluster<B> {
     /// Copies every entry the tailer applied into the segments, in order.
     pub(super) fn replicate_loop(&self) {
@@ -191,7 +178,7 @@ impl<B: MemoryBackend> Cluster<B> {
         metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL).increment(0);
         metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(0);
         while !self.stopping() {
-            let rings = self.apply_bell.rings();
+            let rings = self.bells.apply.rings();
             let applied = self.applied();
             let mut writer = lock(&self.disk.writer);
             let mut next = writer.next;
@@ -247,7 +234,7 @@ impl<B: MemoryBackend> Cluster<B> {
                 self.disk.work_signal.notify_one();
                 backoff.reset();
             } else {
-                backoff.wait_on(&self.apply_bell, rings);
+                backoff.wait_on(&self.bells.apply, rings);
             }
         }
         self.disk.work_signal.notify_all();
@@ -309,11 +296,13 @@ impl<B: MemoryBackend> Cluster<B> {
     /// Group commit: one fsync covers every entry copied before it began;
     /// the durable frontier moves only after it succeeded.
     pub(super) fn sync_loop(&self) {
-        let frontier = frontier_offset(self, self.gateway, offset_of!(GatewayFrontiers, durable));
         let fsyncs = metrics::counter!(telemetry::REPLICA_FSYNCS_TOTAL);
         let fsync_seconds = metrics::histogram!(telemetry::REPLICA_FSYNC_SECONDS);
-        self.region
-            .store_word(frontier, self.disk.durable.load(Ordering::Acquire));
+        self.region.set_frontier(
+            self.gateway,
+            Frontier::Durable,
+            self.disk.durable.load(Ordering::Acquire),
+        );
         while !self.stopping() {
             let (work, through) = {
                 let mut writer = lock(&self.disk.writer);
@@ -346,7 +335,8 @@ impl<B: MemoryBackend> Cluster<B> {
                 fsync_seconds.record(began.elapsed().as_secs_f64());
             }
             self.disk.durable.store(through, Ordering::Release);
-            self.region.store_word(frontier, through);
+            self.region
+                .set_frontier(self.gateway, Frontier::Durable, through);
             self.disk.durable_tx.send_replace(through);
             metrics::gauge!(telemetry::REPLICA_DURABLE_SEQUENCE)
                 .set(through.saturating_sub(1) as f64);
@@ -359,11 +349,7 @@ impl<B: MemoryBackend> Cluster<B> {
         if gateway == self.gateway {
             return self.disk.durable();
         }
-        self.region.load_word_fresh(frontier_offset(
-            self,
-            gateway,
-            offset_of!(GatewayFrontiers, durable),
-        ))
+        self.region.frontier(gateway, Frontier::Durable)
     }
 
     /// Lowest durable frontier over the live gateways.
@@ -381,10 +367,8 @@ impl<B: MemoryBackend> Cluster<B> {
     pub(super) fn advance_recycle_limit(&self) {
         let layout = *self.region.layout();
         let min_durable = self.min_live_durable();
-        let consumed = self.region.load_word_fresh(
-            layout.sequencer_view(self.gateway) + offset_of!(SequencerView, consumed),
-        );
-        let start = self.recycle_next.load(Ordering::Acquire);
+        let consumed = self.region.consumed(self.gateway);
+        let start = self.publisher.recycle_next();
         let mut limit = start;
         while limit < consumed {
             let Some(completion) = self
@@ -399,16 +383,8 @@ impl<B: MemoryBackend> Cluster<B> {
             limit += 1;
         }
         if limit > start {
-            self.recycle_next.store(limit, Ordering::Release);
-            lock(&self.writer).set_recycle_limit(limit);
-            self.region.store_word(
-                frontier_offset(
-                    self,
-                    self.gateway,
-                    offset_of!(GatewayFrontiers, recycled_slot),
-                ),
-                limit,
-            );
+            self.publisher
+                .release_below(&self.region, self.gateway, limit);
         }
     }
 

@@ -19,14 +19,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cxlkafka_log::layout::{kind, GatewayIndex, Lease, SequencerCheckpoint};
+use cxlkafka_log::layout::{kind, GatewayIndex, SequencerCheckpoint};
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::segment::{read_chain, StoredEntry};
 use cxlkafka_log::Region;
-use cxlkafka_sequencer::sequencer::{heartbeat_is_fresh, unix_ns, RestoredEntry};
-use cxlkafka_sequencer::Sequencer;
+use cxlkafka_sequencer::sequencer::RestoredEntry;
+use cxlkafka_sequencer::{lease, membership, Sequencer};
 
-use super::membership;
 use super::replica::DiskTier;
 
 /// How long a gateway waits for another one to rebuild a lost region.
@@ -130,28 +129,15 @@ pub(super) fn restore_region<B: MemoryBackend>(
     disk: &DiskTier,
     stored: &[StoredEntry],
 ) -> Result<(), String> {
-    let lease_offset = region.layout().sequencer_lines as usize;
     let deadline = Instant::now() + RESTORE_WAIT;
     loop {
         if !region_is_blank(region) {
             return Ok(());
         }
-        let lease: Lease = region.read_fresh(lease_offset);
-        let held_by_other = lease.holder != 0 && lease.holder != u64::from(gateway) + 1 && {
-            let holder = (lease.holder - 1) as GatewayIndex;
-            let heartbeat = membership::read_heartbeat(region, holder);
-            heartbeat.incarnation == lease.holder_incarnation
-                && heartbeat_is_fresh(&heartbeat, unix_ns(), lease_timeout_ns)
-        };
-        if !held_by_other {
-            let taken = Lease {
-                epoch: lease.epoch + 1,
-                holder: u64::from(gateway) + 1,
-                holder_incarnation: incarnation,
-                next_sequence: 0,
-                _pad: [0; 96],
-            };
-            region.write_line(lease_offset, &taken);
+        let state = lease::read(region, gateway, incarnation, lease_timeout_ns);
+        let held_by_me = state.lease.holder == u64::from(gateway) + 1;
+        if state.free || held_by_me {
+            lease::take(region, gateway, incarnation, state.lease.epoch + 1);
             let began = Instant::now();
             let next = while_beating(region, gateway, incarnation, lease_timeout_ns, || {
                 replay(region, disk, stored)
@@ -168,7 +154,7 @@ pub(super) fn restore_region<B: MemoryBackend>(
             return Err(format!(
                 "the region is blank and gateway {} holds the sequencer lease without \
                  rebuilding it from segments within {} s",
-                lease.holder - 1,
+                state.lease.holder - 1,
                 RESTORE_WAIT.as_secs()
             ));
         }

@@ -1,18 +1,29 @@
 //! The sink: a [`ClusterLog`] that acknowledges every batch at once and
 //! stores nothing, for measuring clients and the protocol layer against a
-//! broker with no storage cost (`cxlkafka serve --sink`). Every bandwidth
-//! figure of this project is given as a ratio to the same client against
-//! the sink on the same machine in the same run.
+//! broker with no storage cost. Every bandwidth figure of this project is
+//! given as a ratio to the same client against the sink on the same
+//! machine in the same run.
 //!
 //! It answers like a one-gateway broker: topics live in memory, offsets
-//! advance per partition, fetches return no records at the high watermark.
-//! Nothing it acknowledges can be read back.
+//! advance per partition. What a fetch returns is its [`SinkFetches`]:
+//!
+//! - `cxlkafka serve --sink` ([`SinkFetches::Nothing`]): no records at the
+//!   high watermark, out of range below it; nothing it acknowledges can be
+//!   read back;
+//! - `cxlkafka bench sink` ([`SinkFetches::Templates`]): the first batch
+//!   produced to each partition is kept as a template, and a fetch below
+//!   the high watermark gets copies of it tiled over the offsets (batch k
+//!   covers offsets k*n..(k+1)*n for a template of n records), each with
+//!   its base offset rewritten: one copy per batch served and no storage
+//!   behind it, so `bench consume` against it measures what a fetch costs
+//!   without storage.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::{Bytes, BytesMut};
 use cxlkafka_log::layout::{Completion, MAX_PARTITIONS_PER_TOPIC, MAX_TOPICS};
 use cxlkafka_sequencer::catalog::Topic;
 use cxlkafka_sequencer::control::{CommittedOffset, ControlRecord};
@@ -20,6 +31,16 @@ use cxlkafka_sequencer::status;
 use tokio::sync::oneshot;
 
 use super::{AppendBatch, AppendError, ClusterLog, FetchRead, Member, PendingAppend};
+use crate::records::set_base_offset;
+
+/// What the sink's fetches return (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkFetches {
+    /// Nothing: `serve --sink`.
+    Nothing,
+    /// Copies of each partition's first batch: `bench sink`.
+    Templates,
+}
 
 #[derive(Default)]
 struct SinkState {
@@ -27,11 +48,20 @@ struct SinkState {
     next_offsets: HashMap<u32, i64>,
     groups: HashMap<String, HashMap<u32, CommittedOffset>>,
     next_slot: u32,
+    templates: HashMap<u32, Template>,
+}
+
+/// A partition's template batch.
+#[derive(Clone)]
+struct Template {
+    batch: Bytes,
+    records: i64,
 }
 
 /// A storage side that stores nothing.
 pub struct SinkLog {
     member: Member,
+    fetches: SinkFetches,
     state: Mutex<SinkState>,
     sequence: AtomicU64,
     next_producer_id: AtomicU64,
@@ -39,14 +69,22 @@ pub struct SinkLog {
 }
 
 impl SinkLog {
-    /// A sink answering as node 0 at the advertised address.
+    /// A sink answering as node 0 at the advertised address, whose fetches
+    /// return nothing (`serve --sink`).
     pub fn new(host: String, port: u16) -> Self {
+        Self::with_fetches(host, port, SinkFetches::Nothing)
+    }
+
+    /// A sink answering as node 0 at the advertised address, whose fetches
+    /// return what `fetches` says.
+    pub fn with_fetches(host: String, port: u16, fetches: SinkFetches) -> Self {
         Self {
             member: Member {
                 gateway: 0,
                 host,
                 port,
             },
+            fetches,
             state: Mutex::new(SinkState::default()),
             sequence: AtomicU64::new(1),
             next_producer_id: AtomicU64::new(1000),
@@ -210,6 +248,15 @@ impl ClusterLog for SinkLog {
     ) -> Result<PendingAppend, AppendError> {
         let base_offset = {
             let mut state = self.state();
+            if self.fetches == SinkFetches::Templates && batch.record_count > 0 {
+                state
+                    .templates
+                    .entry(batch.stream)
+                    .or_insert_with(|| Template {
+                        batch: Bytes::copy_from_slice(batch.payload),
+                        records: i64::from(batch.record_count),
+                    });
+            }
             let next = state.next_offsets.entry(batch.stream).or_insert(0);
             let base_offset = *next;
             *next += i64::from(batch.record_count);
@@ -232,22 +279,28 @@ impl ClusterLog for SinkLog {
 
     fn offsets(&self, stream: u32) -> (i64, i64) {
         let high_watermark = self.state().next_offsets.get(&stream).copied().unwrap_or(0);
-        (high_watermark, high_watermark)
+        match self.fetches {
+            SinkFetches::Nothing => (high_watermark, high_watermark),
+            SinkFetches::Templates => (0, high_watermark),
+        }
     }
 
-    fn read(&self, stream: u32, offset: i64, _max_bytes: usize) -> FetchRead {
+    fn read(&self, stream: u32, offset: i64, max_bytes: usize) -> FetchRead {
         let (log_start, high_watermark) = self.offsets(stream);
-        if offset == high_watermark {
-            FetchRead::Batches {
-                batches: Vec::new(),
+        if offset < log_start || offset > high_watermark {
+            return FetchRead::OutOfRange {
                 high_watermark,
                 log_start,
-            }
-        } else {
-            FetchRead::OutOfRange {
-                high_watermark,
-                log_start,
-            }
+            };
+        }
+        let template = self.state().templates.get(&stream).cloned();
+        let batches = template.map_or_else(Vec::new, |template| {
+            template.tile(offset, high_watermark, max_bytes)
+        });
+        FetchRead::Batches {
+            batches,
+            high_watermark,
+            log_start,
         }
     }
 
@@ -304,4 +357,24 @@ impl ClusterLog for SinkLog {
     }
 
     fn shutdown(&self) {}
+}
+
+impl Template {
+    /// Copies of the template from the one holding `offset` up to the high
+    /// watermark, within `max_bytes` (at least one).
+    fn tile(&self, offset: i64, high_watermark: i64, max_bytes: usize) -> Vec<Bytes> {
+        let mut batches = Vec::new();
+        let mut base = offset - offset % self.records;
+        let mut taken = 0usize;
+        while base < high_watermark && (taken == 0 || taken + self.batch.len() <= max_bytes) {
+            let mut copy = BytesMut::from(&self.batch[..]);
+            if set_base_offset(&mut copy, base).is_err() {
+                break;
+            }
+            taken += copy.len();
+            batches.push(copy.freeze());
+            base += self.records;
+        }
+        batches
+    }
 }

@@ -1,12 +1,13 @@
-//! Joining the region as a gateway slot, heartbeating, and seeing who else
-//! is live.
+//! Gateway slots: joining the region as one, heartbeating, and seeing who
+//! else is live. Every participant reads the same single-writer lines (a
+//! gateway's info and heartbeat), so the sequencer and the gateways agree on
+//! who is live by the same rule ([`heartbeat_is_fresh`]).
 
-use std::mem::offset_of;
-
-use cxlkafka_log::layout::{GatewayIndex, GatewayInfo, GatewayLines, Heartbeat};
+use cxlkafka_log::layout::{GatewayIndex, GatewayInfo, Heartbeat};
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::Region;
-use cxlkafka_sequencer::sequencer::{heartbeat_is_fresh, unix_ns};
+
+use crate::sequencer::{heartbeat_is_fresh, unix_ns};
 
 /// A live gateway as Metadata lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,35 +20,25 @@ pub struct Member {
     pub port: u16,
 }
 
-pub(crate) fn heartbeat_offset<B: MemoryBackend>(
+/// Whether gateway `gateway`'s heartbeat is fresh now.
+pub fn is_live<B: MemoryBackend>(
     region: &Region<B>,
     gateway: GatewayIndex,
-) -> usize {
-    region.layout().gateway_lines(gateway) + offset_of!(GatewayLines, heartbeat)
-}
-
-fn info_offset<B: MemoryBackend>(region: &Region<B>, gateway: GatewayIndex) -> usize {
-    region.layout().gateway_lines(gateway) + offset_of!(GatewayLines, info)
-}
-
-pub(crate) fn read_heartbeat<B: MemoryBackend>(
-    region: &Region<B>,
-    gateway: GatewayIndex,
-) -> Heartbeat {
-    region.read_fresh(heartbeat_offset(region, gateway))
+    timeout_ns: u64,
+) -> bool {
+    heartbeat_is_fresh(&region.heartbeat(gateway), unix_ns(), timeout_ns)
 }
 
 /// Picks this gateway's slot: the requested one, or the lowest slot whose
 /// heartbeat is not fresh. Two gateways started at the same instant without
 /// `--node-id` could pick the same slot; give explicit node ids to avoid it.
-pub(crate) fn choose_slot<B: MemoryBackend>(
+pub fn choose_slot<B: MemoryBackend>(
     region: &Region<B>,
     requested: Option<GatewayIndex>,
     timeout_ns: u64,
 ) -> Result<GatewayIndex, String> {
     let gateways = region.layout().geometry.max_gateways as GatewayIndex;
-    let now = unix_ns();
-    let is_free = |gateway| !heartbeat_is_fresh(&read_heartbeat(region, gateway), now, timeout_ns);
+    let is_free = |gateway| !is_live(region, gateway, timeout_ns);
     match requested {
         Some(gateway) if gateway >= gateways => Err(format!(
             "node id {gateway} is outside the region's {gateways} gateway slots"
@@ -63,14 +54,13 @@ pub(crate) fn choose_slot<B: MemoryBackend>(
 }
 
 /// Writes this gateway's info line and first heartbeat; returns its incarnation.
-pub(crate) fn join<B: MemoryBackend>(
+pub fn join<B: MemoryBackend>(
     region: &Region<B>,
     gateway: GatewayIndex,
     host: &str,
     port: u16,
 ) -> u64 {
-    let previous: GatewayInfo = region.read_fresh(info_offset(region, gateway));
-    let incarnation = previous.incarnation + 1;
+    let incarnation = region.gateway_info(gateway).incarnation + 1;
     let mut info: GatewayInfo = bytemuck::Zeroable::zeroed();
     info.incarnation = incarnation;
     info.pid = std::process::id();
@@ -78,13 +68,13 @@ pub(crate) fn join<B: MemoryBackend>(
     let host = &host.as_bytes()[..host.len().min(info.advertised_host.len())];
     info.advertised_host_len = host.len() as u16;
     info.advertised_host[..host.len()].copy_from_slice(host);
-    region.write_line(info_offset(region, gateway), &info);
+    region.set_gateway_info(gateway, &info);
     beat(region, gateway, incarnation, 1, true);
     incarnation
 }
 
 /// Publishes one heartbeat.
-pub(crate) fn beat<B: MemoryBackend>(
+pub fn beat<B: MemoryBackend>(
     region: &Region<B>,
     gateway: GatewayIndex,
     incarnation: u64,
@@ -98,16 +88,15 @@ pub(crate) fn beat<B: MemoryBackend>(
         alive: u64::from(alive),
         _pad: [0; 96],
     };
-    region.write_line(heartbeat_offset(region, gateway), &heartbeat);
+    region.set_heartbeat(gateway, &heartbeat);
 }
 
 /// Every gateway whose heartbeat is fresh, lowest slot first.
-pub(crate) fn live_members<B: MemoryBackend>(region: &Region<B>, timeout_ns: u64) -> Vec<Member> {
-    let now = unix_ns();
+pub fn live_members<B: MemoryBackend>(region: &Region<B>, timeout_ns: u64) -> Vec<Member> {
     (0..region.layout().geometry.max_gateways as GatewayIndex)
-        .filter(|&gateway| heartbeat_is_fresh(&read_heartbeat(region, gateway), now, timeout_ns))
+        .filter(|&gateway| is_live(region, gateway, timeout_ns))
         .map(|gateway| {
-            let info: GatewayInfo = region.read_fresh(info_offset(region, gateway));
+            let info = region.gateway_info(gateway);
             let len = (info.advertised_host_len as usize).min(info.advertised_host.len());
             Member {
                 gateway,

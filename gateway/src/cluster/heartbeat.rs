@@ -1,0 +1,43 @@
+//! The heartbeat thread: keeps this gateway live in the region (the lease,
+//! acks=all and arena recycling all count live gateways by it) and exports
+//! the region gauges on the same beat.
+
+use std::time::Duration;
+
+use cxlkafka_log::layout::SequencerCheckpoint;
+use cxlkafka_log::memory::MemoryBackend;
+use cxlkafka_sequencer::membership;
+
+use super::Cluster;
+use crate::telemetry;
+
+impl<B: MemoryBackend> Cluster<B> {
+    pub(super) fn heartbeat_loop(&self) {
+        let period = Duration::from_nanos(self.lease_timeout_ns / 8).max(Duration::from_millis(10));
+        let mut beats = 1u64;
+        while !self.stopping() {
+            beats += 1;
+            membership::beat(&self.region, self.gateway, self.incarnation, beats, true);
+            self.record_region_gauges();
+            std::thread::sleep(period);
+        }
+    }
+
+    /// Region, arena and order-log gauges of this gateway.
+    fn record_region_gauges(&self) {
+        let layout = *self.region.layout();
+        let arena_used = self.publisher.arena_used(&self.region);
+        metrics::gauge!(telemetry::REGION_SIZE_BYTES).set(layout.total_bytes as f64);
+        metrics::gauge!(telemetry::ARENA_SIZE_BYTES).set(layout.geometry.arena_bytes as f64);
+        metrics::gauge!(telemetry::ARENA_USED_BYTES).set(arena_used as f64);
+        // `applied` is the next sequence to apply, as is the checkpoint's.
+        let next = self.applied();
+        let checkpoint: SequencerCheckpoint = self.region.read_fresh(layout.checkpoint());
+        metrics::gauge!(telemetry::ORDER_LOG_APPLIED_SEQUENCE).set(next.saturating_sub(1) as f64);
+        metrics::gauge!(telemetry::ORDER_LOG_LAG_ENTRIES)
+            .set(checkpoint.next_sequence.saturating_sub(next) as f64);
+        metrics::gauge!(telemetry::REPLICA_DURABLE_LAG_ENTRIES)
+            .set(checkpoint.next_sequence.saturating_sub(self.disk.durable()) as f64);
+        metrics::gauge!(telemetry::SEGMENT_BYTES).set(self.disk.stored_bytes() as f64);
+    }
+}

@@ -1,0 +1,280 @@
+//! Startup and a clean stop: choosing this gateway's slot, opening its disk
+//! tier (rebuilding a lost region or filling gaps from sibling segments
+//! first), working out where each frontier resumes, and starting the
+//! threads of the other roles.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cxlkafka_log::layout::{Frontier, GatewayIndex, SequencerCheckpoint};
+use cxlkafka_log::memory::MemoryBackend;
+use cxlkafka_log::ring::RingWriter;
+use cxlkafka_log::segment::StoredEntry;
+use cxlkafka_log::Region;
+use cxlkafka_sequencer::catalog::read_catalog;
+use cxlkafka_sequencer::membership;
+
+use super::publisher::Publisher;
+use super::replica::DiskTier;
+use super::tailer::Applied;
+use super::{lock, restore, Bells, Cluster, OrderIndex};
+
+/// How long a clean stop waits for the disk tier to catch up.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a gateway joins its region.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Requested slot (node id), or the lowest free one.
+    pub node_id: Option<GatewayIndex>,
+    /// Advertised host for Metadata.
+    pub advertised_host: String,
+    /// Advertised port for Metadata.
+    pub advertised_port: u16,
+    /// A gateway whose heartbeat is older than this is dead; its sequencer
+    /// lease passes to the lowest live gateway.
+    pub lease_timeout: Duration,
+    /// Where this gateway's segments live (`<data dir>/gateway-<slot>`).
+    pub data_dir: PathBuf,
+    /// A segment file is rolled once it would pass this many bytes.
+    pub segment_bytes: u64,
+}
+
+/// Joins the region, starts the background threads, and waits until the
+/// index has caught up with the order log.
+pub fn start<B: MemoryBackend>(
+    region: Region<B>,
+    options: ClusterOptions,
+) -> Result<Arc<Cluster<B>>, String> {
+    let region = Arc::new(region);
+    let lease_timeout_ns = options.lease_timeout.as_nanos() as u64;
+    let gateway = take_slot(&region, &options)?;
+    let writer = RingWriter::resume(&region, gateway);
+    let incarnation = membership::join(
+        &region,
+        gateway,
+        &options.advertised_host,
+        options.advertised_port,
+    );
+    let segment_dir = options.data_dir.join(format!("gateway-{gateway}"));
+    let (disk, stored) = DiskTier::open(&segment_dir, options.segment_bytes)?;
+    let joining = Joining {
+        region: &region,
+        gateway,
+        incarnation,
+        lease_timeout_ns,
+        disk: &disk,
+        data_dir: &options.data_dir,
+        segment_dir: &segment_dir,
+    };
+    let (stored, first) = joining.catch_up(stored)?;
+    let mut index = OrderIndex::default();
+    index.set_topics(read_catalog(&region));
+    index.load_stored(&stored, disk.files());
+    index.next_sequence = first;
+    index.set_topics(read_catalog(&region));
+    disk.start_at(first);
+    region.set_frontier(gateway, Frontier::Durable, first);
+    let recycle_from = recycle_start(&region, gateway, &writer);
+    tracing::info!(
+        gateway,
+        dir = %segment_dir.display(),
+        stored_entries = stored.len(),
+        resume_at = first,
+        "opened the disk tier"
+    );
+    drop(stored);
+    let cluster = Arc::new(Cluster {
+        region,
+        gateway,
+        incarnation,
+        lease_timeout_ns,
+        publisher: Publisher::new(writer, recycle_from),
+        index: RwLock::new(index),
+        applied: Applied::new(first),
+        disk,
+        bells: Bells::default(),
+        stop: AtomicBool::new(false),
+        threads: Mutex::new(Vec::new()),
+    });
+    cluster.store_applied(first);
+    *lock(&cluster.threads) = spawn_threads(&cluster)?;
+    tracing::info!(
+        gateway,
+        incarnation,
+        backend = cluster.region.backend().name(),
+        "joined the region"
+    );
+    Ok(cluster)
+}
+
+/// The requested slot, or the lowest free one. A gateway restarted right
+/// after a crash finds its slot's heartbeat still fresh: it waits for it to
+/// go stale rather than refuse at once.
+fn take_slot<B: MemoryBackend>(
+    region: &Region<B>,
+    options: &ClusterOptions,
+) -> Result<GatewayIndex, String> {
+    let lease_timeout_ns = options.lease_timeout.as_nanos() as u64;
+    let slot_deadline = Instant::now() + options.lease_timeout * 3;
+    loop {
+        match membership::choose_slot(region, options.node_id, lease_timeout_ns) {
+            Ok(gateway) => return Ok(gateway),
+            Err(error) if options.node_id.is_some() && Instant::now() < slot_deadline => {
+                tracing::debug!(%error, "waiting for the slot's previous holder to go stale");
+                std::thread::sleep(options.lease_timeout / 10);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// A gateway between joining its slot and starting its threads.
+struct Joining<'a, B: MemoryBackend> {
+    region: &'a Arc<Region<B>>,
+    gateway: GatewayIndex,
+    incarnation: u64,
+    lease_timeout_ns: u64,
+    disk: &'a DiskTier,
+    data_dir: &'a Path,
+    segment_dir: &'a Path,
+}
+
+impl<B: MemoryBackend> Joining<'_, B> {
+    /// Rebuilds a blank region from segments, fills what this gateway's
+    /// segments lack, and returns every stored entry with the first
+    /// sequence to take from the region.
+    fn catch_up(&self, mut stored: Vec<StoredEntry>) -> Result<(Vec<StoredEntry>, u64), String> {
+        if restore::region_is_blank(self.region) {
+            // A new region, or a lost one: what any gateway's segments hold
+            // is the order so far.
+            stored.extend(restore::backfill(
+                self.disk,
+                self.data_dir,
+                self.segment_dir,
+                None,
+            )?);
+            if !stored.is_empty() {
+                restore::restore_region(
+                    self.region,
+                    self.gateway,
+                    self.incarnation,
+                    self.lease_timeout_ns,
+                    self.disk,
+                    &stored,
+                )?;
+            }
+        }
+        let layout = *self.region.layout();
+        let checkpoint: SequencerCheckpoint = self.region.read_fresh(layout.checkpoint());
+        let next_sequence = checkpoint.next_sequence.max(1);
+        // Entries older than one order-log lap may be overwritten, and a
+        // region rebuilt from segments holds none before its first sequence.
+        let first_in_region = next_sequence
+            .saturating_sub(layout.geometry.order_log_entries - 1)
+            .max(checkpoint.region_first_sequence)
+            .max(1);
+        // What was ordered and recycled while this gateway was away.
+        stored.extend(restore::backfill(
+            self.disk,
+            self.data_dir,
+            self.segment_dir,
+            Some(first_in_region - 1),
+        )?);
+        if self.disk.last_stored() >= next_sequence {
+            return Err(format!(
+                "the segments in {} hold sequences up to {} but the region's order is only at {}: \
+                 the region was recreated without them; move that directory away or start the \
+                 gateway that rebuilds the region from it first",
+                self.segment_dir.display(),
+                self.disk.last_stored(),
+                next_sequence
+            ));
+        }
+        let first = first_in_region.max(self.disk.last_stored() + 1);
+        Ok((stored, first))
+    }
+}
+
+/// The first ring slot the arena may not recycle yet: slots the predecessor
+/// left held (consumed but maybe not on every disk yet) stay held until the
+/// disk tier releases them.
+fn recycle_start<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+    writer: &RingWriter,
+) -> u64 {
+    let consumed = region.consumed(gateway);
+    let recycled = region.frontier(gateway, Frontier::RecycledSlot);
+    let held_from = if recycled > 0 {
+        consumed.min(recycled)
+    } else {
+        consumed
+    };
+    writer.next_slot().min(held_from.max(1))
+}
+
+fn spawn_threads<B: MemoryBackend>(
+    cluster: &Arc<Cluster<B>>,
+) -> Result<Vec<JoinHandle<()>>, String> {
+    let spawn = |name: &str, body: fn(&Cluster<B>)| {
+        let cluster = Arc::clone(cluster);
+        std::thread::Builder::new()
+            .name(format!("cxlkafka-{name}"))
+            .spawn(move || body(&cluster))
+            .map_err(|error| format!("cannot start the {name} thread: {error}"))
+    };
+    Ok(vec![
+        spawn("heartbeat", Cluster::heartbeat_loop)?,
+        spawn("tailer", Cluster::tail_loop)?,
+        spawn("completions", Cluster::completion_loop)?,
+        spawn("sequencer", Cluster::sequencer_loop)?,
+        spawn("replicator", Cluster::replicate_loop)?,
+        spawn("syncer", Cluster::sync_loop)?,
+    ])
+}
+
+impl<B: MemoryBackend> Cluster<B> {
+    /// Stops the threads and marks this gateway as cleanly gone.
+    pub fn stop(&self) {
+        if self.stop.load(Ordering::Acquire) {
+            return;
+        }
+        // A clean stop leaves everything this gateway applied on its disk.
+        let drain_until = Instant::now() + DRAIN_TIMEOUT;
+        while self.disk.durable() < self.applied() && Instant::now() < drain_until {
+            self.disk.wake();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if self.stop.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.publisher.wake_completions();
+        self.disk.wake();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            let _ = thread.join();
+        }
+        membership::beat(
+            &self.region,
+            self.gateway,
+            self.incarnation,
+            u64::MAX,
+            false,
+        );
+        tracing::info!(gateway = self.gateway, "left the region");
+    }
+
+    pub(super) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+impl<B: MemoryBackend> Drop for Cluster<B> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
