@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod api_support;
 pub mod bench;
 pub mod cluster;
 pub mod config;

@@ -20,11 +20,11 @@ use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsRespon
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::admin;
+use crate::api_support::admin;
+use crate::cluster::ORDER_TOPIC;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
-use crate::cluster::ORDER_TOPIC;
 use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32, INT64};
 use crate::telemetry;

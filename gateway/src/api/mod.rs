@@ -11,8 +11,6 @@
 //! [`ApiRequest::respond`]: crate::dispatch::ApiRequest::respond
 //! [`Reply::Deferred`]: crate::dispatch::Reply::Deferred
 
-pub mod acl_wire;
-pub mod admin;
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
@@ -28,7 +26,6 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_user_scram_credentials;
-pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -46,4 +43,3 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
-pub mod topic_config;

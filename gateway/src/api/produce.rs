@@ -26,7 +26,7 @@
 //! of one connection (an idempotent producer's in-flight batches) reach the
 //! sequencer in the order sent. Waiting for the sequencer's answers happens
 //! in the deferred part. Sequencer statuses become Kafka errors in
-//! [`super::errors`] (a duplicate idempotent batch gets its original offset;
+//! [`crate::api_support::errors`] (a duplicate idempotent batch gets its original offset;
 //! a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, 45; an old epoch
 //! INVALID_PRODUCER_EPOCH, 47).
 //!
@@ -75,9 +75,9 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::errors::{append_error, completion_error};
-use super::metadata;
-use super::topic_config::TopicConfigs;
+use crate::api_support::errors::{append_error, completion_error};
+use crate::api_support::topic_config::TopicConfigs;
+use crate::api_support::topics::by_id as topic_by_id;
 use crate::cluster::{AppendBatch, AppendError, ClusterLog, PendingAppend};
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, Responder, VersionPolicy};
@@ -191,7 +191,7 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
     let mut topics = Vec::with_capacity(body.topic_data.len());
     for data in body.topic_data {
         let topic = if version >= FIRST_VERSION_WITH_TOPIC_IDS {
-            metadata::by_id(&ctx, data.topic_id).ok_or(ResponseError::UnknownTopicId)
+            topic_by_id(&ctx, data.topic_id).ok_or(ResponseError::UnknownTopicId)
         } else {
             ctx.log
                 .topic(&data.name)
