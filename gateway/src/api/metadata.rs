@@ -5,7 +5,7 @@
 //!   first, never two with the same address (a client keys connections by
 //!   address); no racks. The **controller** is the lowest live slot.
 //! - **Cluster id**: the 16 bytes the region's superblock stores for the
-//!   cluster name, in Kafka's 22-character base64 form ([`cluster_id`](crate::api_support::brokers::cluster_id)), so
+//!   cluster name, in Kafka's 22-character base64 form ([`cluster_id`]), so
 //!   it is stable across restarts and the same on every gateway.
 //! - **Partitions**: any gateway accepts any partition, so leaders only
 //!   spread clients: partition `p` of the topic in catalog slot `s` is led by
@@ -19,7 +19,7 @@
 //! - **Auto-creation**: an unknown topic named in the request is created
 //!   when the gateway allows it (`auto.create.topics.enable`) and the request
 //!   does too (v4+ `allow_auto_topic_creation`; always below v4), with the
-//!   default partition count; its name must be legal ([`validate_topic_name`](crate::api_support::topics::validate_topic_name),
+//!   default partition count; its name must be legal ([`validate_topic_name`],
 //!   else INVALID_TOPIC_EXCEPTION, 17), as Kafka validates it on creation.
 //!   Otherwise an unknown topic is UNKNOWN_TOPIC_OR_PARTITION (3). A creation
 //!   that does not complete in time answers LEADER_NOT_AVAILABLE (5), Kafka's
