@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use cxlkafka_sequencer::catalog::Topic;
 use cxlkafka_sequencer::control::ControlRecord;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -93,100 +94,121 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
 /// answered once the topic exists, before the connection's next request.
 async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReason> {
     let body: MetadataRequest = request.decode_bounded(REQUEST)?;
-    let version = request.version;
     let brokers = request.advertise(ctx, live_brokers(ctx));
     let mut response = MetadataResponse::default();
-    response.brokers = brokers
-        .iter()
-        .map(|member| {
-            let mut broker = MetadataResponseBroker::default();
-            broker.node_id = BrokerId(i32::from(member.gateway));
-            broker.host = StrBytes::from_string(member.host.clone());
-            broker.port = i32::from(member.port);
-            broker
-        })
-        .collect();
+    response.brokers = brokers.iter().map(broker_entry).collect();
     response.cluster_id = Some(StrBytes::from_string(cluster_id(&ctx.cluster)));
     response.controller_id = BrokerId(
         brokers
             .first()
             .map_or(ctx.node_id, |member| i32::from(member.gateway)),
     );
-    let describable =
-        |name: &str| request.authorized(ctx, AclOperation::Describe, Resource::Topic(name));
     let all = match &body.topics {
         None => true,
-        Some(topics) => version == 0 && topics.is_empty(),
+        Some(topics) => request.version == 0 && topics.is_empty(),
     };
     let topics = if all {
         // Kafka leaves out the topics the principal may not describe.
         ctx.log
             .topics()
             .iter()
-            .filter(|topic| describable(&topic.name))
+            .filter(|topic| describable(ctx, request, &topic.name))
             .map(|topic| describe(topic, &brokers, ctx))
             .collect()
     } else {
-        let allow_create = ctx.topics.auto_create
-            && (version < FIRST_VERSION_WITH_AUTO_CREATE_FLAG || body.allow_auto_topic_creation);
-        let mut seen = HashSet::new();
-        let mut topics = Vec::new();
-        for requested in body.topics.iter().flatten() {
-            let key = (requested.name.clone(), requested.topic_id);
-            if !seen.insert(key) {
-                continue;
-            }
-            let answer = match &requested.name {
-                Some(name) if !describable(name) => Err(unknown(
-                    Some(name.clone()),
-                    Uuid::nil(),
-                    ResponseError::TopicAuthorizationFailed,
-                )),
-                // Auto-creation needs CREATE on the cluster or the topic.
-                Some(name)
-                    if allow_create
-                        && ctx.log.topic(name).is_none()
-                        && !request.authorized(ctx, AclOperation::Create, Resource::Cluster)
-                        && !request.authorized(
-                            ctx,
-                            AclOperation::Create,
-                            Resource::Topic(name),
-                        ) =>
-                {
-                    Err(unknown(
-                        Some(name.clone()),
-                        Uuid::nil(),
-                        ResponseError::TopicAuthorizationFailed,
-                    ))
-                }
-                Some(name) => by_name(ctx, name, allow_create).await,
-                None if version >= FIRST_VERSION_WITH_TOPIC_IDS => by_id(ctx, requested.topic_id)
-                    .ok_or_else(|| {
-                        unknown(None, requested.topic_id, ResponseError::UnknownTopicId)
-                    }),
-                None => Err(unknown(
-                    None,
-                    requested.topic_id,
-                    ResponseError::InvalidRequest,
-                )),
-            };
-            topics.push(match answer {
-                Ok(topic) if requested.name.is_none() && !describable(&topic.name) => unknown(
-                    None,
-                    requested.topic_id,
-                    ResponseError::TopicAuthorizationFailed,
-                ),
-                Ok(topic) => describe(&topic, &brokers, ctx),
-                Err(failed) => failed,
-            });
-        }
-        topics
+        requested_topics(ctx, request, &body, &brokers).await
     };
     for topic in &topics {
         telemetry::record_error_code(ENTRY.name, topic.error_code);
     }
     response.topics = topics;
     request.respond(&response)
+}
+
+/// A live gateway as the response lists it.
+fn broker_entry(member: &Member) -> MetadataResponseBroker {
+    let mut broker = MetadataResponseBroker::default();
+    broker.node_id = BrokerId(i32::from(member.gateway));
+    broker.host = StrBytes::from_string(member.host.clone());
+    broker.port = i32::from(member.port);
+    broker
+}
+
+/// Whether the principal may DESCRIBE the topic `name`.
+fn describable(ctx: &GatewayContext, request: &ApiRequest, name: &str) -> bool {
+    request.authorized(ctx, AclOperation::Describe, Resource::Topic(name))
+}
+
+/// The entries of the topics the request names, each once, in request
+/// order, auto-creating unknown ones when allowed.
+async fn requested_topics(
+    ctx: &GatewayContext,
+    request: &ApiRequest,
+    body: &MetadataRequest,
+    brokers: &[Member],
+) -> Vec<MetadataResponseTopic> {
+    let allow_create = ctx.topics.auto_create
+        && (request.version < FIRST_VERSION_WITH_AUTO_CREATE_FLAG
+            || body.allow_auto_topic_creation);
+    let mut seen = HashSet::new();
+    let mut topics = Vec::new();
+    for requested in body.topics.iter().flatten() {
+        let key = (requested.name.clone(), requested.topic_id);
+        if !seen.insert(key) {
+            continue;
+        }
+        let answer = requested_topic(ctx, request, requested, allow_create).await;
+        topics.push(match answer {
+            Ok(topic) if requested.name.is_none() && !describable(ctx, request, &topic.name) => {
+                unknown(
+                    None,
+                    requested.topic_id,
+                    ResponseError::TopicAuthorizationFailed,
+                )
+            }
+            Ok(topic) => describe(&topic, brokers, ctx),
+            Err(failed) => failed,
+        });
+    }
+    topics
+}
+
+/// The live topic one request entry names (by name, or from v10 by id), or
+/// the entry of why it cannot be described.
+async fn requested_topic(
+    ctx: &GatewayContext,
+    request: &ApiRequest,
+    requested: &MetadataRequestTopic,
+    allow_create: bool,
+) -> Result<Topic, MetadataResponseTopic> {
+    match &requested.name {
+        Some(name) if !describable(ctx, request, name) => Err(unknown(
+            Some(name.clone()),
+            Uuid::nil(),
+            ResponseError::TopicAuthorizationFailed,
+        )),
+        // Auto-creation needs CREATE on the cluster or the topic.
+        Some(name)
+            if allow_create
+                && ctx.log.topic(name).is_none()
+                && !request.authorized(ctx, AclOperation::Create, Resource::Cluster)
+                && !request.authorized(ctx, AclOperation::Create, Resource::Topic(name)) =>
+        {
+            Err(unknown(
+                Some(name.clone()),
+                Uuid::nil(),
+                ResponseError::TopicAuthorizationFailed,
+            ))
+        }
+        Some(name) => by_name(ctx, name, allow_create).await,
+        None if request.version >= FIRST_VERSION_WITH_TOPIC_IDS => by_id(ctx, requested.topic_id)
+            .ok_or_else(|| unknown(None, requested.topic_id, ResponseError::UnknownTopicId)),
+        None => Err(unknown(
+            None,
+            requested.topic_id,
+            ResponseError::InvalidRequest,
+        )),
+    }
 }
 
 /// A live topic by name, creating it if allowed.
