@@ -6,9 +6,13 @@
 //!   [`serve`], which the `cxlkafka serve` binary and the tests call;
 //! - [`connection`]: framing, and the pipeline that answers each connection's
 //!   requests in order;
-//! - [`dispatch`]: header decoding, the one table from API key to handler,
-//!   version checks, response encoding;
-//! - [`api`]: one file per Kafka API;
+//! - [`dispatch`]: the request/response machinery: header decoding, the
+//!   dispatch table type, version checks, response encoding;
+//! - [`api`]: one file per Kafka API (families in folders: groups, topics,
+//!   configs, acls, sasl) and the table that routes to them,
+//!   [`DispatchTable::standard`];
+//! - [`api_support`]: what the handlers share (error mapping, topic and
+//!   broker lookups, admin helpers, topic configs), so none imports another;
 //! - [`groups`]: consumer group coordination (the classic protocol);
 //! - [`records`]: record batch validation, shared by Produce and Fetch;
 //! - [`shape`]: request layouts that bound array counts before decoding;
@@ -24,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod api_support;
 pub mod bench;
 pub mod cluster;
 pub mod config;

@@ -11,10 +11,9 @@ use std::collections::BTreeMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{request_frame, TestGateway};
-use cxlkafka_gateway::api::{
-    alter_configs, create_partitions, create_topics, delete_topics, describe_cluster,
-    describe_configs, incremental_alter_configs,
-};
+use cxlkafka_gateway::api::configs::{alter_configs, describe_configs, incremental_alter_configs};
+use cxlkafka_gateway::api::describe_cluster;
+use cxlkafka_gateway::api::topics::{create_partitions, create_topics, delete_topics};
 use cxlkafka_gateway::shape::{self, Field};
 use kafka_protocol::messages::{
     alter_configs_request as legacy, create_partitions_request as partitions,

@@ -9,7 +9,7 @@ use admin::{
     DYNAMIC_TOPIC_CONFIG, TOPIC,
 };
 use common::TestGateway;
-use cxlkafka_gateway::api::{alter_configs, incremental_alter_configs};
+use cxlkafka_gateway::api::configs::{alter_configs, incremental_alter_configs};
 use kafka_protocol::messages::alter_configs_request as legacy;
 use kafka_protocol::messages::incremental_alter_configs_request as incremental;
 use kafka_protocol::messages::{

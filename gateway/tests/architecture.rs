@@ -119,7 +119,11 @@ fn unsafe_code_lives_only_in_the_memory_accessor() {
 
 #[test]
 fn every_crate_but_log_forbids_unsafe_code() {
-    for root in ["sequencer/src/lib.rs", "gateway/src/lib.rs", "gateway/src/main.rs"] {
+    for root in [
+        "sequencer/src/lib.rs",
+        "gateway/src/lib.rs",
+        "gateway/src/main.rs",
+    ] {
         let text = fs::read_to_string(workspace().join(root)).expect("crate root is readable");
         assert!(
             text.contains("#![forbid(unsafe_code)]"),

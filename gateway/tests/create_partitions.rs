@@ -5,7 +5,7 @@ mod common;
 
 use admin::{message, topic_name, Admin};
 use common::TestGateway;
-use cxlkafka_gateway::api::create_partitions;
+use cxlkafka_gateway::api::topics::create_partitions;
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsTopic,
 };

@@ -5,8 +5,8 @@ mod common;
 
 use admin::{config, message, new_topic, topic_name, Admin, DEFAULT_CONFIG, DYNAMIC_TOPIC_CONFIG};
 use common::TestGateway;
-use cxlkafka_gateway::api::create_topics;
-use cxlkafka_gateway::api::topic_config::TOPIC_CONFIGS;
+use cxlkafka_gateway::api::topics::create_topics;
+use cxlkafka_gateway::api_support::topic_config::TOPIC_CONFIGS;
 use cxlkafka_gateway::context::{Limits, TopicDefaults};
 use cxlkafka_gateway::DispatchTable;
 use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;

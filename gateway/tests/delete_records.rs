@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 use common::TestGateway;
-use cxlkafka_gateway::api::delete_records;
+use cxlkafka_gateway::api::topics::delete_records;
 use cxlkafka_gateway::shape;
 use data_path::{batch, call, create_topic, fetch, produce, topic_name};
 use kafka_protocol::messages::delete_records_request::{

@@ -5,7 +5,7 @@ mod common;
 
 use admin::{message, topic_name, Admin};
 use common::TestGateway;
-use cxlkafka_gateway::api::delete_topics;
+use cxlkafka_gateway::api::topics::delete_topics;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse};

@@ -8,8 +8,8 @@ use admin::{
     DYNAMIC_TOPIC_CONFIG, STATIC_BROKER_CONFIG, TOPIC,
 };
 use common::TestGateway;
-use cxlkafka_gateway::api::describe_configs;
-use cxlkafka_gateway::api::topic_config::TOPIC_CONFIGS;
+use cxlkafka_gateway::api::configs::describe_configs;
+use cxlkafka_gateway::api_support::topic_config::TOPIC_CONFIGS;
 use cxlkafka_gateway::context::{Limits, TopicDefaults};
 use cxlkafka_gateway::DispatchTable;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
-use cxlkafka_gateway::api::{
-    delete_groups, describe_groups, find_coordinator, heartbeat, join_group, leave_group,
-    list_groups, offset_commit, offset_delete, offset_fetch, sync_group,
+use cxlkafka_gateway::api::find_coordinator;
+use cxlkafka_gateway::api::groups::{
+    delete_groups, describe_groups, heartbeat, join_group, leave_group, list_groups, offset_commit,
+    offset_delete, offset_fetch, sync_group,
 };
 use cxlkafka_gateway::shape::{self, Field};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;

@@ -6,6 +6,7 @@ mod data_path;
 
 use common::{api_versions_request, decode_response, Client, TestGateway};
 use cxlkafka_gateway::api::metadata;
+use cxlkafka_gateway::api_support::brokers::cluster_id;
 use cxlkafka_gateway::context::{Limits, TopicDefaults};
 use cxlkafka_gateway::DispatchTable;
 use data_path::{call, create_topic, metadata_request};
@@ -27,7 +28,7 @@ async fn auto_creation_gives_a_stable_topic_id_and_this_gateway_as_broker() {
     assert_eq!(created.controller_id.0, 0);
     assert_eq!(
         created.cluster_id.as_deref(),
-        Some(metadata::cluster_id("test").as_str())
+        Some(cluster_id("test").as_str())
     );
     let topic = &created.topics[0];
     assert_eq!(topic.name.as_deref().map(|n| n.as_str()), Some("orders"));

@@ -5,7 +5,7 @@
 //! (lowest node id first, one per address, this one included), the
 //! controller is the lowest of them (the gateway that holds, or is next in
 //! line for, the sequencer lease), and the cluster id is the region's id in
-//! Kafka's base64 form ([`super::metadata::cluster_id`]). No gateway is
+//! Kafka's base64 form ([`cluster_id`]). No gateway is
 //! fenced and none has a rack.
 //!
 //! Asked for cluster authorized operations, it lists every operation Kafka
@@ -25,7 +25,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, Describ
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::metadata::{cluster_id, live_brokers};
+use crate::api_support::brokers::{cluster_id, live_brokers};
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;

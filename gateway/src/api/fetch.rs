@@ -41,7 +41,7 @@ use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::{Encodable, StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::metadata;
+use crate::api_support::topics::by_id as topic_by_id;
 use crate::cluster::FetchRead;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, ResponseFrame, VersionPolicy};
@@ -162,7 +162,7 @@ impl Plan {
                 let topic = if !readable.get(at).copied().unwrap_or(true) {
                     Err(ResponseError::TopicAuthorizationFailed)
                 } else if by_id {
-                    metadata::by_id(ctx, requested.topic_id).ok_or(ResponseError::UnknownTopicId)
+                    topic_by_id(ctx, requested.topic_id).ok_or(ResponseError::UnknownTopicId)
                 } else {
                     ctx.log
                         .topic(&requested.topic)
@@ -209,7 +209,7 @@ fn readable_topics(ctx: &GatewayContext, request: &ApiRequest, body: &FetchReque
         .iter()
         .map(|requested| {
             let name = if by_id {
-                match metadata::by_id(ctx, requested.topic_id) {
+                match topic_by_id(ctx, requested.topic_id) {
                     Some(topic) => topic.name,
                     None => return true,
                 }

@@ -4,7 +4,7 @@
 //! (type 0) is answered with its coordinator, chosen by a stable hash over
 //! the live gateways (see [`crate::groups`]); with no live gateway in view,
 //! COORDINATOR_NOT_AVAILABLE (15). Transactions are not supported (see
-//! [`super::init_producer_id`]): a TRANSACTION key (type 1) gets
+//! InitProducerId): a TRANSACTION key (type 1) gets
 //! COORDINATOR_NOT_AVAILABLE, what Kafka answers while it cannot host the
 //! transaction log; clients retry until their own timeout. Any other key
 //! type is INVALID_REQUEST (42), as Kafka answers unknown types.

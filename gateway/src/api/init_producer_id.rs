@@ -31,7 +31,7 @@ use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResp
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::errors::{allocation_error, status_error};
+use crate::api_support::errors::{allocation_error, status_error};
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::security::{AclOperation, Resource, ResourceType};

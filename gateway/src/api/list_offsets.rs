@@ -18,7 +18,7 @@
 //! batch the answer is the batch's first offset and its largest timestamp: a
 //! consumer seeking there still reaches the record, after a few earlier ones.
 //!
-//! Leader epochs are -1 (see [`super::metadata`]). An unknown topic or
+//! Leader epochs are -1 (see Metadata). An unknown topic or
 //! partition is UNKNOWN_TOPIC_OR_PARTITION (3); a partition named twice in
 //! one request is INVALID_REQUEST (42), as Kafka answers duplicates.
 

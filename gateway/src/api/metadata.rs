@@ -29,14 +29,13 @@
 //! list. From v10 a topic may be named by id alone; an unknown id is
 //! UNKNOWN_TOPIC_ID (100).
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
-use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use cxlkafka_sequencer::catalog::Topic;
 use cxlkafka_sequencer::control::ControlRecord;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -45,7 +44,9 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::errors::status_error;
+use crate::api_support::brokers::{cluster_id, live_brokers, replicas};
+use crate::api_support::errors::status_error;
+use crate::api_support::topics::{by_id, new_topic_id, validate_topic_name};
 use crate::cluster::Member;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
@@ -85,9 +86,6 @@ const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 10;
 const AUTO_CREATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retention of auto-created topics: Kafka's `log.retention.hours=168`.
 const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
-/// Kafka's longest topic name.
-pub const MAX_TOPIC_NAME_LEN: usize = 249;
-
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(async move { handle(&ctx, &request).await })
 }
@@ -96,100 +94,121 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
 /// answered once the topic exists, before the connection's next request.
 async fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReason> {
     let body: MetadataRequest = request.decode_bounded(REQUEST)?;
-    let version = request.version;
     let brokers = request.advertise(ctx, live_brokers(ctx));
     let mut response = MetadataResponse::default();
-    response.brokers = brokers
-        .iter()
-        .map(|member| {
-            let mut broker = MetadataResponseBroker::default();
-            broker.node_id = BrokerId(i32::from(member.gateway));
-            broker.host = StrBytes::from_string(member.host.clone());
-            broker.port = i32::from(member.port);
-            broker
-        })
-        .collect();
+    response.brokers = brokers.iter().map(broker_entry).collect();
     response.cluster_id = Some(StrBytes::from_string(cluster_id(&ctx.cluster)));
     response.controller_id = BrokerId(
         brokers
             .first()
             .map_or(ctx.node_id, |member| i32::from(member.gateway)),
     );
-    let describable =
-        |name: &str| request.authorized(ctx, AclOperation::Describe, Resource::Topic(name));
     let all = match &body.topics {
         None => true,
-        Some(topics) => version == 0 && topics.is_empty(),
+        Some(topics) => request.version == 0 && topics.is_empty(),
     };
     let topics = if all {
         // Kafka leaves out the topics the principal may not describe.
         ctx.log
             .topics()
             .iter()
-            .filter(|topic| describable(&topic.name))
+            .filter(|topic| describable(ctx, request, &topic.name))
             .map(|topic| describe(topic, &brokers, ctx))
             .collect()
     } else {
-        let allow_create = ctx.topics.auto_create
-            && (version < FIRST_VERSION_WITH_AUTO_CREATE_FLAG || body.allow_auto_topic_creation);
-        let mut seen = HashSet::new();
-        let mut topics = Vec::new();
-        for requested in body.topics.iter().flatten() {
-            let key = (requested.name.clone(), requested.topic_id);
-            if !seen.insert(key) {
-                continue;
-            }
-            let answer = match &requested.name {
-                Some(name) if !describable(name) => Err(unknown(
-                    Some(name.clone()),
-                    Uuid::nil(),
-                    ResponseError::TopicAuthorizationFailed,
-                )),
-                // Auto-creation needs CREATE on the cluster or the topic.
-                Some(name)
-                    if allow_create
-                        && ctx.log.topic(name).is_none()
-                        && !request.authorized(ctx, AclOperation::Create, Resource::Cluster)
-                        && !request.authorized(
-                            ctx,
-                            AclOperation::Create,
-                            Resource::Topic(name),
-                        ) =>
-                {
-                    Err(unknown(
-                        Some(name.clone()),
-                        Uuid::nil(),
-                        ResponseError::TopicAuthorizationFailed,
-                    ))
-                }
-                Some(name) => by_name(ctx, name, allow_create).await,
-                None if version >= FIRST_VERSION_WITH_TOPIC_IDS => by_id(ctx, requested.topic_id)
-                    .ok_or_else(|| {
-                        unknown(None, requested.topic_id, ResponseError::UnknownTopicId)
-                    }),
-                None => Err(unknown(
-                    None,
-                    requested.topic_id,
-                    ResponseError::InvalidRequest,
-                )),
-            };
-            topics.push(match answer {
-                Ok(topic) if requested.name.is_none() && !describable(&topic.name) => unknown(
-                    None,
-                    requested.topic_id,
-                    ResponseError::TopicAuthorizationFailed,
-                ),
-                Ok(topic) => describe(&topic, &brokers, ctx),
-                Err(failed) => failed,
-            });
-        }
-        topics
+        requested_topics(ctx, request, &body, &brokers).await
     };
     for topic in &topics {
         telemetry::record_error_code(ENTRY.name, topic.error_code);
     }
     response.topics = topics;
     request.respond(&response)
+}
+
+/// A live gateway as the response lists it.
+fn broker_entry(member: &Member) -> MetadataResponseBroker {
+    let mut broker = MetadataResponseBroker::default();
+    broker.node_id = BrokerId(i32::from(member.gateway));
+    broker.host = StrBytes::from_string(member.host.clone());
+    broker.port = i32::from(member.port);
+    broker
+}
+
+/// Whether the principal may DESCRIBE the topic `name`.
+fn describable(ctx: &GatewayContext, request: &ApiRequest, name: &str) -> bool {
+    request.authorized(ctx, AclOperation::Describe, Resource::Topic(name))
+}
+
+/// The entries of the topics the request names, each once, in request
+/// order, auto-creating unknown ones when allowed.
+async fn requested_topics(
+    ctx: &GatewayContext,
+    request: &ApiRequest,
+    body: &MetadataRequest,
+    brokers: &[Member],
+) -> Vec<MetadataResponseTopic> {
+    let allow_create = ctx.topics.auto_create
+        && (request.version < FIRST_VERSION_WITH_AUTO_CREATE_FLAG
+            || body.allow_auto_topic_creation);
+    let mut seen = HashSet::new();
+    let mut topics = Vec::new();
+    for requested in body.topics.iter().flatten() {
+        let key = (requested.name.clone(), requested.topic_id);
+        if !seen.insert(key) {
+            continue;
+        }
+        let answer = requested_topic(ctx, request, requested, allow_create).await;
+        topics.push(match answer {
+            Ok(topic) if requested.name.is_none() && !describable(ctx, request, &topic.name) => {
+                unknown(
+                    None,
+                    requested.topic_id,
+                    ResponseError::TopicAuthorizationFailed,
+                )
+            }
+            Ok(topic) => describe(&topic, brokers, ctx),
+            Err(failed) => failed,
+        });
+    }
+    topics
+}
+
+/// The live topic one request entry names (by name, or from v10 by id), or
+/// the entry of why it cannot be described.
+async fn requested_topic(
+    ctx: &GatewayContext,
+    request: &ApiRequest,
+    requested: &MetadataRequestTopic,
+    allow_create: bool,
+) -> Result<Topic, MetadataResponseTopic> {
+    match &requested.name {
+        Some(name) if !describable(ctx, request, name) => Err(unknown(
+            Some(name.clone()),
+            Uuid::nil(),
+            ResponseError::TopicAuthorizationFailed,
+        )),
+        // Auto-creation needs CREATE on the cluster or the topic.
+        Some(name)
+            if allow_create
+                && ctx.log.topic(name).is_none()
+                && !request.authorized(ctx, AclOperation::Create, Resource::Cluster)
+                && !request.authorized(ctx, AclOperation::Create, Resource::Topic(name)) =>
+        {
+            Err(unknown(
+                Some(name.clone()),
+                Uuid::nil(),
+                ResponseError::TopicAuthorizationFailed,
+            ))
+        }
+        Some(name) => by_name(ctx, name, allow_create).await,
+        None if request.version >= FIRST_VERSION_WITH_TOPIC_IDS => by_id(ctx, requested.topic_id)
+            .ok_or_else(|| unknown(None, requested.topic_id, ResponseError::UnknownTopicId)),
+        None => Err(unknown(
+            None,
+            requested.topic_id,
+            ResponseError::InvalidRequest,
+        )),
+    }
 }
 
 /// A live topic by name, creating it if allowed.
@@ -209,18 +228,6 @@ async fn by_name(
         return Err(fail(ResponseError::InvalidTopicException));
     }
     auto_create(ctx, name).await.map_err(fail)
-}
-
-/// A live topic by id.
-pub fn by_id(ctx: &GatewayContext, id: Uuid) -> Option<Topic> {
-    let bytes = *id.as_bytes();
-    if bytes == [0; 16] {
-        return None;
-    }
-    ctx.log
-        .topics()
-        .into_iter()
-        .find(|topic| topic.topic_id == bytes)
 }
 
 /// Creates `name` with the gateway's defaults and returns it once this
@@ -292,29 +299,6 @@ fn describe(topic: &Topic, brokers: &[Member], ctx: &GatewayContext) -> Metadata
     entry
 }
 
-/// Replica node ids of a partition, leader first: the live gateway at
-/// `(slot + partition) % live` and the ones after it, up to
-/// `replication_factor` of them.
-pub fn replicas(
-    brokers: &[Member],
-    topic: &Topic,
-    partition: u32,
-    replication_factor: i16,
-) -> Vec<i32> {
-    let count = brokers.len();
-    if count == 0 {
-        return Vec::new();
-    }
-    let leader = (topic.slot as usize + partition as usize) % count;
-    let copies = usize::try_from(replication_factor)
-        .unwrap_or(1)
-        .clamp(1, count);
-    (0..copies)
-        .filter_map(|k| brokers.get((leader + k) % count))
-        .map(|member| i32::from(member.gateway))
-        .collect()
-}
-
 /// The replication factor an auto-created topic gets: the configured
 /// default, capped by the copies the cluster can hold (the region and one
 /// disk per live gateway).
@@ -322,194 +306,4 @@ fn default_copies(ctx: &GatewayContext) -> u16 {
     let available = ctx.log.members().len() + 1;
     let wanted = usize::try_from(ctx.topics.replication_factor).unwrap_or(1);
     wanted.clamp(1, available) as u16
-}
-
-/// The live gateways, lowest slot first, one per advertised address, this
-/// one always included.
-pub fn live_brokers(ctx: &GatewayContext) -> Vec<Member> {
-    let mut members = ctx.log.members();
-    let this_listed = members
-        .iter()
-        .any(|member| i32::from(member.gateway) == ctx.node_id);
-    if !this_listed {
-        if let Ok(gateway) = ctx.node_id.try_into() {
-            members.push(Member {
-                gateway,
-                host: ctx.advertised.host.clone(),
-                port: ctx.advertised.port,
-            });
-            members.sort_by_key(|member| member.gateway);
-        }
-    }
-    let mut addresses = HashSet::new();
-    members.retain(|member| addresses.insert((member.host.clone(), member.port)));
-    members
-}
-
-/// The cluster id Metadata (and DescribeCluster) report: the 16-byte id the
-/// region stores for the cluster name, base64url-encoded without padding
-/// like a Kafka cluster id. A name the region would refuse is used as is.
-pub fn cluster_id(cluster: &str) -> String {
-    match cxlkafka_log::open::cluster_id(cluster) {
-        Ok(bytes) => base64url(&bytes),
-        Err(_) => cluster.to_owned(),
-    }
-}
-
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let word = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |word, (i, &b)| word | u32::from(b) << (16 - 8 * i));
-        let symbols = chunk.len() + 1;
-        for k in 0..symbols {
-            let index = (word >> (18 - 6 * k)) & 0x3f;
-            out.push(char::from(ALPHABET[index as usize]));
-        }
-    }
-    out
-}
-
-/// A fresh topic id: random (hashed from the name, the time, the process
-/// and the OS-seeded keys of [`RandomState`]), shaped as a version-4 UUID,
-/// so never all zeros nor Kafka's reserved metadata topic id, and, as Kafka
-/// ensures, never one whose base64 form starts with '-'.
-pub fn new_topic_id(name: &str) -> [u8; 16] {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    let mut id = [0u8; 16];
-    for (half, chunk) in id.chunks_mut(8).enumerate() {
-        let hash = RandomState::new().hash_one((name, now, std::process::id(), half));
-        chunk.copy_from_slice(&hash.to_be_bytes());
-    }
-    id[6] = (id[6] & 0x0f) | 0x40;
-    id[8] = (id[8] & 0x3f) | 0x80;
-    if id[0] >> 2 == 0x3e {
-        id[0] &= 0x7f;
-    }
-    id
-}
-
-/// Why a topic name is illegal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvalidTopicName {
-    /// Empty.
-    Empty,
-    /// "." or "..".
-    Dots,
-    /// Longer than [`MAX_TOPIC_NAME_LEN`].
-    TooLong,
-    /// A character outside `[a-zA-Z0-9._-]`.
-    IllegalCharacter,
-}
-
-/// Kafka's `Topic.validate`: 1 to 249 characters from `[a-zA-Z0-9._-]`,
-/// and neither "." nor "..".
-pub fn validate_topic_name(name: &str) -> Result<(), InvalidTopicName> {
-    if name.is_empty() {
-        Err(InvalidTopicName::Empty)
-    } else if name == "." || name == ".." {
-        Err(InvalidTopicName::Dots)
-    } else if name.len() > MAX_TOPIC_NAME_LEN {
-        Err(InvalidTopicName::TooLong)
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        Err(InvalidTopicName::IllegalCharacter)
-    } else {
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn topic(slot: u32) -> Topic {
-        Topic {
-            slot,
-            name: "t".into(),
-            topic_id: [1; 16],
-            partitions: 4,
-            retention_ms: -1,
-            retention_bytes: -1,
-            configs: String::new(),
-            replication_factor: 2,
-            changed_at: 0,
-        }
-    }
-
-    fn members(slots: &[u16]) -> Vec<Member> {
-        slots
-            .iter()
-            .map(|&gateway| Member {
-                gateway,
-                host: "h".into(),
-                port: 9092 + gateway,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn topic_names_follow_kafkas_rules() {
-        for good in ["a", "orders", "a.b_c-D9", &"x".repeat(249)] {
-            assert_eq!(validate_topic_name(good), Ok(()), "{good}");
-        }
-        assert_eq!(validate_topic_name(""), Err(InvalidTopicName::Empty));
-        assert_eq!(validate_topic_name("."), Err(InvalidTopicName::Dots));
-        assert_eq!(validate_topic_name(".."), Err(InvalidTopicName::Dots));
-        assert_eq!(
-            validate_topic_name(&"x".repeat(250)),
-            Err(InvalidTopicName::TooLong)
-        );
-        for bad in ["a b", "a/b", "ü", "a:b", "a\0"] {
-            assert_eq!(
-                validate_topic_name(bad),
-                Err(InvalidTopicName::IllegalCharacter),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn leaders_spread_and_replicas_follow_in_ring_order() {
-        let live = members(&[0, 2, 5]);
-        assert_eq!(replicas(&live, &topic(0), 0, 2), vec![0, 2]);
-        assert_eq!(replicas(&live, &topic(0), 1, 2), vec![2, 5]);
-        assert_eq!(replicas(&live, &topic(0), 2, 2), vec![5, 0]);
-        assert_eq!(replicas(&live, &topic(1), 0, 1), vec![2]);
-        assert_eq!(
-            replicas(&live, &topic(0), 0, 9),
-            vec![0, 2, 5],
-            "at most one copy per gateway"
-        );
-        assert_eq!(replicas(&live, &topic(0), 0, -1), vec![0]);
-        assert!(replicas(&[], &topic(0), 0, 2).is_empty());
-    }
-
-    #[test]
-    fn topic_ids_are_random_v4_shaped_and_never_reserved() {
-        let ids: HashSet<[u8; 16]> = (0..1000).map(|_| new_topic_id("t")).collect();
-        assert_eq!(ids.len(), 1000, "no repeats");
-        for id in ids {
-            assert_ne!(id, [0; 16]);
-            assert_eq!(id[6] >> 4, 4, "version 4");
-            assert_eq!(id[8] >> 6, 2, "RFC 4122 variant");
-            assert!(!base64url(&id).starts_with('-'));
-        }
-    }
-
-    #[test]
-    fn the_cluster_id_is_the_regions_id_in_kafkas_form() {
-        assert_eq!(cluster_id("test"), "dGVzdAAAAAAAAAAAAAAAAA");
-        assert_eq!(cluster_id("test").len(), 22);
-        assert_eq!(cluster_id("test"), cluster_id("test"), "stable");
-        assert_ne!(cluster_id("prod"), cluster_id("test"));
-        assert_eq!(base64url(b"\xfb\xff"), "-_8");
-    }
 }

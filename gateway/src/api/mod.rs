@@ -1,5 +1,12 @@
-//! One file per Kafka API, each exporting an `ENTRY` for the dispatch table
-//! ([`crate::dispatch::DispatchTable::standard`]).
+//! The Kafka API handlers, one file per API, and the dispatch table that
+//! names them ([`DispatchTable::standard`]).
+//!
+//! Each handler exports an `ENTRY` ([`ApiEntry`]: key, versions, handler
+//! function). APIs of one family share a folder: [`groups`], [`topics`],
+//! [`configs`], [`acls`], [`sasl`]; the others stand alone. A handler
+//! never imports another: what handlers share is in
+//! [`crate::api_support`], the request/response machinery in
+//! [`crate::dispatch`].
 //!
 //! A handler decodes its request with [`ApiRequest::decode`], does its
 //! ordered work, and answers with [`ApiRequest::respond`] (or a
@@ -7,43 +14,91 @@
 //! data). Error codes it puts in a response are counted with
 //! [`crate::telemetry::record_error_code`].
 //!
+//! [`ApiEntry`]: crate::dispatch::ApiEntry
 //! [`ApiRequest::decode`]: crate::dispatch::ApiRequest::decode
 //! [`ApiRequest::respond`]: crate::dispatch::ApiRequest::respond
 //! [`Reply::Deferred`]: crate::dispatch::Reply::Deferred
 
-pub mod acl_wire;
-pub mod admin;
-pub mod alter_configs;
-pub mod alter_user_scram_credentials;
+use crate::dispatch::DispatchTable;
+
+pub mod acls;
 pub mod api_versions;
-pub mod create_acls;
-pub mod create_partitions;
-pub mod create_topics;
-pub mod delete_acls;
-pub mod delete_groups;
-pub mod delete_records;
-pub mod delete_topics;
-pub mod describe_acls;
+pub mod configs;
 pub mod describe_cluster;
-pub mod describe_configs;
-pub mod describe_groups;
-pub mod describe_user_scram_credentials;
-pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
-pub mod heartbeat;
-pub mod incremental_alter_configs;
+pub mod groups;
 pub mod init_producer_id;
-pub mod join_group;
-pub mod leave_group;
-pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
-pub mod offset_commit;
-pub mod offset_delete;
-pub mod offset_fetch;
 pub mod produce;
-pub mod sasl_authenticate;
-pub mod sasl_handshake;
-pub mod sync_group;
-pub mod topic_config;
+pub mod sasl;
+pub mod topics;
+
+impl DispatchTable {
+    /// Every API this gateway serves. Add a handler here to serve, and
+    /// advertise, its API.
+    pub fn standard() -> Self {
+        Self::empty()
+            .with(api_versions::ENTRY)
+            .with(metadata::ENTRY)
+            .with(produce::ENTRY)
+            .with(fetch::ENTRY)
+            .with(list_offsets::ENTRY)
+            .with(init_producer_id::ENTRY)
+            .with(topics::create_topics::ENTRY)
+            .with(topics::delete_topics::ENTRY)
+            .with(topics::create_partitions::ENTRY)
+            .with(configs::describe_configs::ENTRY)
+            .with(configs::alter_configs::ENTRY)
+            .with(configs::incremental_alter_configs::ENTRY)
+            .with(describe_cluster::ENTRY)
+            .with(topics::delete_records::ENTRY)
+            .with(find_coordinator::ENTRY)
+            .with(groups::join_group::ENTRY)
+            .with(groups::sync_group::ENTRY)
+            .with(groups::heartbeat::ENTRY)
+            .with(groups::leave_group::ENTRY)
+            .with(groups::offset_commit::ENTRY)
+            .with(groups::offset_fetch::ENTRY)
+            .with(groups::describe_groups::ENTRY)
+            .with(groups::list_groups::ENTRY)
+            .with(groups::delete_groups::ENTRY)
+            .with(groups::offset_delete::ENTRY)
+            .with(sasl::sasl_handshake::ENTRY)
+            .with(sasl::sasl_authenticate::ENTRY)
+            .with(acls::create_acls::ENTRY)
+            .with(acls::describe_acls::ENTRY)
+            .with(acls::delete_acls::ENTRY)
+            .with(sasl::describe_user_scram_credentials::ENTRY)
+            .with(sasl::alter_user_scram_credentials::ENTRY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_table_advertises_what_it_routes() {
+        let table = DispatchTable::standard();
+        let advertised = table.advertised();
+        assert_eq!(advertised.len(), table.entries().count());
+        for (entry, listed) in table.entries().zip(&advertised) {
+            assert_eq!(listed.api_key, entry.key as i16);
+            assert_eq!(listed.max_version, entry.versions.max);
+            assert_eq!(
+                entry.name,
+                format!("{:?}", entry.key),
+                "metric label is Kafka's name"
+            );
+        }
+        assert!(advertised.windows(2).all(|w| w[0].api_key < w[1].api_key));
+    }
+
+    #[test]
+    #[should_panic(expected = "registered twice")]
+    fn registering_an_api_twice_is_a_bug() {
+        let _ = DispatchTable::standard().with(api_versions::ENTRY);
+    }
+}

@@ -26,7 +26,7 @@
 //! of one connection (an idempotent producer's in-flight batches) reach the
 //! sequencer in the order sent. Waiting for the sequencer's answers happens
 //! in the deferred part. Sequencer statuses become Kafka errors in
-//! [`super::errors`] (a duplicate idempotent batch gets its original offset;
+//! [`crate::api_support::errors`] (a duplicate idempotent batch gets its original offset;
 //! a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, 45; an old epoch
 //! INVALID_PRODUCER_EPOCH, 47).
 //!
@@ -67,6 +67,7 @@ use std::time::{Duration, Instant};
 
 use cxlkafka_log::layout::Completion;
 use cxlkafka_sequencer::catalog::Topic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -75,12 +76,14 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::errors::{append_error, completion_error};
-use super::metadata;
-use super::topic_config::TopicConfigs;
-use crate::cluster::{AppendBatch, AppendError, ClusterLog, PendingAppend};
+use crate::api_support::errors::{append_error, completion_error};
+use crate::api_support::topic_config::TopicConfigs;
+use crate::api_support::topics::by_id as topic_by_id;
+use crate::cluster::{AppendBatch, AppendError, ClusterLog, PendingAppend, ORDER_TOPIC};
 use crate::context::GatewayContext;
-use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, Responder, VersionPolicy};
+use crate::dispatch::{
+    ApiEntry, ApiRequest, HandlerFuture, Reply, Responder, ResponseFrame, VersionPolicy,
+};
 use crate::error::CloseReason;
 use crate::records::{self, BatchInfo, ProduceCheck};
 use crate::security::{AclOperation, Resource};
@@ -134,33 +137,27 @@ enum Outcome {
     /// with one record error (batch index, reason) per index (KIP-467).
     RecordErrors { indexes: Vec<i32>, reason: String },
     /// Published; the sequencer's answer is pending.
-    Published {
-        pending: PendingAppend,
-        stream: u32,
-        bytes: usize,
-        records: u32,
-        /// Gateway disks that must hold the batch before the answer.
-        disks: usize,
-    },
+    Published(Published),
+}
+
+/// A batch published to the ring, waiting for the sequencer's answer.
+struct Published {
+    pending: PendingAppend,
+    stream: u32,
+    bytes: usize,
+    records: u32,
+    /// Gateway disks that must hold the batch before the answer.
+    disks: usize,
 }
 
 impl Outcome {
     /// The same outcome, answered only once `count` gateway disks hold it.
     fn needing(self, count: usize) -> Self {
         match self {
-            Outcome::Published {
-                pending,
-                stream,
-                bytes,
-                records,
-                ..
-            } => Outcome::Published {
-                pending,
-                stream,
-                bytes,
-                records,
+            Outcome::Published(published) => Outcome::Published(Published {
                 disks: count,
-            },
+                ..published
+            }),
             failed => failed,
         }
     }
@@ -177,102 +174,149 @@ struct TopicOutcome {
     partitions: Vec<PartitionOutcome>,
 }
 
+/// What applies to every partition of one request.
+#[derive(Clone, Copy)]
+struct Settings {
+    acks: i16,
+    timeout: Duration,
+    check: ProduceCheck,
+}
+
+/// The ordered part: every partition checked and published in request
+/// order; then no answer (acks=0) or a deferred one.
 async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, CloseReason> {
     let body: ProduceRequest = request.decode_bounded(REQUEST)?;
-    let version = request.version;
-    let acks = body.acks;
-    let timeout =
-        Duration::from_millis(u64::try_from(body.timeout_ms.clamp(1, MAX_TIMEOUT_MS)).unwrap_or(1));
-    let check = ProduceCheck {
-        produce_version: version,
-        message_max_bytes: ctx.limits.message_max_bytes,
+    let settings = Settings {
+        acks: body.acks,
+        timeout: Duration::from_millis(
+            u64::try_from(body.timeout_ms.clamp(1, MAX_TIMEOUT_MS)).unwrap_or(1),
+        ),
+        check: ProduceCheck {
+            produce_version: request.version,
+            message_max_bytes: ctx.limits.message_max_bytes,
+        },
     };
-    let valid_acks = (-1..=1).contains(&acks);
     let mut topics = Vec::with_capacity(body.topic_data.len());
     for data in body.topic_data {
-        let topic = if version >= FIRST_VERSION_WITH_TOPIC_IDS {
-            metadata::by_id(&ctx, data.topic_id).ok_or(ResponseError::UnknownTopicId)
-        } else {
-            ctx.log
-                .topic(&data.name)
-                .ok_or(ResponseError::UnknownTopicOrPartition)
-        };
-        // Kafka refuses an unauthorized topic whether or not it exists.
-        let name = topic
-            .as_ref()
-            .map_or(data.name.as_str(), |t| t.name.as_str());
-        let topic = if request.authorized(&ctx, AclOperation::Write, Resource::Topic(name)) {
-            topic
-        } else {
-            Err(ResponseError::TopicAuthorizationFailed)
-        };
-        let mut partitions = Vec::with_capacity(data.partition_data.len());
-        // Read once per topic: it scans every gateway's line in the region.
-        let mut live_disks: Option<usize> = None;
-        for partition in data.partition_data {
-            let outcome = if !valid_acks {
-                Outcome::Failed(ResponseError::InvalidRequiredAcks, None)
-            } else {
-                match &topic {
-                    Err(error) => Outcome::Failed(*error, None),
-                    // The order topic is written by the sequencer alone.
-                    Ok(topic) if topic.name == crate::cluster::ORDER_TOPIC => {
-                        Outcome::Failed(ResponseError::InvalidTopicException, None)
-                    }
-                    Ok(topic) => {
-                        let stream = u32::try_from(partition.index)
-                            .ok()
-                            .and_then(|index| topic.stream(index));
-                        let disks = if acks == -1 {
-                            usize::from(topic.replication_factor.saturating_sub(1))
-                        } else {
-                            0
-                        };
-                        let short_of_disks = disks > 0
-                            && disks > *live_disks.get_or_insert_with(|| ctx.log.members().len());
-                        match stream {
-                            None => Outcome::Failed(ResponseError::UnknownTopicOrPartition, None),
-                            Some(_) if short_of_disks => Outcome::Failed(
-                                ResponseError::NotEnoughReplicas,
-                                Some(format!(
-                                    "replication factor {} needs {disks} live gateway disk(s)",
-                                    topic.replication_factor
-                                )),
-                            ),
-                            Some(stream) => {
-                                let records = partition.records.as_deref().unwrap_or_default();
-                                let keys = compacted(topic)
-                                    .then(|| format!("{}-{}", topic.name, partition.index));
-                                publish(ctx.log.as_ref(), stream, records, check, timeout, keys)
-                                    .await
-                                    .needing(disks)
-                            }
-                        }
-                    }
-                }
-            };
-            partitions.push(PartitionOutcome {
-                index: partition.index,
-                outcome,
-            });
-        }
-        topics.push(TopicOutcome {
-            name: topic
-                .as_ref()
-                .map(|t| TopicName(StrBytes::from_string(t.name.clone())))
-                .unwrap_or(data.name),
-            topic_id: data.topic_id,
-            partitions,
-        });
+        topics.push(produce_topic(&ctx, &request, settings, data).await);
     }
-    if acks == 0 {
+    if settings.acks == 0 {
         return acks_zero(&topics);
     }
     let responder = request.responder();
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + settings.timeout;
     Ok(Reply::deferred(async move {
         answer(ctx, responder, topics, deadline).await.map(Some)
     }))
+}
+
+/// The topic a request's entry names, if it is live and the principal may
+/// WRITE it. Kafka refuses an unauthorized topic whether or not it exists.
+fn writable_topic(
+    ctx: &GatewayContext,
+    request: &ApiRequest,
+    data: &TopicProduceData,
+) -> Result<Topic, ResponseError> {
+    let topic = if request.version >= FIRST_VERSION_WITH_TOPIC_IDS {
+        topic_by_id(ctx, data.topic_id).ok_or(ResponseError::UnknownTopicId)
+    } else {
+        ctx.log
+            .topic(&data.name)
+            .ok_or(ResponseError::UnknownTopicOrPartition)
+    };
+    let name = topic
+        .as_ref()
+        .map_or(data.name.as_str(), |t| t.name.as_str());
+    if request.authorized(ctx, AclOperation::Write, Resource::Topic(name)) {
+        topic
+    } else {
+        Err(ResponseError::TopicAuthorizationFailed)
+    }
+}
+
+/// One topic's partitions, checked and published in request order.
+async fn produce_topic(
+    ctx: &GatewayContext,
+    request: &ApiRequest,
+    settings: Settings,
+    data: TopicProduceData,
+) -> TopicOutcome {
+    let topic = writable_topic(ctx, request, &data);
+    let mut partitions = Vec::with_capacity(data.partition_data.len());
+    // Read once per topic: it scans every gateway's line in the region.
+    let mut live_disks: Option<usize> = None;
+    for partition in &data.partition_data {
+        let outcome = produce_partition(ctx, settings, &topic, partition, &mut live_disks).await;
+        partitions.push(PartitionOutcome {
+            index: partition.index,
+            outcome,
+        });
+    }
+    TopicOutcome {
+        name: topic
+            .as_ref()
+            .map(|t| TopicName(StrBytes::from_string(t.name.clone())))
+            .unwrap_or(data.name),
+        topic_id: data.topic_id,
+        partitions,
+    }
+}
+
+/// One partition: the checks before publishing (acks, topic, partition,
+/// enough live disks for acks=all), then [`publish`]. `live_disks` caches
+/// the count of live gateway disks for the topic's partitions.
+async fn produce_partition(
+    ctx: &GatewayContext,
+    settings: Settings,
+    topic: &Result<Topic, ResponseError>,
+    partition: &PartitionProduceData,
+    live_disks: &mut Option<usize>,
+) -> Outcome {
+    if !(-1..=1).contains(&settings.acks) {
+        return Outcome::Failed(ResponseError::InvalidRequiredAcks, None);
+    }
+    let topic = match topic {
+        Err(error) => return Outcome::Failed(*error, None),
+        Ok(topic) => topic,
+    };
+    // The order topic is written by the sequencer alone.
+    if topic.name == ORDER_TOPIC {
+        return Outcome::Failed(ResponseError::InvalidTopicException, None);
+    }
+    let stream = u32::try_from(partition.index)
+        .ok()
+        .and_then(|index| topic.stream(index));
+    let disks = if settings.acks == -1 {
+        usize::from(topic.replication_factor.saturating_sub(1))
+    } else {
+        0
+    };
+    let short_of_disks =
+        disks > 0 && disks > *live_disks.get_or_insert_with(|| ctx.log.members().len());
+    let Some(stream) = stream else {
+        return Outcome::Failed(ResponseError::UnknownTopicOrPartition, None);
+    };
+    if short_of_disks {
+        return Outcome::Failed(
+            ResponseError::NotEnoughReplicas,
+            Some(format!(
+                "replication factor {} needs {disks} live gateway disk(s)",
+                topic.replication_factor
+            )),
+        );
+    }
+    let records = partition.records.as_deref().unwrap_or_default();
+    let keys = compacted(topic).then(|| format!("{}-{}", topic.name, partition.index));
+    publish(
+        ctx.log.as_ref(),
+        stream,
+        records,
+        settings.check,
+        settings.timeout,
+        keys,
+    )
+    .await
+    .needing(disks)
 }
 
 /// Whether the topic's `cleanup.policy` includes `compact`: its records
@@ -333,13 +377,13 @@ async fn publish(
         max_timestamp: info.max_timestamp,
     };
     match log.publish(batch, timeout).await {
-        Ok(pending) => Outcome::Published {
+        Ok(pending) => Outcome::Published(Published {
             pending,
             stream,
             bytes: batch_bytes.len(),
             records: record_count,
             disks: 0,
-        },
+        }),
         Err(error) => Outcome::Failed(append_error(&error), Some(error.to_string())),
     }
 }
@@ -350,7 +394,7 @@ async fn publish(
 fn acks_zero(topics: &[TopicOutcome]) -> Result<Reply, CloseReason> {
     for topic in topics {
         for partition in &topic.partitions {
-            if let Outcome::Published { bytes, records, .. } = &partition.outcome {
+            if let Outcome::Published(Published { bytes, records, .. }) = &partition.outcome {
                 telemetry::record_produced(&topic.name, *bytes, *records);
             }
         }
@@ -361,7 +405,7 @@ fn acks_zero(topics: &[TopicOutcome]) -> Result<Reply, CloseReason> {
         .find_map(|partition| match &partition.outcome {
             Outcome::Failed(error, _) => Some(error.code()),
             Outcome::RecordErrors { .. } => Some(ResponseError::InvalidRecord.code()),
-            Outcome::Published { .. } => None,
+            Outcome::Published(_) => None,
         });
     match failed {
         Some(code) => {
@@ -394,7 +438,7 @@ async fn answer(
     responder: Responder,
     topics: Vec<TopicOutcome>,
     deadline: Instant,
-) -> Result<crate::dispatch::ResponseFrame, CloseReason> {
+) -> Result<ResponseFrame, CloseReason> {
     let version = responder.version;
     let mut response = ProduceResponse::default();
     for topic in topics {
@@ -405,79 +449,109 @@ async fn answer(
             entry.name = topic.name.clone();
         }
         for partition in topic.partitions {
-            let mut answer = PartitionProduceResponse::default();
-            answer.index = partition.index;
-            answer.base_offset = -1;
-            answer.log_append_time_ms = -1;
-            answer.log_start_offset = -1;
-            let (error, message) = match partition.outcome {
-                Outcome::Failed(error, message) => (Some(error), message),
-                Outcome::RecordErrors { indexes, reason } => {
-                    let message = record_errors_message(&indexes, &reason);
-                    if version >= FIRST_VERSION_WITH_ERROR_MESSAGE {
-                        answer.record_errors = indexes
-                            .into_iter()
-                            .map(|index| {
-                                let mut error = BatchIndexAndErrorMessage::default();
-                                error.batch_index = index;
-                                error.batch_index_error_message =
-                                    Some(StrBytes::from_string(reason.clone()));
-                                error
-                            })
-                            .collect();
-                    }
-                    (Some(ResponseError::InvalidRecord), Some(message))
-                }
-                Outcome::Published {
-                    pending,
-                    stream,
-                    bytes,
-                    records,
-                    disks,
-                } => {
-                    let mut result: Result<Completion, AppendError> = pending.completion().await;
-                    if let (Ok(completion), true) = (&result, disks > 0) {
-                        if completion.error == 0 {
-                            if let Err(error) = ctx
-                                .log
-                                .wait_durable(completion.global_sequence, disks, deadline)
-                                .await
-                            {
-                                result = Err(error);
-                            }
-                        }
-                    }
-                    let error = completion_error(&result);
-                    match (&result, error) {
-                        (Ok(completion), None) => {
-                            // Read-your-writes on this gateway: a Fetch or
-                            // ListOffsets after the acknowledgement sees
-                            // the batch. Ordered, it is acknowledged even
-                            // if this wait runs out.
-                            let remaining = deadline.saturating_duration_since(Instant::now());
-                            ctx.log
-                                .wait_for_order(completion.global_sequence, remaining)
-                                .await;
-                            answer.base_offset = completion.base_offset;
-                            answer.log_start_offset = ctx.log.offsets(stream).0;
-                            telemetry::record_produced(&topic.name, bytes, records);
-                            (None, None)
-                        }
-                        (Err(failure), _) => (error, Some(failure.to_string())),
-                        (Ok(_), _) => (error, None),
-                    }
-                }
-            };
-            if let Some(error) = error {
-                answer.error_code = error.code();
-                telemetry::record_error_code(ENTRY.name, answer.error_code);
-                if version >= FIRST_VERSION_WITH_ERROR_MESSAGE {
-                    answer.error_message = message.map(StrBytes::from_string);
-                }
-            }
+            let answer = answer_partition(&ctx, version, &topic.name, partition, deadline).await;
             entry.partition_responses.push(answer);
         }
         response.responses.push(entry);
     }
     responder.frame(&response)
+}
+
+/// One partition's response entry, once its batch (if published) is
+/// acknowledged or has failed.
+async fn answer_partition(
+    ctx: &GatewayContext,
+    version: i16,
+    topic: &TopicName,
+    partition: PartitionOutcome,
+    deadline: Instant,
+) -> PartitionProduceResponse {
+    let mut answer = PartitionProduceResponse::default();
+    answer.index = partition.index;
+    answer.base_offset = -1;
+    answer.log_append_time_ms = -1;
+    answer.log_start_offset = -1;
+    let (error, message) = match partition.outcome {
+        Outcome::Failed(error, message) => (Some(error), message),
+        Outcome::RecordErrors { indexes, reason } => {
+            let message = record_errors_message(&indexes, &reason);
+            if version >= FIRST_VERSION_WITH_ERROR_MESSAGE {
+                answer.record_errors = record_errors(indexes, &reason);
+            }
+            (Some(ResponseError::InvalidRecord), Some(message))
+        }
+        Outcome::Published(published) => {
+            answer_published(ctx, &mut answer, topic, published, deadline).await
+        }
+    };
+    if let Some(error) = error {
+        answer.error_code = error.code();
+        telemetry::record_error_code(ENTRY.name, answer.error_code);
+        if version >= FIRST_VERSION_WITH_ERROR_MESSAGE {
+            answer.error_message = message.map(StrBytes::from_string);
+        }
+    }
+    answer
+}
+
+/// KIP-467 record errors: one per index, all with `reason`.
+fn record_errors(indexes: Vec<i32>, reason: &str) -> Vec<BatchIndexAndErrorMessage> {
+    indexes
+        .into_iter()
+        .map(|index| {
+            let mut error = BatchIndexAndErrorMessage::default();
+            error.batch_index = index;
+            error.batch_index_error_message = Some(StrBytes::from_string(reason.to_owned()));
+            error
+        })
+        .collect()
+}
+
+/// Waits for a published batch to be ordered (and, for acks=all, held by
+/// enough gateway disks); on success fills in `answer`'s offsets. Returns
+/// the partition's error and message, if any.
+async fn answer_published(
+    ctx: &GatewayContext,
+    answer: &mut PartitionProduceResponse,
+    topic: &TopicName,
+    published: Published,
+    deadline: Instant,
+) -> (Option<ResponseError>, Option<String>) {
+    let Published {
+        pending,
+        stream,
+        bytes,
+        records,
+        disks,
+    } = published;
+    let mut result: Result<Completion, AppendError> = pending.completion().await;
+    if let (Ok(completion), true) = (&result, disks > 0) {
+        if completion.error == 0 {
+            if let Err(error) = ctx
+                .log
+                .wait_durable(completion.global_sequence, disks, deadline)
+                .await
+            {
+                result = Err(error);
+            }
+        }
+    }
+    let error = completion_error(&result);
+    match (&result, error) {
+        (Ok(completion), None) => {
+            // Read-your-writes on this gateway: a Fetch or ListOffsets
+            // after the acknowledgement sees the batch. Ordered, it is
+            // acknowledged even if this wait runs out.
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            ctx.log
+                .wait_for_order(completion.global_sequence, remaining)
+                .await;
+            answer.base_offset = completion.base_offset;
+            answer.log_start_offset = ctx.log.offsets(stream).0;
+            telemetry::record_produced(topic, bytes, records);
+            (None, None)
+        }
+        (Err(failure), _) => (error, Some(failure.to_string())),
+        (Ok(_), _) => (error, None),
+    }
 }

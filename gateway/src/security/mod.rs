@@ -115,7 +115,7 @@ pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// gateway applied it; the Kafka error when that failed.
 pub async fn order_control(ctx: &GatewayContext, record: &ControlRecord) -> Option<ResponseError> {
     let result = ctx.log.control(record, CHANGE_TIMEOUT).await;
-    crate::api::errors::completion_error(&result)
+    crate::api_support::errors::completion_error(&result)
 }
 
 /// SASL mechanisms a SASL listener offers, in the order SaslHandshake lists

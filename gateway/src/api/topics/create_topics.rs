@@ -20,12 +20,12 @@
 //!    their count gives the partitions, their length the replication
 //!    factor, and placement is not kept (any gateway serves any partition);
 //!    with assignments, counts other than -1 are INVALID_REQUEST;
-//! 5. configs: Kafka's topic configs only (see [`super::topic_config`]),
+//! 5. configs: Kafka's topic configs only (see [`crate::api_support::topic_config`]),
 //!    validated; anything else is INVALID_CONFIG (40).
 //!
 //! With `validate_only` nothing is written. Otherwise each topic is one
 //! `CreateTopic` control record with a fresh random topic id, and the
-//! answer waits (until `timeout_ms`, see [`super::admin::deadline`]) until
+//! answer waits (until `timeout_ms`, see [`crate::api_support::admin::deadline`]) until
 //! this gateway has applied it. v5+ results carry the partition count, the
 //! replication factor and every config of the topic; v7 its id. The
 //! replication factor reported for the default is capped by the live
@@ -45,10 +45,10 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::admin::{self, Failure};
-use super::describe_configs::describe_topic;
-use super::metadata::new_topic_id;
-use super::topic_config::{Stored, TopicConfigs};
+use crate::api_support::admin::{self, Failure};
+use crate::api_support::config_entries::describe_topic;
+use crate::api_support::topic_config::{Stored, TopicConfigs};
+use crate::api_support::topics::{new_topic_id, MAX_PARTITIONS};
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
@@ -85,9 +85,6 @@ pub const REQUEST: &[Field] = &[
     Field::always(INT32),
     Field::always(BOOLEAN),
 ];
-
-/// Largest partition count of one topic (the catalog's streams per topic).
-pub const MAX_PARTITIONS: i32 = cxlkafka_log::layout::MAX_PARTITIONS_PER_TOPIC as i32;
 
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(async move { handle(&ctx, &request).await })

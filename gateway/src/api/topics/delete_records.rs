@@ -20,7 +20,7 @@ use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsRespon
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::admin;
+use crate::api_support::admin;
 use crate::cluster::ORDER_TOPIC;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};

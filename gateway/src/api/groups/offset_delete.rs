@@ -6,7 +6,7 @@
 //! group with members of a protocol other than `consumer`; per partition,
 //! GROUP_SUBSCRIBED_TO_TOPIC (86) while a member subscribes to the topic,
 //! UNKNOWN_TOPIC_OR_PARTITION (3) for an unknown one. Deletions are commits
-//! of offset -1, ordered through the log (see [`super::delete_groups`]).
+//! of offset -1, ordered through the log (see DeleteGroups).
 
 use std::sync::Arc;
 
@@ -18,8 +18,8 @@ use kafka_protocol::messages::{ApiKey, OffsetDeleteRequest, OffsetDeleteResponse
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::errors::commit_error;
-use super::offset_commit::COMMIT_TIMEOUT;
+use crate::api_support::errors::commit_error;
+use crate::api_support::timeouts::COMMIT_TIMEOUT;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;

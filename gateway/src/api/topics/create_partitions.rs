@@ -28,8 +28,8 @@ use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitions
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::admin::{self, Failure};
-use super::create_topics::MAX_PARTITIONS;
+use crate::api_support::admin::{self, Failure};
+use crate::api_support::topics::MAX_PARTITIONS;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;

@@ -10,7 +10,7 @@
 //! type is not LIST.". An operation id outside 0..=3 is INVALID_REQUEST.
 //!
 //! Everything else, BROKER resources included, is shared with AlterConfigs:
-//! see [`super::alter_configs`].
+//! see AlterConfigs, and [`alter`] which both run.
 
 use std::sync::Arc;
 
@@ -20,8 +20,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::VersionRange;
 
-use super::admin;
-use super::alter_configs::{alter, Change, Resource};
+use crate::api_support::admin;
+use crate::api_support::config_changes::{alter, Change, Resource};
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;

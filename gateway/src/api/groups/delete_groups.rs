@@ -16,8 +16,8 @@ use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::errors::commit_error;
-use super::offset_commit::COMMIT_TIMEOUT;
+use crate::api_support::errors::commit_error;
+use crate::api_support::timeouts::COMMIT_TIMEOUT;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;

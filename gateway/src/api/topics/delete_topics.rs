@@ -28,8 +28,8 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::admin::{self, Failure};
-use super::metadata::by_id;
+use crate::api_support::admin::{self, Failure};
+use crate::api_support::topics::by_id;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;

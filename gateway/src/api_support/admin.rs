@@ -17,8 +17,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::errors::{control_append_error, status_error};
-use super::metadata::{validate_topic_name, InvalidTopicName, MAX_TOPIC_NAME_LEN};
 use super::topic_config::ConfigError;
+use super::topics::{validate_topic_name, InvalidTopicName, MAX_TOPIC_NAME_LEN};
 use crate::cluster::ORDER_TOPIC;
 use crate::context::GatewayContext;
 
@@ -176,7 +176,7 @@ pub fn check_topic_name(name: &str) -> Result<(), Failure> {
 }
 
 /// Whether `name` is the read-only order topic, which exists on every
-/// cluster without a catalog entry (see [`crate::order_topic`]).
+/// cluster without a catalog entry (see [`crate::cluster::order_topic`]).
 pub fn is_order_topic(name: &str) -> bool {
     name == ORDER_TOPIC
 }
@@ -246,7 +246,7 @@ pub fn check_replica_lists(lists: &[&[i32]], live: &[i32]) -> Result<usize, Fail
 
 /// The node ids of the live gateways, lowest first.
 pub fn live_node_ids(ctx: &GatewayContext) -> Vec<i32> {
-    super::metadata::live_brokers(ctx)
+    super::brokers::live_brokers(ctx)
         .iter()
         .map(|member| i32::from(member.gateway))
         .collect()

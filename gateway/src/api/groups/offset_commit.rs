@@ -13,11 +13,10 @@
 //! Per partition: UNKNOWN_TOPIC_OR_PARTITION (3) for an unknown topic or
 //! partition, OFFSET_METADATA_TOO_LARGE (12) for metadata longer than
 //! Kafka's default `offset.metadata.max.bytes` (4096). Failures to publish
-//! map through [`super::errors::commit_error`]. From a gateway that does
+//! map through [`commit_error`]. From a gateway that does
 //! not coordinate the group: NOT_COORDINATOR (16) for every partition.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use cxlkafka_sequencer::control::{CommittedOffset, ControlRecord};
 use kafka_protocol::messages::offset_commit_response::{
@@ -27,7 +26,8 @@ use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
-use super::errors::commit_error;
+use crate::api_support::errors::commit_error;
+use crate::api_support::timeouts::COMMIT_TIMEOUT;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
@@ -72,8 +72,6 @@ pub const REQUEST: &[Field] = &[
 
 /// Kafka's default `offset.metadata.max.bytes`.
 pub const MAX_METADATA_BYTES: usize = 4096;
-/// How long a commit may take to be ordered and applied.
-pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(handle(ctx, request))

@@ -17,7 +17,7 @@ use kafka_protocol::messages::{ApiKey, CreateAclsRequest, CreateAclsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
-use super::acl_wire;
+use crate::api_support::acl_wire;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::security::{acl, order_control, AclOperation, Resource};

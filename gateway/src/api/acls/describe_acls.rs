@@ -14,7 +14,7 @@ use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeA
 use kafka_protocol::messages::{ApiKey, DescribeAclsRequest, DescribeAclsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
-use super::acl_wire;
+use crate::api_support::acl_wire;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, VersionPolicy};
 use crate::security::{AclOperation, Resource};

@@ -17,7 +17,7 @@ use kafka_protocol::messages::delete_acls_response::{
 use kafka_protocol::messages::{ApiKey, DeleteAclsRequest, DeleteAclsResponse};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 
-use super::acl_wire;
+use crate::api_support::acl_wire;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::security::{order_control, AclOperation, Resource};
