@@ -52,9 +52,12 @@ pub enum BenchCommand {
     Sink(crate::bench::SinkBenchArgs),
 }
 
-/// How the shared region is accessed (see DESIGN.md, "The shared region").
+/// How the shared region is accessed (see DESIGN.md, "The shared region"):
+/// which implementation of log's
+/// [`MemoryBackend`](cxlkafka_log::memory::MemoryBackend) trait
+/// (`Coherent` or `NonCoherent`) the gateway maps the region with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MemoryBackend {
+pub enum MemoryBackendKind {
     /// Plain shared mapping; flushes and invalidations are no-ops. For
     /// gateways on one host (`/dev/shm`, tmpfs).
     Coherent,
@@ -204,8 +207,8 @@ pub struct ServeArgs {
     pub sink: bool,
 
     /// How the shared region is accessed.
-    #[arg(long, env = "CXLKAFKA_MEMORY_BACKEND", value_enum, default_value_t = MemoryBackend::Coherent)]
-    pub memory_backend: MemoryBackend,
+    #[arg(long, env = "CXLKAFKA_MEMORY_BACKEND", value_enum, default_value_t = MemoryBackendKind::Coherent)]
+    pub memory_backend: MemoryBackendKind,
 
     /// Gateway slots of a region this gateway formats (the most gateways one
     /// cluster can have).

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::cli::{MemoryBackend, ServeArgs};
+use super::cli::{MemoryBackendKind, ServeArgs};
 use super::values::{duration_ms, ByteSize};
 use crate::cluster::{slot_for_node_id, ClusterLog, ClusterOptions, RegionSettings};
 use crate::context::{
@@ -117,7 +117,7 @@ impl ServeArgs {
             bytes: self.region_size.0,
             max_gateways: self.max_gateways,
             cluster: self.cluster.clone(),
-            non_coherent: self.memory_backend == MemoryBackend::NonCoherent,
+            non_coherent: self.memory_backend == MemoryBackendKind::NonCoherent,
         }
     }
 
@@ -177,7 +177,7 @@ impl Default for ServeArgs {
             max_in_flight_per_connection: DEFAULT_MAX_IN_FLIGHT,
             connections_max_idle_ms: duration_ms(DEFAULT_IDLE_TIMEOUT),
             write_timeout_ms: duration_ms(DEFAULT_WRITE_TIMEOUT),
-            memory_backend: MemoryBackend::Coherent,
+            memory_backend: MemoryBackendKind::Coherent,
             sink: false,
             max_gateways: 8,
             lease_timeout_ms: 1000,
@@ -336,7 +336,7 @@ mod tests {
         assert!(!topics.auto_create);
         assert_eq!(topics.partitions, 4);
         assert!(args.region_settings().non_coherent);
-        assert_eq!(args.memory_backend, MemoryBackend::NonCoherent);
+        assert_eq!(args.memory_backend, MemoryBackendKind::NonCoherent);
         assert_eq!(args.region_path(), PathBuf::from("/dev/shm/cxlkafka-blue"));
     }
 
