@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
+use tracing_subscriber::filter::ParseError;
+use tracing_subscriber::EnvFilter;
 
 use super::cli::{MemoryBackendKind, ServeArgs};
 use super::values::{duration_ms, ByteSize};
@@ -51,6 +53,11 @@ impl ServeArgs {
         self.region_path
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("/dev/shm/cxlkafka-{}", self.cluster)))
+    }
+
+    /// The log filter `--log-level` describes.
+    pub fn log_filter(&self) -> Result<EnvFilter, ParseError> {
+        EnvFilter::try_new(&self.log_level)
     }
 
     /// The protocol limits these flags describe.
@@ -363,6 +370,20 @@ mod tests {
                 flag: "message-max-bytes"
             })
         );
+    }
+
+    #[test]
+    fn log_level_becomes_a_log_filter() {
+        let args = ServeArgs {
+            log_level: "warn,cxlkafka_gateway=debug".to_owned(),
+            ..ServeArgs::default()
+        };
+        assert!(args.log_filter().is_ok());
+        let args = ServeArgs {
+            log_level: "info,cxlkafka_gateway=chatty".to_owned(),
+            ..ServeArgs::default()
+        };
+        assert!(args.log_filter().is_err());
     }
 
     #[test]
