@@ -7,6 +7,8 @@
 //! that repairs a CRC, a separator between frames), so that the fuzzer gets
 //! past checksums and reaches the code behind them.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

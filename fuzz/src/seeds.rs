@@ -4,6 +4,8 @@
 //!
 //! `cargo run --example seeds` (from fuzz/); the files are kept in the tree.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -9,7 +9,6 @@ use cxlkafka_gateway::bench;
 use cxlkafka_gateway::config::{BenchCommand, Cli, Command, ServeArgs};
 use cxlkafka_gateway::{serve, telemetry};
 use tracing::{error, info};
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -70,7 +69,7 @@ fn run_bench(command: BenchCommand) -> ExitCode {
 }
 
 fn run_serve(args: ServeArgs) -> ExitCode {
-    let filter = match EnvFilter::try_new(&args.log_level) {
+    let filter = match args.log_filter() {
         Ok(filter) => filter,
         Err(error) => {
             eprintln!(

@@ -12,6 +12,8 @@
 //! This crate knows nothing about Kafka: it moves batches of bytes for
 //! numbered streams.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod accessor;
 pub mod arena;
 pub mod crc;

@@ -13,6 +13,8 @@
 //! Nothing here knows about sockets or the Kafka wire format; the only thing
 //! shared with gateways is the region.
 
+#![forbid(unsafe_code)]
+
 pub mod catalog;
 pub mod control;
 pub mod idempotence;

@@ -22,6 +22,10 @@ use crate::status;
 /// cannot starve the others.
 const BATCHES_PER_GATEWAY_PASS: usize = 256;
 const FIRST_PRODUCER_ID: u64 = 1000;
+/// Longest topic name a CreateTopic may carry (Kafka's limit).
+const MAX_TOPIC_NAME_BYTES: usize = 249;
+/// Room for a topic's other configs in its catalog entry.
+const TOPIC_CONFIGS_BYTES: usize = 192;
 
 /// Whether a gateway counts as live for order-log backpressure.
 pub fn heartbeat_is_fresh(heartbeat: &Heartbeat, now_unix_ns: u64, timeout_ns: u64) -> bool {
@@ -475,8 +479,9 @@ impl<B: MemoryBackend> Sequencer<B> {
         (error, value, tag)
     }
 
+    /// Applies a decoded control record; returns (status, value for the
+    /// completion), as [`Self::apply_control`] does.
     fn apply_decoded(&mut self, record: ControlRecord) -> (i32, i64) {
-        let sequence = self.next_sequence;
         match record {
             // Ordered so every gateway applies commits in one order; the
             // sequencer keeps no state for them.
@@ -487,30 +492,8 @@ impl<B: MemoryBackend> Sequencer<B> {
             | ControlRecord::DeleteScramCredential { .. }
             | ControlRecord::CreateAcls { .. }
             | ControlRecord::DeleteAcls { .. } => (status::OK, 0),
-            ControlRecord::DeleteRecords { stream, offset } => {
-                if !self.stream_is_live(stream) {
-                    return (status::UNKNOWN_STREAM, -1);
-                }
-                let high_watermark = self.stream_next[stream as usize];
-                let offset = if offset == -1 { high_watermark } else { offset };
-                if offset < 0 || offset > high_watermark {
-                    return (status::OFFSET_OUT_OF_RANGE, -1);
-                }
-                let layout = *self.region.layout();
-                let current = self
-                    .region
-                    .load_word_fresh(layout.stream_log_start_offset(stream))
-                    as i64;
-                let log_start = current.max(offset);
-                self.region
-                    .store_word(layout.stream_log_start_offset(stream), log_start as u64);
-                (status::OK, log_start)
-            }
-            ControlRecord::AllocateProducerId => {
-                let id = self.next_producer_id;
-                self.next_producer_id += 1;
-                (status::OK, id as i64)
-            }
+            ControlRecord::DeleteRecords { stream, offset } => self.delete_records(stream, offset),
+            ControlRecord::AllocateProducerId => self.allocate_producer_id(),
             ControlRecord::CreateTopic {
                 name,
                 partitions,
@@ -520,96 +503,160 @@ impl<B: MemoryBackend> Sequencer<B> {
                 configs,
                 replication_factor,
             } => {
-                if self.find_topic(&name).is_some() {
-                    return (status::TOPIC_EXISTS, -1);
-                }
-                if partitions == 0 || partitions > MAX_PARTITIONS_PER_TOPIC {
-                    return (status::INVALID_PARTITIONS, -1);
-                }
-                if name.is_empty() || name.len() > 249 || configs.len() > 192 {
-                    return (status::INVALID_CONTROL, -1);
-                }
-                // Prefer a never-used slot so a deleted topic's streams are
-                // not reused while readers may still hold their batches.
-                let slot = (0..MAX_TOPICS)
-                    .find(|&slot| self.topics[slot as usize].state == topic_state::EMPTY)
-                    .or_else(|| {
-                        (0..MAX_TOPICS)
-                            .find(|&slot| self.topics[slot as usize].state == topic_state::DELETED)
-                    });
-                let Some(slot) = slot else {
-                    return (status::CATALOG_FULL, -1);
-                };
-                for partition in 0..MAX_PARTITIONS_PER_TOPIC {
-                    let stream = stream_of(slot, partition);
-                    self.stream_next[stream as usize] = 0;
-                    self.region
-                        .store_word(self.region.layout().stream_next_offset(stream), 0);
-                    self.region
-                        .store_word(self.region.layout().stream_log_start_offset(stream), 0);
-                    self.producers.forget_stream(stream);
-                }
-                let mut entry: TopicEntry = bytemuck::Zeroable::zeroed();
-                entry.commit = sequence;
-                entry.topic_id = topic_id;
-                entry.state = topic_state::LIVE;
-                entry.partitions = partitions;
-                entry.retention_ms = retention_ms;
-                entry.retention_bytes = retention_bytes;
-                entry.replication_factor = u32::from(replication_factor.max(1));
-                entry.name_len = name.len() as u32;
-                entry.name[..name.len()].copy_from_slice(name.as_bytes());
-                entry.configs_len = configs.len() as u32;
-                entry.configs[..configs.len()].copy_from_slice(configs.as_bytes());
-                self.write_topic(slot, entry);
-                (status::OK, i64::from(slot))
+                let mut settings: TopicEntry = bytemuck::Zeroable::zeroed();
+                settings.topic_id = topic_id;
+                settings.partitions = partitions;
+                settings.retention_ms = retention_ms;
+                settings.retention_bytes = retention_bytes;
+                settings.replication_factor = u32::from(replication_factor.max(1));
+                self.create_topic(&name, &configs, settings)
             }
-            ControlRecord::DeleteTopic { name } => {
-                let Some(slot) = self.find_topic(&name) else {
-                    return (status::UNKNOWN_TOPIC, -1);
-                };
-                let mut entry = self.topics[slot as usize];
-                entry.commit = sequence;
-                entry.state = topic_state::DELETED;
-                self.write_topic(slot, entry);
-                (status::OK, i64::from(slot))
-            }
-            ControlRecord::CreatePartitions { name, total } => {
-                let Some(slot) = self.find_topic(&name) else {
-                    return (status::UNKNOWN_TOPIC, -1);
-                };
-                let mut entry = self.topics[slot as usize];
-                if total <= entry.partitions || total > MAX_PARTITIONS_PER_TOPIC {
-                    return (status::INVALID_PARTITIONS, -1);
-                }
-                entry.commit = sequence;
-                entry.partitions = total;
-                self.write_topic(slot, entry);
-                (status::OK, i64::from(slot))
-            }
+            ControlRecord::DeleteTopic { name } => self.delete_topic(&name),
+            ControlRecord::CreatePartitions { name, total } => self.create_partitions(&name, total),
             ControlRecord::AlterTopicConfigs {
                 name,
                 retention_ms,
                 retention_bytes,
                 configs,
-            } => {
-                let Some(slot) = self.find_topic(&name) else {
-                    return (status::UNKNOWN_TOPIC, -1);
-                };
-                if configs.len() > 192 {
-                    return (status::INVALID_CONTROL, -1);
-                }
-                let mut entry = self.topics[slot as usize];
-                entry.commit = sequence;
-                entry.retention_ms = retention_ms;
-                entry.retention_bytes = retention_bytes;
-                entry.configs = [0; 192];
-                entry.configs_len = configs.len() as u32;
-                entry.configs[..configs.len()].copy_from_slice(configs.as_bytes());
-                self.write_topic(slot, entry);
-                (status::OK, i64::from(slot))
-            }
+            } => self.alter_topic_configs(&name, retention_ms, retention_bytes, &configs),
         }
+    }
+
+    /// Moves `stream`'s log start forward to `offset` (-1: the high
+    /// watermark), never back; the completion carries the new log start.
+    fn delete_records(&mut self, stream: u32, offset: i64) -> (i32, i64) {
+        if !self.stream_is_live(stream) {
+            return (status::UNKNOWN_STREAM, -1);
+        }
+        let high_watermark = self.stream_next[stream as usize];
+        let offset = if offset == -1 { high_watermark } else { offset };
+        if offset < 0 || offset > high_watermark {
+            return (status::OFFSET_OUT_OF_RANGE, -1);
+        }
+        let layout = *self.region.layout();
+        let current = self
+            .region
+            .load_word_fresh(layout.stream_log_start_offset(stream)) as i64;
+        let log_start = current.max(offset);
+        self.region
+            .store_word(layout.stream_log_start_offset(stream), log_start as u64);
+        (status::OK, log_start)
+    }
+
+    /// Hands out the next producer id; the completion carries it.
+    fn allocate_producer_id(&mut self) -> (i32, i64) {
+        let id = self.next_producer_id;
+        self.next_producer_id += 1;
+        (status::OK, id as i64)
+    }
+
+    /// Creates topic `name` in a free catalog slot, its partitions, id,
+    /// retention and replication factor taken from `settings` (whose other
+    /// fields are zero); the completion carries the slot.
+    fn create_topic(&mut self, name: &str, configs: &str, settings: TopicEntry) -> (i32, i64) {
+        if self.find_topic(name).is_some() {
+            return (status::TOPIC_EXISTS, -1);
+        }
+        if settings.partitions == 0 || settings.partitions > MAX_PARTITIONS_PER_TOPIC {
+            return (status::INVALID_PARTITIONS, -1);
+        }
+        if name.is_empty()
+            || name.len() > MAX_TOPIC_NAME_BYTES
+            || configs.len() > TOPIC_CONFIGS_BYTES
+        {
+            return (status::INVALID_CONTROL, -1);
+        }
+        let Some(slot) = self.free_topic_slot() else {
+            return (status::CATALOG_FULL, -1);
+        };
+        self.reset_topic_streams(slot);
+        let mut entry = settings;
+        entry.commit = self.next_sequence;
+        entry.state = topic_state::LIVE;
+        entry.name_len = name.len() as u32;
+        entry.name[..name.len()].copy_from_slice(name.as_bytes());
+        set_topic_configs(&mut entry, configs);
+        self.write_topic(slot, entry);
+        (status::OK, i64::from(slot))
+    }
+
+    /// A catalog slot for a new topic. Prefers a never-used slot so a
+    /// deleted topic's streams are not reused while readers may still hold
+    /// their batches.
+    fn free_topic_slot(&self) -> Option<u32> {
+        let slot_in =
+            |state| (0..MAX_TOPICS).find(|&slot| self.topics[slot as usize].state == state);
+        slot_in(topic_state::EMPTY).or_else(|| slot_in(topic_state::DELETED))
+    }
+
+    /// Starts every stream of catalog slot `slot` afresh: no offsets, no
+    /// log start, no producer state.
+    fn reset_topic_streams(&mut self, slot: u32) {
+        for partition in 0..MAX_PARTITIONS_PER_TOPIC {
+            let stream = stream_of(slot, partition);
+            self.stream_next[stream as usize] = 0;
+            self.region
+                .store_word(self.region.layout().stream_next_offset(stream), 0);
+            self.region
+                .store_word(self.region.layout().stream_log_start_offset(stream), 0);
+            self.producers.forget_stream(stream);
+        }
+    }
+
+    fn delete_topic(&mut self, name: &str) -> (i32, i64) {
+        self.update_topic(name, |entry| {
+            entry.state = topic_state::DELETED;
+            Ok(())
+        })
+    }
+
+    /// Grows topic `name` to `total` partitions; it never shrinks.
+    fn create_partitions(&mut self, name: &str, total: u32) -> (i32, i64) {
+        self.update_topic(name, |entry| {
+            if total <= entry.partitions || total > MAX_PARTITIONS_PER_TOPIC {
+                return Err(status::INVALID_PARTITIONS);
+            }
+            entry.partitions = total;
+            Ok(())
+        })
+    }
+
+    fn alter_topic_configs(
+        &mut self,
+        name: &str,
+        retention_ms: i64,
+        retention_bytes: i64,
+        configs: &str,
+    ) -> (i32, i64) {
+        self.update_topic(name, |entry| {
+            if configs.len() > TOPIC_CONFIGS_BYTES {
+                return Err(status::INVALID_CONTROL);
+            }
+            entry.retention_ms = retention_ms;
+            entry.retention_bytes = retention_bytes;
+            set_topic_configs(entry, configs);
+            Ok(())
+        })
+    }
+
+    /// Publishes live topic `name`'s catalog entry as `change` leaves it,
+    /// or nothing when `change` refuses with a status; the completion
+    /// carries the topic's slot.
+    fn update_topic(
+        &mut self,
+        name: &str,
+        change: impl FnOnce(&mut TopicEntry) -> Result<(), i32>,
+    ) -> (i32, i64) {
+        let Some(slot) = self.find_topic(name) else {
+            return (status::UNKNOWN_TOPIC, -1);
+        };
+        let mut entry = self.topics[slot as usize];
+        if let Err(error) = change(&mut entry) {
+            return (error, -1);
+        }
+        entry.commit = self.next_sequence;
+        self.write_topic(slot, entry);
+        (status::OK, i64::from(slot))
     }
 
     fn find_topic(&self, name: &str) -> Option<u32> {
@@ -625,4 +672,12 @@ impl<B: MemoryBackend> Sequencer<B> {
             .publish(self.region.layout().topic_entry(slot), &entry);
         self.catalog_version += 1;
     }
+}
+
+/// Replaces `entry`'s other topic configs with `configs` (at most
+/// [`TOPIC_CONFIGS_BYTES`], checked by the caller).
+fn set_topic_configs(entry: &mut TopicEntry, configs: &str) {
+    entry.configs = [0; TOPIC_CONFIGS_BYTES];
+    entry.configs_len = configs.len() as u32;
+    entry.configs[..configs.len()].copy_from_slice(configs.as_bytes());
 }

@@ -263,17 +263,21 @@ fn detect_flush_instructions() -> (FlushInstruction, FlushInstruction) {
 #[cfg(target_arch = "x86_64")]
 fn flush_line(address: *const u8, instruction: FlushInstruction) {
     use std::arch::asm;
-    // SAFETY (all three arms): the caller passes an address inside a live
-    // mapping; clwb/clflushopt/clflush only write back or evict the line that
-    // holds it and never fault on mapped memory. `detect` only selects an
-    // instruction that CPUID reports, so none of them is illegal here.
+    // The caller passes an address inside a live mapping; clwb, clflushopt
+    // and clflush only write back or evict the line that holds it and never
+    // fault on mapped memory. `detect` only selects an instruction that
+    // CPUID reports, so none of them is illegal here.
     match instruction {
+        // SAFETY: `address` is mapped and CPUID reports CLWB (see above).
         FlushInstruction::Clwb => unsafe {
             asm!("clwb [{0}]", in(reg) address, options(nostack, preserves_flags));
         },
+        // SAFETY: `address` is mapped and CPUID reports CLFLUSHOPT (see above).
         FlushInstruction::Clflushopt => unsafe {
             asm!("clflushopt [{0}]", in(reg) address, options(nostack, preserves_flags));
         },
+        // SAFETY: `address` is mapped and CLFLUSH is in every x86_64 (see
+        // above).
         FlushInstruction::Clflush => unsafe {
             asm!("clflush [{0}]", in(reg) address, options(nostack, preserves_flags));
         },
