@@ -13,7 +13,9 @@ use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::ring::{read_payload, RingReader};
 use cxlkafka_log::Region;
 
-use crate::catalog::{entry_name, split_stream, stream_of};
+use crate::catalog::{
+    entry_name, set_topic_configs, split_stream, stream_of, NewTopic, TOPIC_CONFIGS_BYTES,
+};
 use crate::control::ControlRecord;
 use crate::idempotence::{IdempotentBatch, ProducerTable, Verdict};
 use crate::status;
@@ -22,10 +24,6 @@ use crate::status;
 /// cannot starve the others.
 const BATCHES_PER_GATEWAY_PASS: usize = 256;
 const FIRST_PRODUCER_ID: u64 = 1000;
-/// Longest topic name a CreateTopic may carry (Kafka's limit).
-const MAX_TOPIC_NAME_BYTES: usize = 249;
-/// Room for a topic's other configs in its catalog entry.
-const TOPIC_CONFIGS_BYTES: usize = 192;
 
 /// Whether a gateway counts as live for order-log backpressure.
 pub fn heartbeat_is_fresh(heartbeat: &Heartbeat, now_unix_ns: u64, timeout_ns: u64) -> bool {
@@ -494,23 +492,10 @@ impl<B: MemoryBackend> Sequencer<B> {
             | ControlRecord::DeleteAcls { .. } => (status::OK, 0),
             ControlRecord::DeleteRecords { stream, offset } => self.delete_records(stream, offset),
             ControlRecord::AllocateProducerId => self.allocate_producer_id(),
-            ControlRecord::CreateTopic {
-                name,
-                partitions,
-                topic_id,
-                retention_ms,
-                retention_bytes,
-                configs,
-                replication_factor,
-            } => {
-                let mut settings: TopicEntry = bytemuck::Zeroable::zeroed();
-                settings.topic_id = topic_id;
-                settings.partitions = partitions;
-                settings.retention_ms = retention_ms;
-                settings.retention_bytes = retention_bytes;
-                settings.replication_factor = u32::from(replication_factor.max(1));
-                self.create_topic(&name, &configs, settings)
-            }
+            record @ ControlRecord::CreateTopic { .. } => match NewTopic::from_record(&record) {
+                Some(topic) => self.create_topic(topic),
+                None => (status::INVALID_CONTROL, -1),
+            },
             ControlRecord::DeleteTopic { name } => self.delete_topic(&name),
             ControlRecord::CreatePartitions { name, total } => self.create_partitions(&name, total),
             ControlRecord::AlterTopicConfigs {
@@ -553,30 +538,18 @@ impl<B: MemoryBackend> Sequencer<B> {
     /// Creates topic `name` in a free catalog slot, its partitions, id,
     /// retention and replication factor taken from `settings` (whose other
     /// fields are zero); the completion carries the slot.
-    fn create_topic(&mut self, name: &str, configs: &str, settings: TopicEntry) -> (i32, i64) {
-        if self.find_topic(name).is_some() {
+    fn create_topic(&mut self, topic: NewTopic<'_>) -> (i32, i64) {
+        if self.find_topic(topic.name).is_some() {
             return (status::TOPIC_EXISTS, -1);
         }
-        if settings.partitions == 0 || settings.partitions > MAX_PARTITIONS_PER_TOPIC {
-            return (status::INVALID_PARTITIONS, -1);
-        }
-        if name.is_empty()
-            || name.len() > MAX_TOPIC_NAME_BYTES
-            || configs.len() > TOPIC_CONFIGS_BYTES
-        {
-            return (status::INVALID_CONTROL, -1);
+        if let Err(refusal) = topic.check() {
+            return (refusal, -1);
         }
         let Some(slot) = self.free_topic_slot() else {
             return (status::CATALOG_FULL, -1);
         };
         self.reset_topic_streams(slot);
-        let mut entry = settings;
-        entry.commit = self.next_sequence;
-        entry.state = topic_state::LIVE;
-        entry.name_len = name.len() as u32;
-        entry.name[..name.len()].copy_from_slice(name.as_bytes());
-        set_topic_configs(&mut entry, configs);
-        self.write_topic(slot, entry);
+        self.write_topic(slot, topic.entry(self.next_sequence));
         (status::OK, i64::from(slot))
     }
 
@@ -672,12 +645,4 @@ impl<B: MemoryBackend> Sequencer<B> {
             .publish(self.region.layout().topic_entry(slot), &entry);
         self.catalog_version += 1;
     }
-}
-
-/// Replaces `entry`'s other topic configs with `configs` (at most
-/// [`TOPIC_CONFIGS_BYTES`], checked by the caller).
-fn set_topic_configs(entry: &mut TopicEntry, configs: &str) {
-    entry.configs = [0; TOPIC_CONFIGS_BYTES];
-    entry.configs_len = configs.len() as u32;
-    entry.configs[..configs.len()].copy_from_slice(configs.as_bytes());
 }

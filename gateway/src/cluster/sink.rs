@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use cxlkafka_log::layout::{Completion, MAX_PARTITIONS_PER_TOPIC, MAX_TOPICS};
-use cxlkafka_sequencer::catalog::Topic;
+use cxlkafka_sequencer::catalog::{NewTopic, Topic};
 use cxlkafka_sequencer::control::{CommittedOffset, ControlRecord};
 use cxlkafka_sequencer::status;
 use tokio::sync::oneshot;
@@ -119,38 +119,24 @@ impl SinkLog {
     fn apply(&self, record: &ControlRecord) -> (i32, i64) {
         let mut state = self.state();
         match record {
-            ControlRecord::CreateTopic {
-                name,
-                partitions,
-                topic_id,
-                retention_ms,
-                retention_bytes,
-                configs,
-                replication_factor,
-            } => {
-                if state.topics.contains_key(name) {
+            ControlRecord::CreateTopic { .. } => {
+                let Some(topic) = NewTopic::from_record(record) else {
+                    return (status::INVALID_CONTROL, -1);
+                };
+                if state.topics.contains_key(topic.name) {
                     return (status::TOPIC_EXISTS, -1);
                 }
-                if *partitions == 0 || *partitions > MAX_PARTITIONS_PER_TOPIC {
-                    return (status::INVALID_PARTITIONS, -1);
+                if let Err(refusal) = topic.check() {
+                    return (refusal, -1);
                 }
                 if state.next_slot >= MAX_TOPICS {
                     return (status::CATALOG_FULL, -1);
                 }
                 let slot = state.next_slot;
                 state.next_slot += 1;
-                let topic = Topic {
-                    slot,
-                    name: name.clone(),
-                    topic_id: *topic_id,
-                    partitions: *partitions,
-                    retention_ms: *retention_ms,
-                    retention_bytes: *retention_bytes,
-                    configs: configs.clone(),
-                    replication_factor: *replication_factor,
-                    changed_at: 0,
-                };
-                state.topics.insert(name.clone(), topic);
+                state
+                    .topics
+                    .insert(topic.name.to_string(), topic.topic(slot, 0));
                 (status::OK, i64::from(slot))
             }
             ControlRecord::DeleteTopic { name } => match state.topics.remove(name) {
