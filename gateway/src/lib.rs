@@ -13,13 +13,17 @@
 //!   [`DispatchTable::standard`];
 //! - [`api_support`]: what the handlers share (error mapping, topic and
 //!   broker lookups, admin helpers, topic configs), so none imports another;
+//! - [`cluster`]: the storage side behind [`cluster::ClusterLog`], one
+//!   file per role (publisher, sequencer lease, tailer, reader, replica,
+//!   retention, the sink);
 //! - [`groups`]: consumer group coordination (the classic protocol);
 //! - [`records`]: record batch validation, shared by Produce and Fetch;
 //! - [`shape`]: request layouts that bound array counts before decoding;
 //! - [`security`]: TLS listeners, SASL authentication, ACL authorization;
 //! - [`context`]: [`GatewayContext`], the state every handler shares;
 //! - [`limits`]: what happens when a client reaches a connection limit;
-//! - [`config`]: the command line; [`telemetry`]: the metrics.
+//! - [`config`]: the command line (clap tree, serve wiring, value parsers);
+//!   [`telemetry`]: the metrics; [`mod@bench`]: the load generators.
 //!
 //! Bad input never panics: it becomes a Kafka error code in a response or a
 //! closed connection with a log line and a metric ([`error::CloseReason`]).

@@ -53,7 +53,7 @@ const LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// is served however large the response, while one that stopped is not.
 pub const WRITE_CHUNK: usize = 64 * 1024;
 
-/// Lets one log line through per [`LOG_INTERVAL`] and counts the others,
+/// Lets one log line through per `LOG_INTERVAL` and counts the others,
 /// so the line that gets through can say how many it stands for.
 #[derive(Debug)]
 pub struct LogGate {

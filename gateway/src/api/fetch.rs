@@ -3,7 +3,7 @@
 //! Served from v4 to the crate's newest. For each requested partition the
 //! gateway's order index gives the batches from the one holding
 //! `fetch_offset` on, copied out of the arena with their base offsets
-//! rewritten ([`ClusterLog::read`]); a fetch inside a batch returns the
+//! rewritten ([`crate::cluster::ClusterLog::read`]); a fetch inside a batch returns the
 //! whole batch and the client skips the records before its offset.
 //!
 //! - **Sizes** (KIP-74): partitions are filled in request order within
@@ -420,7 +420,7 @@ const MARKER: [u8; 16] = [
 ];
 
 /// A Fetch response whose multi-batch record sets are written into the
-/// frame batch by batch: encoded with [`MARKER`] in their place, then laid
+/// frame batch by batch: encoded with `MARKER` in their place, then laid
 /// out with each marker (and its length prefix) replaced by the set's
 /// length prefix and batches. The batches are copied once, into the frame.
 pub struct Spliced {

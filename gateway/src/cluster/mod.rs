@@ -7,18 +7,18 @@
 //!
 //! | file | role | thread |
 //! |---|---|---|
-//! | [`startup`] | joins the region, opens the disk tier, resumes, starts the threads; a clean stop | |
-//! | [`heartbeat`] | bumps this gateway's heartbeat every `lease_timeout / 8`, region gauges | `heartbeat` |
-//! | [`lease`] | holds or waits for the sequencer lease; while holding it, orders every ring | `sequencer` |
-//! | [`publisher`] | the ring writer, published batches awaiting their completion | `completions` |
-//! | [`tailer`] | applies the order log to the index and wakes fetches | `tailer` |
-//! | [`reader`] | the read path: partitions from the region or the segments | |
-//! | [`order_topic`] | `__cxlkafka_order`, the total order as a topic | |
-//! | [`replica`] | copies ordered entries into this gateway's segments, group commit, acks=all copies, arena recycling | `replicator`, `syncer` |
-//! | [`restore`] | fills gaps from sibling segments, rebuilds a lost region | |
-//! | [`retention`] | where retention moves log starts; deleting expired segments | (a tokio task) |
-//! | [`index`] | the per-partition index of ordered batches | |
-//! | [`sink`] | the store-nothing [`ClusterLog`] of `serve --sink` and `bench sink` | |
+//! | `startup.rs` | joins the region, opens the disk tier, resumes, starts the threads; a clean stop | |
+//! | `heartbeat.rs` | bumps this gateway's heartbeat every `lease_timeout / 8`, region gauges | `heartbeat` |
+//! | `lease.rs` | holds or waits for the sequencer lease; while holding it, orders every ring | `sequencer` |
+//! | `publisher.rs` | the ring writer, published batches awaiting their completion | `completions` |
+//! | `tailer.rs` | applies the order log to the index and wakes fetches | `tailer` |
+//! | `reader.rs` | the read path: partitions from the region or the segments | |
+//! | `order_topic.rs` | `__cxlkafka_order`, the total order as a topic | |
+//! | `replica.rs` | copies ordered entries into this gateway's segments, group commit, acks=all copies, arena recycling | `replicator`, `syncer` |
+//! | `restore.rs` | fills gaps from sibling segments, rebuilds a lost region | |
+//! | `retention.rs` | where retention moves log starts; deleting expired segments | (a tokio task) |
+//! | `index.rs` | the per-partition index of ordered batches | |
+//! | `sink.rs` | the store-nothing [`ClusterLog`] of `serve --sink` and `bench sink` | |
 //!
 //! The threads are plain OS threads: they poll region memory, which async
 //! tasks must not block on. Membership (slots, heartbeats) and the lease
@@ -236,8 +236,8 @@ pub trait ClusterLog: Send + Sync + 'static {
 
 /// The storage side of one gateway over a region mapped with backend `B`.
 /// Its fields are private to `cluster/`: each role's file reaches the
-/// others' state through their own types ([`publisher::Publisher`],
-/// [`tailer::Applied`], [`replica::DiskTier`]).
+/// others' state through their own types (`publisher::Publisher`,
+/// `tailer::Applied`, `replica::DiskTier`).
 pub struct Cluster<B: MemoryBackend> {
     region: Arc<Region<B>>,
     gateway: GatewayIndex,

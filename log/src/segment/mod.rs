@@ -1,7 +1,7 @@
 //! The disk tier: a gateway's chain of segment files holding ordered
 //! entries, written by group commit and recovered by scanning.
 //!
-//! - [`format`]: the bytes of an entry and of an index record;
+//! - [`mod@format`]: the bytes of an entry and of an index record;
 //! - [`SegmentLog`]: the writer (append, roll, sync work, retention);
 //! - [`SegmentFiles`]: the reader side, shared with fetches;
 //! - [`recover`](SegmentLog::open): rebuilds the chain after any stop,
