@@ -4,8 +4,8 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | [`produce`] | `bench produce`: pipelined Produce requests of a prebuilt batch |
-//! | [`consume`] | `bench consume`: pipelined Fetch requests over offset lanes |
+//! | [`mod@produce`] | `bench produce`: pipelined Produce requests of a prebuilt batch |
+//! | [`mod@consume`] | `bench consume`: pipelined Fetch requests over offset lanes |
 //! | [`sink`] | `bench sink`: `serve --sink` whose fetches return copies of a batch |
 //! | `report` | latency percentiles, progress and final lines |
 //! | `wire` | the client side: framing, Metadata, ListOffsets |
