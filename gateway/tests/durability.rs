@@ -541,3 +541,116 @@ async fn mapped_file_retention_restart_and_region_deleted() {
     };
     retention_moves_the_log_start_and_deletes_segments(&data, open).await;
 }
+
+/// A tmpfs of a given size mounted over a folder (unmounted on drop): a
+/// real file system that fills up. Mounting needs root, which the tests
+/// have where `.ci/run` runs them.
+struct SmallTmpfs {
+    path: std::path::PathBuf,
+}
+
+impl SmallTmpfs {
+    fn mount(path: &Path, bytes: u64) -> Self {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a {bytes}-byte tmpfs at {} (needs root)",
+            path.display()
+        );
+        Self {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Gives the file system `bytes` of room (more than it holds frees space).
+    fn resize(&self, bytes: u64) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}")])
+            .arg(&self.path)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "resizing the tmpfs at {}",
+            self.path.display()
+        );
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// A full data dir answers acks=all (and, once the arena is full of what
+/// the disk cannot take, any publish) with a storage error instead of
+/// letting it run into the request timeout; once there is room again the
+/// same gateway, not restarted, copies what it missed and accepts again,
+/// and every batch ordered meanwhile reads back byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_full_disk_is_a_storage_error_and_recovers() {
+    use cxlkafka_gateway::cluster::AppendError;
+    let dir = data_dir("full");
+    let disk = SmallTmpfs::mount(dir.path(), 256 << 10);
+    let memory = formatted_sim_memory(11);
+    let log = start_log(attach_sim(&memory, 11), options(0, dir.path()));
+    let stream = create_topic(log.as_ref(), "full").await;
+    // Far longer than a storage error may take: only the timeout would end
+    // a wait that no answer ends.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut ordered = 0usize;
+    let mut refusal = None;
+    for index in 0..1_000 {
+        let payload = batch_bytes(index);
+        let batch = AppendBatch {
+            stream,
+            payload: &payload,
+            record_count: 1,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            max_timestamp: index as i64,
+        };
+        let completion = match log.append(batch, Duration::from_secs(120)).await {
+            Ok(completion) => completion,
+            Err(error) => {
+                refusal = Some(error);
+                break;
+            }
+        };
+        assert_eq!(completion.error, 0);
+        ordered += 1;
+        if let Err(error) = log
+            .wait_durable(completion.global_sequence, 1, deadline)
+            .await
+        {
+            refusal = Some(error);
+            break;
+        }
+    }
+    match refusal {
+        Some(AppendError::Storage(why)) => assert!(!why.is_empty()),
+        other => panic!("a 256 KiB data dir must fill up with a storage error, got {other:?}"),
+    }
+    assert!(ordered > 0, "some batches fit before the disk filled");
+
+    disk.resize(64 << 20);
+    let next = produce_acks_all(log.as_ref(), stream, ordered, 5).await;
+    assert_eq!(
+        next,
+        (ordered as i64..ordered as i64 + 5).collect::<Vec<_>>()
+    );
+    assert_all_readable(log.as_ref(), stream, ordered + 5).await;
+    log.shutdown();
+    drop(log);
+    let entries = assert_every_segment_entry_checks_out(&dir.path().join("gateway-0"));
+    assert!(entries > ordered + 5, "{entries} entries on disk");
+}

@@ -53,10 +53,13 @@ pub fn status_error(code: i32) -> Option<ResponseError> {
     })
 }
 
-/// The Kafka error for a batch that could not be published or answered.
+/// The Kafka error for a batch that could not be published or answered:
+/// KAFKA_STORAGE_ERROR (56, retriable) when this gateway's disk tier cannot
+/// write, as Kafka answers when a partition's log dir fails.
 pub fn append_error(error: &AppendError) -> ResponseError {
     match error {
         AppendError::Full | AppendError::ReplicaTimeout => ResponseError::RequestTimedOut,
+        AppendError::Storage(_) => ResponseError::KafkaStorageError,
         AppendError::TooLarge(_) => ResponseError::MessageTooLarge,
         AppendError::ShuttingDown => ResponseError::NotLeaderOrFollower,
     }
@@ -69,6 +72,7 @@ pub fn append_error(error: &AppendError) -> ResponseError {
 pub fn control_append_error(error: &AppendError) -> ResponseError {
     match error {
         AppendError::Full | AppendError::ReplicaTimeout => ResponseError::RequestTimedOut,
+        AppendError::Storage(_) => ResponseError::KafkaStorageError,
         AppendError::TooLarge(_) => ResponseError::InvalidRequest,
         AppendError::ShuttingDown => ResponseError::NotController,
     }
@@ -80,7 +84,9 @@ pub fn control_append_error(error: &AppendError) -> ResponseError {
 /// another broker).
 pub fn allocation_error(error: &AppendError) -> ResponseError {
     match error {
-        AppendError::Full | AppendError::ReplicaTimeout => ResponseError::CoordinatorLoadInProgress,
+        AppendError::Full | AppendError::ReplicaTimeout | AppendError::Storage(_) => {
+            ResponseError::CoordinatorLoadInProgress
+        }
         AppendError::ShuttingDown => ResponseError::NotCoordinator,
         AppendError::TooLarge(_) => ResponseError::UnknownServerError,
     }
@@ -96,7 +102,7 @@ pub fn allocation_error(error: &AppendError) -> ResponseError {
 pub fn commit_error(result: &Result<Completion, AppendError>) -> Option<ResponseError> {
     match result {
         Ok(completion) => status_error(completion.error),
-        Err(AppendError::Full | AppendError::ReplicaTimeout) => {
+        Err(AppendError::Full | AppendError::ReplicaTimeout | AppendError::Storage(_)) => {
             Some(ResponseError::CoordinatorNotAvailable)
         }
         Err(AppendError::ShuttingDown) => Some(ResponseError::NotCoordinator),

@@ -96,6 +96,12 @@ pub enum AppendError {
     /// Ordered, but not on enough disks within the timeout (acks=all).
     #[error("not held by enough replicas within the timeout")]
     ReplicaTimeout,
+    /// This gateway's disk tier cannot write (its data dir is full or
+    /// failing), and the batch needs it: for the copy acks=all waits for,
+    /// or for the arena space that only its copy would free. Answered at
+    /// once rather than at the timeout (Kafka's KAFKA_STORAGE_ERROR).
+    #[error("the disk tier cannot write: {0}")]
+    Storage(String),
 }
 
 /// A published batch whose place in the order is not known yet: the second

@@ -128,6 +128,13 @@ impl<B: MemoryBackend> Cluster<B> {
                     return Err(AppendError::Full);
                 }
                 Err(_) => {
+                    // The arena recycles only what this gateway's disk
+                    // holds: while it cannot write, waiting ends at the
+                    // timeout, so say why now.
+                    if let Some(fault) = self.disk.fault() {
+                        metrics::counter!(telemetry::REGION_FULL_TOTAL).increment(1);
+                        return Err(AppendError::Storage(fault));
+                    }
                     // Space comes back as the disk tier catches up.
                     self.advance_recycle_limit();
                     // Backpressure: the sequencer (or a lagging replica)

@@ -27,6 +27,7 @@ use cxlkafka_sequencer::wait::Backoff;
 use tokio::sync::watch;
 
 use super::{lock, lock_write, AppendError, Cluster};
+use crate::limits::LogGate;
 use crate::{records, telemetry};
 
 /// Entries copied per lock of the segment writer.
@@ -45,7 +46,21 @@ pub(super) struct DiskTier {
     durable_tx: watch::Sender<u64>,
     /// An fsync failed: nothing written since can be called durable.
     failed: AtomicBool,
+    /// Why writes to the segments fail right now (a full or broken data
+    /// dir); `None` while they succeed. The replicator keeps retrying and
+    /// clears it with the first write that works.
+    write_fault: Mutex<Option<String>>,
 }
+
+/// First and longest pause of the replicator between attempts at a write
+/// that failed: a full disk is retried a few times a second, not in a spin.
+const FIRST_WRITE_RETRY: Duration = Duration::from_millis(1);
+const MAX_WRITE_RETRY: Duration = Duration::from_millis(100);
+
+/// One log line per interval for a disk tier that keeps failing to write,
+/// and for entries it missed (each also counted by a metric).
+static WRITE_ERROR_LOG: LogGate = LogGate::new();
+static MISSED_ENTRY_LOG: LogGate = LogGate::new();
 
 struct ReplicaWriter {
     segments: SegmentLog,
@@ -71,6 +86,7 @@ impl DiskTier {
                 durable: AtomicU64::new(next),
                 durable_tx,
                 failed: AtomicBool::new(false),
+                write_fault: Mutex::new(None),
             },
             stored,
         ))
@@ -122,6 +138,23 @@ impl DiskTier {
 
     pub(super) fn wake(&self) {
         self.work_signal.notify_all();
+    }
+
+    /// Why this disk tier cannot make new copies durable now, if it cannot.
+    pub(super) fn fault(&self) -> Option<String> {
+        if self.failed.load(Ordering::Acquire) {
+            return Some("an fsync failed, so this gateway's disk tier stopped".into());
+        }
+        lock(&self.write_fault).clone()
+    }
+
+    /// Records whether the last write worked; logs the change.
+    fn set_write_fault(&self, fault: Option<String>) {
+        let mut current = lock(&self.write_fault);
+        if current.is_some() && fault.is_none() {
+            tracing::info!("the disk tier writes again");
+        }
+        *current = fault;
     }
 
     /// Appends an entry copied from another gateway's segments (before this
@@ -177,9 +210,11 @@ impl<B: MemoryBackend> Cluster<B> {
         // Exported from the start, so a dashboard sees 0 rather than nothing.
         metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL).increment(0);
         metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(0);
+        let mut retry = FIRST_WRITE_RETRY;
         while !self.stopping() {
             let rings = self.bells.apply.rings();
             let applied = self.applied();
+            let mut write_error = None;
             let mut writer = lock(&self.disk.writer);
             let mut next = writer.next;
             let mut located = Vec::new();
@@ -209,8 +244,16 @@ impl<B: MemoryBackend> Cluster<B> {
                     Err(CopyError::Gone) => self.missed(sequence, "payload recycled"),
                     Err(CopyError::Write(error)) => {
                         // Not copied, so never durable here: stop and retry.
-                        tracing::error!(%error, sequence, "cannot write to the disk tier");
                         metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(1);
+                        if let Some(held_back) = WRITE_ERROR_LOG.admit() {
+                            tracing::error!(
+                                %error,
+                                sequence,
+                                held_back,
+                                "cannot write to the disk tier; retrying"
+                            );
+                        }
+                        write_error = Some(error);
                         next = sequence;
                         break;
                     }
@@ -228,7 +271,21 @@ impl<B: MemoryBackend> Cluster<B> {
                 }
             }
             drop(writer);
+            if let Some(error) = write_error {
+                self.disk.set_write_fault(Some(error));
+                // Whatever was copied before the failure still counts.
+                if progressed {
+                    self.disk.replicated.store(next, Ordering::Release);
+                    self.publish_applied();
+                    self.disk.work_signal.notify_one();
+                }
+                std::thread::sleep(retry);
+                retry = (retry * 2).min(MAX_WRITE_RETRY);
+                continue;
+            }
             if progressed {
+                retry = FIRST_WRITE_RETRY;
+                self.disk.set_write_fault(None);
                 self.disk.replicated.store(next, Ordering::Release);
                 self.publish_applied();
                 self.disk.work_signal.notify_one();
@@ -289,7 +346,14 @@ impl<B: MemoryBackend> Cluster<B> {
     }
 
     fn missed(&self, sequence: u64, why: &str) {
-        tracing::warn!(sequence, why, "entry not copied to the disk tier");
+        if let Some(held_back) = MISSED_ENTRY_LOG.admit() {
+            tracing::warn!(
+                sequence,
+                why,
+                held_back,
+                "entry not copied to the disk tier"
+            );
+        }
         metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL).increment(1);
     }
 
@@ -396,8 +460,24 @@ impl<B: MemoryBackend> Cluster<B> {
             .count()
     }
 
+    /// Why `sequence` cannot reach `disks` copies, when this gateway's disk
+    /// tier cannot write it and too few other gateways are live to make
+    /// the copies without it: waiting would only end at the timeout.
+    fn copy_needs_failing_disk(&self, sequence: u64, disks: usize) -> Option<String> {
+        if self.disk.durable() > sequence {
+            return None;
+        }
+        let fault = self.disk.fault()?;
+        let others = membership::live_members(&self.region, self.lease_timeout_ns)
+            .iter()
+            .filter(|member| member.gateway != self.gateway)
+            .count();
+        (others < disks).then_some(fault)
+    }
+
     /// Waits until `disks` live gateways hold `sequence` on disk, or the
-    /// deadline passes.
+    /// deadline passes; fails at once when this gateway's disk is needed
+    /// and cannot write.
     pub(super) async fn wait_disk_copies(
         &self,
         sequence: u64,
@@ -408,6 +488,9 @@ impl<B: MemoryBackend> Cluster<B> {
         loop {
             if self.disk_copies(sequence) >= disks {
                 return Ok(());
+            }
+            if let Some(fault) = self.copy_needs_failing_disk(sequence, disks) {
+                return Err(AppendError::Storage(fault));
             }
             let now = Instant::now();
             if now >= deadline {

@@ -197,8 +197,10 @@ pub struct SegmentLog {
     files: Arc<SegmentFiles>,
     sealed: Vec<Segment>,
     active: Option<Segment>,
-    /// The active segment's `.index` file and its records not written yet.
+    /// The active segment's `.index` file, how many bytes of it are
+    /// written, and its records not written yet.
     active_index: Option<File>,
+    index_len: u64,
     index_buffer: Vec<u8>,
     /// `.log` files written since the last sync work was taken.
     dirty: Vec<Arc<File>>,
@@ -236,6 +238,7 @@ impl SegmentLog {
                 sealed,
                 active: None,
                 active_index: None,
+                index_len: 0,
                 index_buffer: Vec::new(),
                 dirty: Vec::new(),
                 last_sequence,
@@ -328,10 +331,14 @@ impl SegmentLog {
         };
         self.index_buffer
             .extend_from_slice(&encode_index_record(position, &bytes));
-        if self.index_buffer.len() >= INDEX_FLUSH_BYTES {
-            self.flush_index().map_err(AppendFromError::Segment)?;
-        }
         self.last_sequence = header.sequence;
+        if self.index_buffer.len() >= INDEX_FLUSH_BYTES {
+            // The entry is appended whatever happens to its index record: a
+            // failed flush (a full disk) keeps the records for the next
+            // flush, and sealing the segment insists on it, so the index a
+            // recovery trusts is whole.
+            let _ = self.flush_index();
+        }
         Ok(location)
     }
 
@@ -388,12 +395,15 @@ impl SegmentLog {
         Ok(())
     }
 
+    /// Writes the buffered index records at the end of the active index.
+    /// Positional, so that a write cut short (a full disk) is written again
+    /// over the same bytes by the next attempt, never after them.
     fn flush_index(&mut self) -> Result<(), SegmentError> {
-        if let Some(index) = self.active_index.as_mut() {
-            use std::io::Write;
+        if let Some(index) = self.active_index.as_ref() {
             index
-                .write_all(&self.index_buffer)
+                .write_all_at(&self.index_buffer, self.index_len)
                 .map_err(|error| SegmentError::io(&self.dir, error))?;
+            self.index_len += self.index_buffer.len() as u64;
         }
         self.index_buffer.clear();
         Ok(())
@@ -402,19 +412,23 @@ impl SegmentLog {
     /// Seals the active segment (its index written and synced, so recovery
     /// may trust it) and starts a new one at `first_sequence`.
     fn roll(&mut self, first_sequence: u64) -> Result<(), SegmentError> {
-        if let Some(active) = self.active.take() {
+        // Sealing can fail (a full disk): the active segment stays active
+        // until its index is written and both files are synced, so a retry
+        // seals the same segment rather than losing it.
+        if let Some(log) = self.active.as_ref().map(|active| Arc::clone(&active.log)) {
             self.flush_index()?;
             // Data first: a synced index must never describe bytes a power
             // loss could take back.
-            active
-                .log
-                .sync_data()
+            log.sync_data()
                 .map_err(|error| SegmentError::io(&self.dir, error))?;
-            if let Some(index) = self.active_index.take() {
+            if let Some(index) = self.active_index.as_ref() {
                 index
                     .sync_data()
                     .map_err(|error| SegmentError::io(&self.dir, error))?;
             }
+        }
+        if let Some(active) = self.active.take() {
+            self.active_index = None;
             self.sealed.push(active);
         }
         let stem = segment_stem(first_sequence);
@@ -447,6 +461,7 @@ impl SegmentLog {
             },
         });
         self.active_index = Some(index);
+        self.index_len = 0;
         Ok(())
     }
 }
