@@ -607,6 +607,7 @@ async fn simulated_full_disk_is_a_storage_error_and_recovers() {
     // a wait that no answer ends.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut ordered = 0usize;
+    let mut last_sequence = 0;
     let mut refusal = None;
     for index in 0..1_000 {
         let payload = batch_bytes(index);
@@ -628,6 +629,7 @@ async fn simulated_full_disk_is_a_storage_error_and_recovers() {
         };
         assert_eq!(completion.error, 0);
         ordered += 1;
+        last_sequence = completion.global_sequence;
         if let Err(error) = log
             .wait_durable(completion.global_sequence, 1, deadline)
             .await
@@ -643,6 +645,18 @@ async fn simulated_full_disk_is_a_storage_error_and_recovers() {
     assert!(ordered > 0, "some batches fit before the disk filled");
 
     disk.resize(64 << 20);
+    // A client retries a storage error; the batches ordered meanwhile
+    // become durable as soon as the replicator's next attempt finds room.
+    let recovered_by = Instant::now() + TIMEOUT;
+    loop {
+        match log.wait_durable(last_sequence, 1, recovered_by).await {
+            Ok(()) => break,
+            Err(AppendError::Storage(_)) if Instant::now() < recovered_by => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            Err(error) => panic!("room again, yet {error:?}"),
+        }
+    }
     let next = produce_acks_all(log.as_ref(), stream, ordered, 5).await;
     assert_eq!(
         next,
@@ -651,6 +665,11 @@ async fn simulated_full_disk_is_a_storage_error_and_recovers() {
     assert_all_readable(log.as_ref(), stream, ordered + 5).await;
     log.shutdown();
     drop(log);
+    // What the full disk left behind (writes cut short, a seal that failed)
+    // recovers whole: every entry checks out and a restart reads them all.
     let entries = assert_every_segment_entry_checks_out(&dir.path().join("gateway-0"));
     assert!(entries > ordered + 5, "{entries} entries on disk");
+    let log = start_log(attach_sim(&memory, 12), options(0, dir.path()));
+    assert_all_readable(log.as_ref(), stream, ordered + 5).await;
+    log.shutdown();
 }
