@@ -65,6 +65,15 @@ pub struct FrameReader<R> {
     inner: R,
     buffer: BytesMut,
     max_frame_bytes: usize,
+    /// The bytes every connection's incomplete frames may hold together
+    /// (`--queued-max-request-bytes`), and the part of it this reader holds
+    /// for the frame it is receiving: a reader that would pass it stops
+    /// reading (TCP pushes back) until other frames complete.
+    budget: Option<Arc<Semaphore>>,
+    held: Option<OwnedSemaphorePermit>,
+    /// An incomplete frame whose bytes stop arriving for this long is
+    /// refused (`--frame-timeout-ms`).
+    frame_timeout: Option<Duration>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -74,7 +83,23 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             inner,
             buffer: BytesMut::with_capacity(READ_CHUNK),
             max_frame_bytes,
+            budget: None,
+            held: None,
+            frame_timeout: None,
         }
+    }
+
+    /// Takes the buffer space of incomplete frames from `budget`, shared
+    /// with the other connections' readers.
+    pub fn with_receive_budget(mut self, budget: Arc<Semaphore>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Refuses an incomplete frame whose bytes stop arriving for `limit`.
+    pub fn with_frame_timeout(mut self, limit: Duration) -> Self {
+        self.frame_timeout = Some(limit);
+        self
     }
 
     /// Changes the bound for the frames read from now on.
@@ -94,9 +119,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Parsed::Need(total) => total,
             };
             let missing = wanted.saturating_sub(self.buffer.len());
-            self.buffer
-                .reserve(missing.clamp(READ_CHUNK, MAX_READ_RESERVE));
-            if self.inner.read_buf(&mut self.buffer).await? == 0 {
+            let additional = missing.clamp(READ_CHUNK, MAX_READ_RESERVE);
+            self.hold_budget_for(additional).await;
+            self.buffer.reserve(additional);
+            if self.read_more(wanted).await? == 0 {
                 if self.buffer.is_empty() {
                     return Ok(None);
                 }
@@ -105,6 +131,51 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     expected: wanted,
                 }));
             }
+        }
+    }
+
+    /// Takes `additional` bytes from the receive budget when the buffer must
+    /// grow by them; waits while other frames hold the budget.
+    async fn hold_budget_for(&mut self, additional: usize) {
+        let Some(budget) = &self.budget else {
+            return;
+        };
+        if self.buffer.capacity() - self.buffer.len() >= additional {
+            return;
+        }
+        let permits = u32::try_from(additional).unwrap_or(u32::MAX);
+        let acquired = match Arc::clone(budget).try_acquire_many_owned(permits) {
+            Ok(permit) => Ok(permit),
+            Err(_) => {
+                metrics::counter!(telemetry::LIMIT_WAITS_TOTAL, "limit" => limits::QUEUED_MAX_REQUEST_BYTES)
+                    .increment(1);
+                Arc::clone(budget).acquire_many_owned(permits).await
+            }
+        };
+        // A closed budget (never closed by the server) bounds nothing.
+        if let Ok(permit) = acquired {
+            match &mut self.held {
+                Some(held) => held.merge(permit),
+                None => self.held = Some(permit),
+            }
+        }
+    }
+
+    /// Reads what the socket has; within a frame, bounded by the frame
+    /// timeout.
+    async fn read_more(&mut self, wanted: usize) -> Result<usize, FrameError> {
+        let received = self.buffer.len();
+        let read = self.inner.read_buf(&mut self.buffer);
+        match self.frame_timeout {
+            Some(limit) if received > 0 => match timeout(limit, read).await {
+                Ok(read) => Ok(read?),
+                Err(_elapsed) => Err(FrameError::Protocol(CloseReason::StalledFrame {
+                    received,
+                    expected: wanted,
+                    after: limit,
+                })),
+            },
+            _ => Ok(read.await?),
         }
     }
 
@@ -128,6 +199,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             return Ok(Parsed::Need(total));
         }
         self.buffer.advance(SIZE_PREFIX);
+        // Complete: what it held of the budget goes back for the next frame.
+        self.held = None;
         Ok(Parsed::Frame(self.buffer.split_to(size).freeze()))
     }
 }
@@ -243,7 +316,9 @@ impl Connection {
         };
         let max_in_flight = limits.max_in_flight;
         let (read_half, write_half) = stream.into_split();
-        let mut reader = FrameReader::new(read_half, limits.max_frame_bytes);
+        let mut reader = FrameReader::new(read_half, limits.max_frame_bytes)
+            .with_receive_budget(Arc::clone(&ctx.receive_budget))
+            .with_frame_timeout(limits.frame_timeout);
         let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
         // The semaphore is the bound; the channel never holds more entries
         // than there are permits.
@@ -497,6 +572,76 @@ mod tests {
                 panic!("expected truncation, got {error:?}");
             };
             assert_eq!(received, sent.len());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_frame_whose_bytes_stop_arriving_is_refused() {
+        let (mut client, server) = duplex(64);
+        client
+            .write_all(&100_i32.to_be_bytes())
+            .await
+            .expect("write");
+        client.write_all(&[0; 10]).await.expect("write");
+        let mut reader =
+            FrameReader::new(server, 1024).with_frame_timeout(Duration::from_millis(20));
+        match reader.read_frame().await {
+            Err(FrameError::Protocol(CloseReason::StalledFrame {
+                received, expected, ..
+            })) => {
+                assert_eq!(received, 14);
+                assert_eq!(expected, 104);
+            }
+            other => panic!("a stalled frame is refused, got {other:?}"),
+        }
+        // Between frames the idle timeout governs, not the frame timeout.
+        let (_client, server) = duplex(64);
+        let mut reader =
+            FrameReader::new(server, 1024).with_frame_timeout(Duration::from_millis(1));
+        let idle = timeout(Duration::from_millis(50), reader.read_frame()).await;
+        assert!(idle.is_err(), "no frame begun, so nothing stalled");
+    }
+
+    /// Starts a 3 MiB frame on `client` and sends 10 of its bytes.
+    async fn start_big_frame(client: &mut tokio::io::DuplexStream) {
+        let prefix = i32::try_from(3 * MAX_READ_RESERVE)
+            .expect("fits")
+            .to_be_bytes();
+        client.write_all(&prefix).await.expect("write");
+        client.write_all(&[0; 10]).await.expect("write");
+    }
+
+    #[tokio::test]
+    async fn incomplete_frames_share_one_receive_budget() {
+        let budget = Arc::new(Semaphore::new(MAX_READ_RESERVE + READ_CHUNK));
+        let (mut first_client, first_server) = duplex(64);
+        start_big_frame(&mut first_client).await;
+        let mut first =
+            FrameReader::new(first_server, 1 << 30).with_receive_budget(Arc::clone(&budget));
+        let pending = timeout(Duration::from_millis(20), first.read_frame()).await;
+        assert!(pending.is_err(), "the frame is incomplete");
+        assert!(
+            first.buffer.capacity() >= MAX_READ_RESERVE,
+            "it holds the budget"
+        );
+
+        let (mut second_client, second_server) = duplex(64);
+        start_big_frame(&mut second_client).await;
+        let mut second =
+            FrameReader::new(second_server, 1 << 30).with_receive_budget(Arc::clone(&budget));
+        let pending = timeout(Duration::from_millis(20), second.read_frame()).await;
+        assert!(pending.is_err(), "the frame is incomplete");
+        assert!(
+            second.buffer.capacity() < MAX_READ_RESERVE,
+            "the second frame's buffer waits for the budget"
+        );
+
+        // The first connection goes away: its share comes back.
+        drop(first);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while second.buffer.capacity() < MAX_READ_RESERVE {
+            assert!(Instant::now() < deadline, "the freed budget is taken up");
+            let _ = timeout(Duration::from_millis(10), second.read_frame()).await;
         }
     }
 

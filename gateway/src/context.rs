@@ -10,6 +10,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use crate::cluster::ClusterLog;
 use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::security::SecurityConfig;
@@ -39,6 +41,14 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long shutdown waits for in-flight responses before closing anyway.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Default bound on the buffers of incomplete frames across all connections
+/// (Kafka's `queued.max.request.bytes`, unbounded there by default): two
+/// frames of the largest size, or 256 producers each sending a 1 MiB
+/// batch at once.
+pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: u64 = 256 * 1024 * 1024;
+/// Default time an incomplete frame may receive no byte before its
+/// connection closes.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The address clients are told to connect to (Metadata's broker list and
 /// FindCoordinator's answers).
@@ -101,6 +111,13 @@ pub struct Limits {
     /// On shutdown, how long a connection may take to finish writing the
     /// responses it owes before it is closed anyway.
     pub shutdown_grace: Duration,
+    /// Buffer bytes that incomplete frames of all connections may hold
+    /// together (Kafka's `queued.max.request.bytes`); a connection that
+    /// would pass it stops reading until other frames complete.
+    pub queued_max_request_bytes: usize,
+    /// An incomplete frame that receives no byte for this long closes its
+    /// connection (a stalled or deliberately slow client).
+    pub frame_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -114,7 +131,19 @@ impl Default for Limits {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            queued_max_request_bytes: usize::try_from(DEFAULT_QUEUED_MAX_REQUEST_BYTES)
+                .unwrap_or(usize::MAX),
+            frame_timeout: DEFAULT_FRAME_TIMEOUT,
         }
+    }
+}
+
+impl Limits {
+    /// The shared budget of [`Limits::queued_max_request_bytes`].
+    pub fn receive_budget(&self) -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(
+            self.queued_max_request_bytes.min(Semaphore::MAX_PERMITS),
+        ))
     }
 }
 
@@ -161,6 +190,9 @@ pub struct GatewayContext {
     pub groups: Arc<GroupCoordinator>,
     /// Authorizer and TLS advertising settings (see [`crate::security`]).
     pub security: Arc<SecurityConfig>,
+    /// What incomplete frames of every connection may hold together
+    /// ([`Limits::queued_max_request_bytes`]).
+    pub receive_budget: Arc<Semaphore>,
 }
 
 impl fmt::Debug for GatewayContext {
@@ -185,6 +217,7 @@ impl GatewayContext {
             log,
             cluster: cluster.into(),
             advertised,
+            receive_budget: Limits::default().receive_budget(),
             limits: Limits::default(),
             topics: TopicDefaults::default(),
             groups: Arc::new(GroupCoordinator::new(GroupConfig::default())),
@@ -207,6 +240,7 @@ impl GatewayContext {
 
     /// Replaces the limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.receive_budget = limits.receive_budget();
         self.limits = limits;
         self
     }

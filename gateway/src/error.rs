@@ -41,6 +41,18 @@ pub enum CloseReason {
         /// itself is incomplete).
         expected: usize,
     },
+    /// The bytes of a frame stopped arriving: none for the frame timeout
+    /// while the frame was incomplete (a stalled or deliberately slow
+    /// client holding memory).
+    #[error("frame stalled after {received} of {expected} bytes for {after:?}")]
+    StalledFrame {
+        /// Bytes of the frame received, size prefix included.
+        received: usize,
+        /// Bytes the frame needs, size prefix included.
+        expected: usize,
+        /// How long no byte arrived.
+        after: std::time::Duration,
+    },
     /// The request header could not be decoded.
     #[error("malformed request header: {reason}")]
     MalformedHeader {
@@ -135,6 +147,7 @@ impl CloseReason {
             CloseReason::NegativeFrameSize { .. } => "negative_frame_size",
             CloseReason::FrameTooLarge { .. } => "frame_too_large",
             CloseReason::TruncatedFrame { .. } => "truncated_frame",
+            CloseReason::StalledFrame { .. } => "stalled_frame",
             CloseReason::MalformedHeader { .. } => "malformed_header",
             CloseReason::UnknownApiKey { .. } => "unknown_api_key",
             CloseReason::UnsupportedApi { .. } => "unsupported_api",

@@ -9,6 +9,8 @@
 //! | `--max-in-flight-per-connection` | the connection stops reading until a response is written | `cxlkafka_limit_waits_total{limit="max_in_flight"}` |
 //! | `--connections-max-idle-ms` | the connection closes | `cxlkafka_limit_closes_total{limit="idle_timeout"}` |
 //! | `--write-timeout-ms` | the connection closes | `cxlkafka_limit_closes_total{limit="write_timeout"}` |
+//! | `--queued-max-request-bytes` | the connection stops reading until other connections' incomplete frames complete | `cxlkafka_limit_waits_total{limit="queued_max_request_bytes"}` |
+//! | `--frame-timeout-ms` | the connection closes | `cxlkafka_protocol_errors_total{reason="stalled_frame"}` |
 //!
 //! Waits are backpressure, not errors: a client at the in-flight bound
 //! simply finds TCP pushing back. Closes are what Kafka does for the same
@@ -44,6 +46,9 @@ pub const MAX_IN_FLIGHT: &str = "max_in_flight";
 pub const IDLE_TIMEOUT: &str = "idle_timeout";
 /// `limit` label: a response write made no progress for `--write-timeout-ms`.
 pub const WRITE_TIMEOUT: &str = "write_timeout";
+/// `limit` label: incomplete frames of all connections hold
+/// `--queued-max-request-bytes`.
+pub const QUEUED_MAX_REQUEST_BYTES: &str = "queued_max_request_bytes";
 
 /// Shortest interval between two log lines about one limit.
 const LOG_INTERVAL: Duration = Duration::from_secs(1);

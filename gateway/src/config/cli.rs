@@ -10,9 +10,9 @@ use super::values::{
     duration_ms, parse_advertised, parse_cluster_name, parse_positive_usize, ByteSize,
 };
 use crate::context::{
-    AdvertisedListener, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    AdvertisedListener, DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MESSAGE_MAX_BYTES, DEFAULT_WRITE_TIMEOUT,
+    DEFAULT_MESSAGE_MAX_BYTES, DEFAULT_QUEUED_MAX_REQUEST_BYTES, DEFAULT_WRITE_TIMEOUT,
 };
 
 /// `cxlkafka`: a Kafka-compatible broker over a shared CXL memory log.
@@ -198,6 +198,22 @@ pub struct ServeArgs {
           default_value_t = duration_ms(DEFAULT_WRITE_TIMEOUT),
           value_parser = clap::value_parser!(u64).range(1..))]
     pub write_timeout_ms: u64,
+
+    /// Buffer bytes that incomplete request frames of all connections may
+    /// hold together; a connection that would pass it stops reading until
+    /// other frames complete (Kafka's queued.max.request.bytes). At least
+    /// --max-frame-bytes plus 2MiB.
+    #[arg(long, env = "CXLKAFKA_QUEUED_MAX_REQUEST_BYTES",
+          default_value_t = ByteSize(DEFAULT_QUEUED_MAX_REQUEST_BYTES))]
+    pub queued_max_request_bytes: ByteSize,
+
+    /// A connection whose incomplete request frame receives no byte for
+    /// this many milliseconds is closed (a stalled or deliberately slow
+    /// client).
+    #[arg(long, env = "CXLKAFKA_FRAME_TIMEOUT_MS",
+          default_value_t = duration_ms(DEFAULT_FRAME_TIMEOUT),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub frame_timeout_ms: u64,
 
     /// Run as a sink: acknowledge every produce at once and store nothing,
     /// touching no region. Only for measuring clients against a broker with

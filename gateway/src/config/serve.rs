@@ -17,9 +17,10 @@ use super::cli::{MemoryBackendKind, ServeArgs};
 use super::values::{duration_ms, ByteSize};
 use crate::cluster::{slot_for_node_id, ClusterLog, ClusterOptions, RegionSettings};
 use crate::context::{
-    AdvertisedListener, GatewayContext, Limits, TopicDefaults, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_FRAME_BYTES,
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MESSAGE_MAX_BYTES, DEFAULT_WRITE_TIMEOUT,
+    AdvertisedListener, GatewayContext, Limits, TopicDefaults, DEFAULT_FRAME_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
+    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MESSAGE_MAX_BYTES,
+    DEFAULT_QUEUED_MAX_REQUEST_BYTES, DEFAULT_WRITE_TIMEOUT,
 };
 use crate::groups::GroupConfig;
 
@@ -45,6 +46,17 @@ pub enum ConfigError {
         /// The flag's name.
         flag: &'static str,
     },
+    /// The receive budget cannot hold one frame of the largest size, which
+    /// would then wait for ever.
+    #[error(
+        "--queued-max-request-bytes {value} is below --max-frame-bytes plus 2MiB ({min} bytes)"
+    )]
+    QueuedBelowFrame {
+        /// The configured budget.
+        value: ByteSize,
+        /// The least it may be.
+        min: u64,
+    },
 }
 
 impl ServeArgs {
@@ -68,6 +80,15 @@ impl ServeArgs {
     pub fn limits(&self) -> Result<Limits, ConfigError> {
         let max_frame_bytes = checked_i32_size("max-frame-bytes", self.max_frame_bytes)?;
         let message_max_bytes = checked_i32_size("message-max-bytes", self.message_max_bytes)?;
+        // One frame of the largest size, with the read chunks its buffer
+        // grows by, must fit the budget alone.
+        let least_budget = max_frame_bytes as u64 + 2 * 1024 * 1024;
+        if self.queued_max_request_bytes.0 < least_budget {
+            return Err(ConfigError::QueuedBelowFrame {
+                value: self.queued_max_request_bytes,
+                min: least_budget,
+            });
+        }
         Ok(Limits {
             max_frame_bytes,
             message_max_bytes,
@@ -76,6 +97,9 @@ impl ServeArgs {
             max_in_flight: self.max_in_flight_per_connection,
             idle_timeout: Duration::from_millis(self.connections_max_idle_ms),
             write_timeout: Duration::from_millis(self.write_timeout_ms),
+            queued_max_request_bytes: usize::try_from(self.queued_max_request_bytes.0)
+                .unwrap_or(usize::MAX),
+            frame_timeout: Duration::from_millis(self.frame_timeout_ms),
             ..Limits::default()
         })
     }
@@ -184,6 +208,8 @@ impl Default for ServeArgs {
             max_in_flight_per_connection: DEFAULT_MAX_IN_FLIGHT,
             connections_max_idle_ms: duration_ms(DEFAULT_IDLE_TIMEOUT),
             write_timeout_ms: duration_ms(DEFAULT_WRITE_TIMEOUT),
+            queued_max_request_bytes: ByteSize(DEFAULT_QUEUED_MAX_REQUEST_BYTES),
+            frame_timeout_ms: duration_ms(DEFAULT_FRAME_TIMEOUT),
             memory_backend: MemoryBackendKind::Coherent,
             sink: false,
             max_gateways: 8,
@@ -224,6 +250,27 @@ fn local_hostname() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_receive_budget_below_one_largest_frame_is_refused() {
+        let args = ServeArgs {
+            max_frame_bytes: ByteSize(8 << 20),
+            queued_max_request_bytes: ByteSize(8 << 20),
+            ..ServeArgs::default()
+        };
+        assert!(matches!(
+            args.limits(),
+            Err(ConfigError::QueuedBelowFrame { .. })
+        ));
+        let args = ServeArgs {
+            queued_max_request_bytes: ByteSize(10 << 20),
+            frame_timeout_ms: 250,
+            ..args
+        };
+        let limits = args.limits().expect("a budget above one frame");
+        assert_eq!(limits.queued_max_request_bytes, 10 << 20);
+        assert_eq!(limits.frame_timeout, Duration::from_millis(250));
+    }
     use crate::config::{Cli, Command};
     use clap::Parser;
 
