@@ -165,3 +165,49 @@ def test_an_oversize_frame_flood_does_not_stop_a_producer(start_gateway, topic_n
     produce_during(gw, topic_name, flood)
     refused = counter(gw, "cxlkafka_protocol_errors_total", reason="frame_too_large")
     assert refused >= 1, "oversize frames were refused from their prefix"
+
+
+def rss_bytes(gw) -> int:
+    with open(f"/proc/{gw.proc.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_slow_partial_frames_hold_bounded_memory(start_gateway, topic_name):
+    """A thousand connections each declare a 100 MiB frame and send 64 KiB
+    of it, then stall: the gateway holds about what they sent, within
+    --queued-max-request-bytes (a frame's share of it grows with the bytes
+    that arrive, not with the size it declares), the stalled frames are
+    closed after --frame-timeout-ms, and a producer is served throughout."""
+    budget = 104 << 20  # the least the default 100 MiB frame limit allows
+    connections = 1000
+    gw = start_gateway(queued_max_request_bytes=budget, frame_timeout_ms=3000,
+                       max_connections_per_ip=2 * connections)
+    gw.require("Metadata", "Produce")
+    raise_fd_limit(4 * connections)
+    junk = bytes(range(256)) * 256  # 64 KiB of each frame
+    before = rss_bytes(gw)
+    held = []
+    try:
+        for _ in range(connections):
+            s = connect_from("127.0.0.4", gw)
+            s.sendall(struct.pack(">i", 100 << 20) + junk)
+            held.append(s)
+        time.sleep(1)  # let the gateway read what it will
+        grown = rss_bytes(gw) - before
+        # Unbounded, every connection's buffer grew toward its declared
+        # size (about 370 KiB each were measured).
+        assert grown < budget + (32 << 20), \
+            f"gateway grew {grown >> 20} MiB for {connections} partial frames"
+        # The stalled frames are closed once the frame timeout passes.
+        deadline = time.time() + 60
+        while counter(gw, "cxlkafka_protocol_errors_total", reason="stalled_frame") < 1:
+            assert time.time() < deadline, "stalled frames were never closed"
+            time.sleep(0.2)
+        flood = Flood(lambda stop: time.sleep(0.01), threads=1)
+        produce_during(gw, topic_name, flood)
+    finally:
+        for s in held:
+            s.close()

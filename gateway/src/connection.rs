@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
@@ -41,6 +41,10 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Largest buffer growth at once while a known frame arrives: big frames
 /// are buffered as their bytes arrive, not at their declared size.
 const MAX_READ_RESERVE: usize = 1024 * 1024;
+/// Buffer bytes a frame may use without taking from the receive budget:
+/// ordinary requests never wait for it, and what connections hold this way
+/// is bounded by their number.
+const BUDGET_FREE_BYTES: usize = 64 * 1024;
 /// Capacity of the response writer's buffer.
 const WRITE_BUFFER: usize = 64 * 1024;
 
@@ -119,9 +123,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Parsed::Need(total) => total,
             };
             let missing = wanted.saturating_sub(self.buffer.len());
-            let additional = missing.clamp(READ_CHUNK, MAX_READ_RESERVE);
-            self.hold_budget_for(additional).await;
-            self.buffer.reserve(additional);
+            self.buffer
+                .reserve(missing.clamp(READ_CHUNK, MAX_READ_RESERVE));
             if self.read_more(wanted).await? == 0 {
                 if self.buffer.is_empty() {
                     return Ok(None);
@@ -134,45 +137,59 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// Takes `additional` bytes from the receive budget when the buffer must
-    /// grow by them; waits while other frames hold the budget.
-    async fn hold_budget_for(&mut self, additional: usize) {
+    /// How much the next read may take. Without a budget, whatever the
+    /// buffer has room for. With one, a frame reads at most as much again
+    /// as it already received (at least [`BUDGET_FREE_BYTES`]), and what it
+    /// holds beyond [`BUDGET_FREE_BYTES`] comes from the budget first: its
+    /// share grows with what its client actually sends, not with the size
+    /// it declared, and waits while other frames hold the budget.
+    async fn next_read_limit(&mut self) -> usize {
+        let spare = self.buffer.capacity() - self.buffer.len();
         let Some(budget) = &self.budget else {
-            return;
+            return spare;
         };
-        if self.buffer.capacity() - self.buffer.len() >= additional {
-            return;
-        }
-        let permits = u32::try_from(additional).unwrap_or(u32::MAX);
-        let acquired = match Arc::clone(budget).try_acquire_many_owned(permits) {
-            Ok(permit) => Ok(permit),
-            Err(_) => {
-                metrics::counter!(telemetry::LIMIT_WAITS_TOTAL, "limit" => limits::QUEUED_MAX_REQUEST_BYTES)
-                    .increment(1);
-                Arc::clone(budget).acquire_many_owned(permits).await
+        let received = self.buffer.len();
+        let step = spare.min(received.max(BUDGET_FREE_BYTES));
+        let held = self
+            .held
+            .as_ref()
+            .map_or(0, OwnedSemaphorePermit::num_permits);
+        let needed = (received + step).saturating_sub(BUDGET_FREE_BYTES + held);
+        if needed > 0 {
+            let permits = u32::try_from(needed).unwrap_or(u32::MAX);
+            let acquired = match Arc::clone(budget).try_acquire_many_owned(permits) {
+                Ok(permit) => Ok(permit),
+                Err(_) => {
+                    metrics::counter!(telemetry::LIMIT_WAITS_TOTAL, "limit" => limits::QUEUED_MAX_REQUEST_BYTES)
+                        .increment(1);
+                    Arc::clone(budget).acquire_many_owned(permits).await
+                }
+            };
+            // A closed budget (the server never closes it) bounds nothing.
+            if let Ok(permit) = acquired {
+                match &mut self.held {
+                    Some(held) => held.merge(permit),
+                    None => self.held = Some(permit),
+                }
             }
-        };
-        // A closed budget (never closed by the server) bounds nothing.
-        if let Ok(permit) = acquired {
-            match &mut self.held {
-                Some(held) => held.merge(permit),
-                None => self.held = Some(permit),
-            }
         }
+        step
     }
 
-    /// Reads what the socket has; within a frame, bounded by the frame
-    /// timeout.
+    /// Reads what the socket has, up to [`Self::next_read_limit`]; within a
+    /// frame, bounded by the frame timeout.
     async fn read_more(&mut self, wanted: usize) -> Result<usize, FrameError> {
+        let limit = self.next_read_limit().await;
         let received = self.buffer.len();
-        let read = self.inner.read_buf(&mut self.buffer);
+        let mut room = (&mut self.buffer).limit(limit);
+        let read = self.inner.read_buf(&mut room);
         match self.frame_timeout {
-            Some(limit) if received > 0 => match timeout(limit, read).await {
+            Some(timeout_after) if received > 0 => match timeout(timeout_after, read).await {
                 Ok(read) => Ok(read?),
                 Err(_elapsed) => Err(FrameError::Protocol(CloseReason::StalledFrame {
                     received,
                     expected: wanted,
-                    after: limit,
+                    after: timeout_after,
                 })),
             },
             _ => Ok(read.await?),
@@ -395,13 +412,19 @@ impl Connection {
     }
 }
 
+/// Counts a connection closed for `reason` and logs it, at most one line
+/// per reason per second (the count says how many were held back).
+fn log_protocol_close(peer: SocketAddr, reason: &CloseReason) {
+    telemetry::record_protocol_error(reason.label());
+    if let Some(held_back) = limits::log_gate(reason.label()).admit() {
+        warn!(%peer, reason = reason.label(), error = %reason, held_back, "closing connection");
+    }
+}
+
 /// Logs how the read side ended and counts protocol errors.
 fn report_end(peer: SocketAddr, end: &End) {
     match end {
-        End::Protocol(reason) => {
-            telemetry::record_protocol_error(reason.label());
-            warn!(%peer, reason = reason.label(), error = %reason, "closing connection");
-        }
+        End::Protocol(reason) => log_protocol_close(peer, reason),
         End::Io(error) => debug!(%peer, %error, "connection failed"),
         End::Idle(idle) => limits::closed_idle(peer, *idle),
         End::Eof | End::Shutdown | End::WriterGone => debug!(%peer, ?end, "connection ended"),
@@ -422,8 +445,7 @@ async fn write_replies<W: AsyncWrite + Unpin>(
             Outgoing::Deferred(task, api, permit) => match task.await {
                 Ok(Ok(response)) => (response, permit),
                 Ok(Err(reason)) => {
-                    telemetry::record_protocol_error(reason.label());
-                    warn!(%peer, reason = reason.label(), error = %reason, "closing connection");
+                    log_protocol_close(peer, &reason);
                     break;
                 }
                 Err(join_error) => {
@@ -431,8 +453,7 @@ async fn write_replies<W: AsyncWrite + Unpin>(
                         api,
                         detail: join_error.to_string(),
                     };
-                    telemetry::record_protocol_error(reason.label());
-                    warn!(%peer, error = %reason, "closing connection");
+                    log_protocol_close(peer, &reason);
                     break;
                 }
             },
@@ -602,47 +623,46 @@ mod tests {
         assert!(idle.is_err(), "no frame begun, so nothing stalled");
     }
 
-    /// Starts a 3 MiB frame on `client` and sends 10 of its bytes.
-    async fn start_big_frame(client: &mut tokio::io::DuplexStream) {
+    /// A reader of a 3 MiB frame of which 256 KiB were sent.
+    async fn partly_sent_big_frame() -> (
+        tokio::io::DuplexStream,
+        FrameReader<tokio::io::DuplexStream>,
+    ) {
+        let (mut client, server) = duplex(1 << 20);
         let prefix = i32::try_from(3 * MAX_READ_RESERVE)
             .expect("fits")
             .to_be_bytes();
         client.write_all(&prefix).await.expect("write");
-        client.write_all(&[0; 10]).await.expect("write");
+        client.write_all(&[7; 256 * 1024]).await.expect("write");
+        (client, FrameReader::new(server, 1 << 30))
     }
 
     #[tokio::test]
-    async fn incomplete_frames_share_one_receive_budget() {
-        let budget = Arc::new(Semaphore::new(MAX_READ_RESERVE + READ_CHUNK));
-        let (mut first_client, first_server) = duplex(64);
-        start_big_frame(&mut first_client).await;
-        let mut first =
-            FrameReader::new(first_server, 1 << 30).with_receive_budget(Arc::clone(&budget));
-        let pending = timeout(Duration::from_millis(20), first.read_frame()).await;
-        assert!(pending.is_err(), "the frame is incomplete");
-        assert!(
-            first.buffer.capacity() >= MAX_READ_RESERVE,
-            "it holds the budget"
-        );
-
-        let (mut second_client, second_server) = duplex(64);
-        start_big_frame(&mut second_client).await;
-        let mut second =
-            FrameReader::new(second_server, 1 << 30).with_receive_budget(Arc::clone(&budget));
-        let pending = timeout(Duration::from_millis(20), second.read_frame()).await;
-        assert!(pending.is_err(), "the frame is incomplete");
-        assert!(
-            second.buffer.capacity() < MAX_READ_RESERVE,
-            "the second frame's buffer waits for the budget"
-        );
-
-        // The first connection goes away: its share comes back.
-        drop(first);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while second.buffer.capacity() < MAX_READ_RESERVE {
-            assert!(Instant::now() < deadline, "the freed budget is taken up");
-            let _ = timeout(Duration::from_millis(10), second.read_frame()).await;
+    async fn a_frame_reads_no_further_than_the_receive_budget_allows() {
+        let sent = 4 + 256 * 1024;
+        // Without a budget everything sent is read.
+        let (_client, mut unbounded) = partly_sent_big_frame().await;
+        while unbounded.buffer.len() < sent {
+            let _ = timeout(Duration::from_millis(10), unbounded.read_frame()).await;
         }
+        // With 128 KiB of budget it stops short, whatever the time given.
+        let budget = Arc::new(Semaphore::new(128 * 1024));
+        let (_client, reader) = partly_sent_big_frame().await;
+        let mut reader = reader.with_receive_budget(Arc::clone(&budget));
+        let pending = timeout(Duration::from_millis(50), reader.read_frame()).await;
+        assert!(pending.is_err(), "the frame is incomplete");
+        assert!(reader.buffer.len() < sent, "it waits for the budget");
+        assert!(reader.buffer.len() <= 128 * 1024 + BUDGET_FREE_BYTES);
+        // Budget freed elsewhere: it reads on.
+        budget.add_permits(1 << 20);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reader.buffer.len() < sent {
+            assert!(Instant::now() < deadline, "the freed budget is taken up");
+            let _ = timeout(Duration::from_millis(10), reader.read_frame()).await;
+        }
+        // A closed connection gives its share back.
+        drop(reader);
+        assert_eq!(budget.available_permits(), (128 * 1024) + (1 << 20));
     }
 
     #[tokio::test]

@@ -104,6 +104,20 @@ impl LogGate {
     }
 }
 
+/// The gate of one kind of event, by its label (a small, fixed set: the
+/// reasons of [`crate::error::CloseReason`]), so that a flood of one kind
+/// cannot hide the first line of another.
+pub fn log_gate(label: &'static str) -> &'static LogGate {
+    static GATES: OnceLock<Mutex<HashMap<&'static str, &'static LogGate>>> = OnceLock::new();
+    let mut gates = GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    gates
+        .entry(label)
+        .or_insert_with(|| Box::leak(Box::new(LogGate::new())))
+}
+
 impl Default for LogGate {
     fn default() -> Self {
         Self::new()
