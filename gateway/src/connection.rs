@@ -143,10 +143,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// holds beyond [`BUDGET_FREE_BYTES`] comes from the budget first: its
     /// share grows with what its client actually sends, not with the size
     /// it declared, and waits while other frames hold the budget.
-    async fn next_read_limit(&mut self) -> usize {
+    async fn next_read_limit(&mut self, wanted: usize) -> Result<usize, FrameError> {
         let spare = self.buffer.capacity() - self.buffer.len();
         let Some(budget) = &self.budget else {
-            return spare;
+            return Ok(spare);
         };
         let received = self.buffer.len();
         let step = spare.min(received.max(BUDGET_FREE_BYTES));
@@ -162,7 +162,21 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Err(_) => {
                     metrics::counter!(telemetry::LIMIT_WAITS_TOTAL, "limit" => limits::QUEUED_MAX_REQUEST_BYTES)
                         .increment(1);
-                    Arc::clone(budget).acquire_many_owned(permits).await
+                    let wait = Arc::clone(budget).acquire_many_owned(permits);
+                    // A begun frame waits for the budget no longer than it
+                    // may stall: otherwise stalled senders, each holding its
+                    // share until it times out, queue every other frame
+                    // behind the ones still waiting.
+                    match self.frame_timeout {
+                        Some(limit) => timeout(limit, wait).await.map_err(|_elapsed| {
+                            FrameError::Protocol(CloseReason::StalledFrame {
+                                received,
+                                expected: wanted,
+                                after: limit,
+                            })
+                        })?,
+                        None => wait.await,
+                    }
                 }
             };
             // A closed budget (the server never closes it) bounds nothing.
@@ -173,13 +187,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 }
             }
         }
-        step
+        Ok(step)
     }
 
     /// Reads what the socket has, up to [`Self::next_read_limit`]; within a
     /// frame, bounded by the frame timeout.
     async fn read_more(&mut self, wanted: usize) -> Result<usize, FrameError> {
-        let limit = self.next_read_limit().await;
+        let limit = self.next_read_limit(wanted).await?;
         let received = self.buffer.len();
         let mut room = (&mut self.buffer).limit(limit);
         let read = self.inner.read_buf(&mut room);
@@ -663,6 +677,17 @@ mod tests {
         // A closed connection gives its share back.
         drop(reader);
         assert_eq!(budget.available_permits(), (128 * 1024) + (1 << 20));
+
+        // A begun frame waits for the budget no longer than it may stall.
+        let empty = Arc::new(Semaphore::new(0));
+        let (_client, reader) = partly_sent_big_frame().await;
+        let mut reader = reader
+            .with_receive_budget(empty)
+            .with_frame_timeout(Duration::from_millis(20));
+        match reader.read_frame().await {
+            Err(FrameError::Protocol(CloseReason::StalledFrame { .. })) => {}
+            other => panic!("a frame starved of budget is refused, got {other:?}"),
+        }
     }
 
     #[tokio::test]

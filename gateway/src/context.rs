@@ -115,8 +115,9 @@ pub struct Limits {
     /// together (Kafka's `queued.max.request.bytes`); a connection that
     /// would pass it stops reading until other frames complete.
     pub queued_max_request_bytes: usize,
-    /// An incomplete frame that receives no byte for this long closes its
-    /// connection (a stalled or deliberately slow client).
+    /// An incomplete frame that receives no byte, or waits for the receive
+    /// budget, for this long closes its connection (a stalled or
+    /// deliberately slow client).
     pub frame_timeout: Duration,
 }
 

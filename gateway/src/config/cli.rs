@@ -207,9 +207,9 @@ pub struct ServeArgs {
           default_value_t = ByteSize(DEFAULT_QUEUED_MAX_REQUEST_BYTES))]
     pub queued_max_request_bytes: ByteSize,
 
-    /// A connection whose incomplete request frame receives no byte for
-    /// this many milliseconds is closed (a stalled or deliberately slow
-    /// client).
+    /// A connection whose incomplete request frame receives no byte, or
+    /// waits for --queued-max-request-bytes, for this many milliseconds is
+    /// closed (a stalled or deliberately slow client).
     #[arg(long, env = "CXLKAFKA_FRAME_TIMEOUT_MS",
           default_value_t = duration_ms(DEFAULT_FRAME_TIMEOUT),
           value_parser = clap::value_parser!(u64).range(1..))]
