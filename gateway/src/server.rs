@@ -25,7 +25,7 @@ use crate::connection::Connection;
 use crate::context::GatewayContext;
 use crate::dispatch::DispatchTable;
 use crate::limits::{self, PerIpLimiter};
-use crate::security::ListenerSecurity;
+use crate::security::{ListenerSecurity, ANONYMOUS};
 use crate::telemetry;
 
 /// First pause after a failed `accept()`.
@@ -294,6 +294,18 @@ pub async fn serve(
     // Lag is exported from the start, also for groups whose consumers are
     // all gone (the case worth an alert), not only after the first join.
     ctx.groups.ensure_reporter(&ctx.log);
+    if ctx.security.authorizer
+        && ctx
+            .security
+            .super_users
+            .iter()
+            .any(|user| user == ANONYMOUS)
+    {
+        warn!(
+            "--super-users names User:ANONYMOUS: every client that does not authenticate \
+             (PLAINTEXT, or SSL without a client certificate) is allowed everything"
+        );
+    }
     info!(
         listen = %server.local_addr(),
         tls_listen = ?server.beside_addr(),

@@ -81,6 +81,9 @@ pub const REGION_FULL_TOTAL: &str = "cxlkafka_region_full_total";
 pub const OFFSET_COMMITS_LOST_TOTAL: &str = "cxlkafka_offset_commits_lost_total";
 /// SASL authentications finished, by mechanism and outcome.
 pub const SASL_AUTHENTICATIONS_TOTAL: &str = "cxlkafka_sasl_authentications_total";
+/// Failed SASL authentications answered after
+/// `--connection-failed-authentication-delay-ms`, by mechanism.
+pub const SASL_DELAYED_FAILURES_TOTAL: &str = "cxlkafka_sasl_delayed_failures_total";
 /// TLS handshakes that failed or timed out.
 pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "cxlkafka_tls_handshake_failures_total";
 /// Operations the authorizer denied, by API.
@@ -362,6 +365,11 @@ pub fn describe() {
         SASL_AUTHENTICATIONS_TOTAL,
         Unit::Count,
         "SASL authentications finished, by mechanism and outcome (success, failure)."
+    );
+    describe_counter!(
+        SASL_DELAYED_FAILURES_TOTAL,
+        Unit::Count,
+        "Failed SASL authentications answered only after --connection-failed-authentication-delay-ms, by mechanism (unsupported: a refused SaslHandshake)."
     );
     describe_counter!(
         TLS_HANDSHAKE_FAILURES_TOTAL,

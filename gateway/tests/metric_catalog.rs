@@ -41,6 +41,10 @@ const NOT_PRODUCED_HERE: &[(&str, &str)] = &[
         "needs a SASL listener (tests/security.rs)",
     ),
     (
+        "cxlkafka_sasl_delayed_failures_total",
+        "needs a failed SASL authentication (tests/security.rs)",
+    ),
+    (
         "cxlkafka_tls_handshake_failures_total",
         "needs a TLS listener (tests/security.rs)",
     ),

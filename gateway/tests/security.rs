@@ -1,15 +1,17 @@
 //! SASL and ACLs over real sockets: what a SASL listener answers before,
 //! during and after authentication (as Kafka's SaslServerAuthenticator
-//! does), SCRAM-SHA-256 and PLAIN against stored credentials, the ACL
-//! authorizer on Produce, Fetch and Metadata, and users surviving a
-//! gateway restart.
+//! does), the mechanisms a listener enables, the delay before a failed
+//! authentication is answered, SCRAM-SHA-256 and PLAIN against stored
+//! credentials, the ACL authorizer on Produce, Fetch, Metadata,
+//! DescribeAcls and `__cxlkafka_order`, and users surviving a gateway
+//! restart.
 
 mod common;
 mod data_path;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -18,17 +20,18 @@ use common::{api_versions_request, decode_response, request_frame, Client, PROMP
 use cxlkafka_gateway::cluster::{open_cluster, ClusterOptions, RegionSettings};
 use cxlkafka_gateway::context::AdvertisedListener;
 use cxlkafka_gateway::security::scram::{ScramCredential, ScramMechanism};
-use cxlkafka_gateway::security::{ListenerKind, ListenerSecurity, SecurityConfig};
-use cxlkafka_gateway::{DispatchTable, GatewayContext, Server, ServerHandle};
+use cxlkafka_gateway::security::{ListenerKind, ListenerSecurity, SaslMechanisms, SecurityConfig};
+use cxlkafka_gateway::{telemetry, DispatchTable, GatewayContext, Server, ServerHandle};
 use cxlkafka_sequencer::control::ControlRecord;
-use data_path::{batch, call, fetch, metadata_request, produce};
+use data_path::{batch, call, decode_records, fetch, metadata_request, produce};
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, CreateAclsRequest, CreateAclsResponse, MetadataRequest,
-    MetadataResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
+    ApiKey, ApiVersionsResponse, CreateAclsRequest, CreateAclsResponse, DescribeAclsRequest,
+    DescribeAclsResponse, MetadataRequest, MetadataResponse, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use ring::{digest, hmac};
 use tokio::sync::oneshot;
 
@@ -96,8 +99,38 @@ fn temp_dir() -> tempfile::TempDir {
         .expect("a temporary directory")
 }
 
+/// How a test's SASL gateway is set up.
+#[derive(Clone, Copy)]
+struct Setup {
+    /// `--authorizer`.
+    authorizer: bool,
+    /// `--listen-sasl-mechanisms`.
+    mechanisms: SaslMechanisms,
+    /// `--connection-failed-authentication-delay-ms`.
+    failure_delay: Duration,
+}
+
+impl Default for Setup {
+    /// Every mechanism, failures answered at once, no authorizer.
+    fn default() -> Self {
+        Self {
+            authorizer: false,
+            mechanisms: SaslMechanisms::ALL,
+            failure_delay: Duration::ZERO,
+        }
+    }
+}
+
 impl SaslGateway {
     async fn start(authorizer: bool) -> Self {
+        Self::start_with(Setup {
+            authorizer,
+            ..Setup::default()
+        })
+        .await
+    }
+
+    async fn start_with(setup: Setup) -> Self {
         let server = Server::bind("127.0.0.1:0")
             .await
             .expect("bind")
@@ -105,6 +138,7 @@ impl SaslGateway {
                 kind: ListenerKind::Plain,
                 tls: None,
                 sasl: true,
+                sasl_mechanisms: setup.mechanisms,
             }));
         let addr = server.local_addr();
         let dir = temp_dir();
@@ -120,9 +154,10 @@ impl SaslGateway {
         }
         let ctx = GatewayContext::new(log, "security", AdvertisedListener::from_socket_addr(addr))
             .with_security(SecurityConfig {
-                authorizer,
+                authorizer: setup.authorizer,
                 super_users: vec!["User:admin".into()],
                 tls_advertised: None,
+                failed_authentication_delay: setup.failure_delay,
             });
         let (tx, rx) = oneshot::channel::<()>();
         let handle = server.spawn(
@@ -402,15 +437,36 @@ async fn a_v0_handshake_exchanges_bare_tokens() {
 }
 
 fn acl(operation: i8) -> AclCreation {
+    alice_may(TOPIC, "payments", operation)
+}
+
+const TOPIC: i8 = 2;
+const CLUSTER: i8 = 4;
+const READ: i8 = 3;
+const DESCRIBE: i8 = 8;
+
+/// ALLOW `User:alice` `operation` on the literal resource `(kind, name)`.
+fn alice_may(kind: i8, name: &'static str, operation: i8) -> AclCreation {
     let mut creation = AclCreation::default();
-    creation.resource_type = 2; // TOPIC
-    creation.resource_name = StrBytes::from_static_str("payments");
+    creation.resource_type = kind;
+    creation.resource_name = StrBytes::from_static_str(name);
     creation.resource_pattern_type = 3; // LITERAL
     creation.principal = StrBytes::from_static_str("User:alice");
     creation.host = StrBytes::from_static_str("*");
     creation.operation = operation;
     creation.permission_type = 3; // ALLOW
     creation
+}
+
+/// Creates ACLs as `admin` (a super user); every one must be created.
+async fn grant(admin: &mut Client, creations: Vec<AclCreation>) {
+    let mut request = CreateAclsRequest::default();
+    request.creations = creations;
+    let created: CreateAclsResponse = call(admin, ApiKey::CreateAcls, 3, 40, &request).await;
+    assert!(
+        created.results.iter().all(|r| r.error_code == 0),
+        "{created:?}"
+    );
 }
 
 #[tokio::test]
@@ -497,4 +553,264 @@ async fn users_survive_a_gateway_restart() {
     tokio::task::spawn_blocking(move || reopened.shutdown())
         .await
         .expect("stops");
+}
+
+/// A DescribeAcls filter that matches every binding (ANY everywhere).
+fn every_acl() -> DescribeAclsRequest {
+    let mut filter = DescribeAclsRequest::default();
+    filter.resource_type_filter = 1;
+    filter.resource_name_filter = None;
+    filter.pattern_type_filter = 1;
+    filter.principal_filter = None;
+    filter.host_filter = None;
+    filter.operation = 1;
+    filter.permission_type = 1;
+    filter
+}
+
+/// DescribeAcls needs DESCRIBE on the cluster, as in Kafka: a principal
+/// without it gets CLUSTER_AUTHORIZATION_FAILED (31), not an empty list,
+/// even when it holds rights on a topic.
+#[tokio::test]
+async fn describe_acls_needs_describe_on_the_cluster() {
+    let gateway = SaslGateway::start(true).await;
+    let mut admin = logged_in(gateway.addr, "admin", "admin-secret").await;
+    let mut alice = logged_in(gateway.addr, "alice", "alice-secret").await;
+    for version in [1, 3] {
+        let refused: DescribeAclsResponse =
+            call(&mut alice, ApiKey::DescribeAcls, version, 1, &every_acl()).await;
+        assert_eq!(
+            refused.error_code, CLUSTER_AUTHORIZATION_FAILED,
+            "v{version}"
+        );
+        assert!(refused.resources.is_empty());
+    }
+
+    grant(&mut admin, vec![acl(READ)]).await;
+    let refused: DescribeAclsResponse =
+        call(&mut alice, ApiKey::DescribeAcls, 3, 2, &every_acl()).await;
+    assert_eq!(
+        refused.error_code, CLUSTER_AUTHORIZATION_FAILED,
+        "READ on a topic does not let alice list ACLs"
+    );
+    assert!(refused.resources.is_empty());
+
+    let listed: DescribeAclsResponse =
+        call(&mut admin, ApiKey::DescribeAcls, 3, 3, &every_acl()).await;
+    assert_eq!(listed.error_code, 0);
+    assert_eq!(listed.resources.len(), 1, "{listed:?}");
+    assert_eq!(listed.resources[0].resource_name.as_str(), "payments");
+
+    grant(
+        &mut admin,
+        vec![alice_may(CLUSTER, "kafka-cluster", DESCRIBE)],
+    )
+    .await;
+    let listed: DescribeAclsResponse =
+        call(&mut alice, ApiKey::DescribeAcls, 3, 4, &every_acl()).await;
+    assert_eq!(listed.error_code, 0);
+    assert_eq!(listed.resources.len(), 2, "{listed:?}");
+    gateway.stop().await;
+}
+
+/// Every record value fetched from `__cxlkafka_order` at offset 0, as text.
+async fn read_order_topic(client: &mut Client) -> (i16, String) {
+    let answer = fetch(client, "__cxlkafka_order", 0, 0).await;
+    let text = answer
+        .records
+        .as_ref()
+        .filter(|records| !records.is_empty())
+        .map(|records| {
+            decode_records(records)
+                .into_iter()
+                .map(|(_, _, value)| String::from_utf8_lossy(&value).into_owned())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    (answer.error_code, text)
+}
+
+/// `__cxlkafka_order` names every topic: READ on it is not enough, the
+/// reader also needs DESCRIBE on the cluster, so a principal does not learn
+/// from it the names Metadata hides.
+#[tokio::test]
+async fn the_order_topic_does_not_name_hidden_topics() {
+    let gateway = SaslGateway::start(true).await;
+    let mut admin = logged_in(gateway.addr, "admin", "admin-secret").await;
+    let hidden = "hidden-payroll";
+    let created: MetadataResponse = call(
+        &mut admin,
+        ApiKey::Metadata,
+        12,
+        1,
+        &metadata_request(&[hidden]),
+    )
+    .await;
+    assert_eq!(created.topics[0].error_code, 0);
+    let (error, _) = produce(
+        &mut admin,
+        hidden,
+        0,
+        batch(&[b"x"], 1_700_000_000_000, None),
+    )
+    .await;
+    assert_eq!(error, 0);
+    // The super user sees the batch in the order (once this gateway has
+    // applied it).
+    let deadline = Instant::now() + PROMPTLY;
+    loop {
+        let (error, text) = read_order_topic(&mut admin).await;
+        assert_eq!(error, 0);
+        if text.contains(hidden) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the order never named {hidden}: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    grant(&mut admin, vec![alice_may(TOPIC, "__cxlkafka_order", READ)]).await;
+    let mut alice = logged_in(gateway.addr, "alice", "alice-secret").await;
+    let mut all = MetadataRequest::default();
+    all.topics = None;
+    let listed: MetadataResponse = call(&mut alice, ApiKey::Metadata, 12, 2, &all).await;
+    assert!(
+        listed
+            .topics
+            .iter()
+            .all(|t| t.name.as_ref().is_none_or(|name| name.as_str() != hidden)),
+        "Metadata hides the topic"
+    );
+    let (error, text) = read_order_topic(&mut alice).await;
+    assert_eq!(error, TOPIC_AUTHORIZATION_FAILED);
+    assert!(!text.contains(hidden), "{text}");
+
+    // DESCRIBE on the cluster (and READ on the order topic) is the right
+    // to see every topic's batches.
+    grant(
+        &mut admin,
+        vec![alice_may(CLUSTER, "kafka-cluster", DESCRIBE)],
+    )
+    .await;
+    let (error, text) = read_order_topic(&mut alice).await;
+    assert_eq!(error, 0);
+    assert!(text.contains(hidden), "{text}");
+    gateway.stop().await;
+}
+
+/// `--listen-sasl-mechanisms`: a SaslHandshake naming a mechanism the
+/// listener does not enable (here PLAIN on an unencrypted listener) gets
+/// UNSUPPORTED_SASL_MECHANISM with the listener's list, at v0 and v1, and
+/// the connection closes; the enabled ones still work.
+#[tokio::test]
+async fn a_listener_refuses_mechanisms_it_does_not_enable() {
+    let scram_only = SaslMechanisms::parse("SCRAM-SHA-256,SCRAM-SHA-512").expect("a list");
+    let gateway = SaslGateway::start_with(Setup {
+        mechanisms: scram_only,
+        ..Setup::default()
+    })
+    .await;
+    for version in [0, 1] {
+        let mut client = Client::connect(gateway.addr).await;
+        let refused = handshake(&mut client, "PLAIN", version).await;
+        assert_eq!(refused.error_code, UNSUPPORTED_SASL_MECHANISM, "v{version}");
+        let offered: Vec<&str> = refused.mechanisms.iter().map(|m| m.as_str()).collect();
+        assert_eq!(offered, ["SCRAM-SHA-256", "SCRAM-SHA-512"]);
+        client.expect_closed().await;
+    }
+    let mut client = Client::connect(gateway.addr).await;
+    let accepted = handshake(&mut client, "SCRAM-SHA-512", 1).await;
+    assert_eq!(accepted.error_code, 0);
+    let offered: Vec<&str> = accepted.mechanisms.iter().map(|m| m.as_str()).collect();
+    assert_eq!(offered, ["SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    let mut client = Client::connect(gateway.addr).await;
+    assert_eq!(scram_login(&mut client, "alice", "alice-secret").await, 0);
+    gateway.stop().await;
+}
+
+/// This binary's Prometheus recorder, installed by the first caller. Only
+/// the delay test sets a delay, so only it adds to the delayed-failure
+/// counter, whatever the other tests do meanwhile.
+fn recorder() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            .expect("install a recorder")
+    })
+}
+
+fn delayed_failures(mechanism: &str) -> f64 {
+    let series = format!(
+        "{}{{mechanism=\"{mechanism}\"}} ",
+        telemetry::SASL_DELAYED_FAILURES_TOTAL
+    );
+    recorder()
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+}
+
+/// Kafka's `connection.failed.authentication.delay.ms`: a wrong password
+/// is answered (and the connection closed) no sooner than the delay, while
+/// other connections are served; each delayed failure is counted. Only the
+/// lower bound is asserted: the delay happened.
+#[tokio::test]
+async fn a_failed_authentication_is_answered_after_the_delay() {
+    let before = delayed_failures("PLAIN");
+    let delay = Duration::from_secs(2);
+    let gateway = SaslGateway::start_with(Setup {
+        failure_delay: delay,
+        ..Setup::default()
+    })
+    .await;
+
+    let mut guesser = Client::connect(gateway.addr).await;
+    assert_eq!(handshake(&mut guesser, "PLAIN", 1).await.error_code, 0);
+    let mut guess = SaslAuthenticateRequest::default();
+    guess.auth_bytes = Bytes::from_static(b"\0alice\0not-her-password");
+    let sent = Instant::now();
+    guesser
+        .send(&request_frame(ApiKey::SaslAuthenticate, 2, 2, 9, &guess))
+        .await;
+    // Another connection is served meanwhile, the guess still unanswered.
+    let mut alice = logged_in(gateway.addr, "alice", "alice-secret").await;
+    let metadata: MetadataResponse =
+        call(&mut alice, ApiKey::Metadata, 12, 2, &metadata_request(&[])).await;
+    assert_eq!(metadata.brokers.len(), 1);
+    guesser.expect_silence(Duration::from_millis(1)).await;
+
+    let payload = guesser
+        .read_frame_within(delay + PROMPTLY)
+        .await
+        .expect("the guess is answered");
+    let waited = sent.elapsed();
+    assert!(
+        waited >= delay,
+        "answered after {waited:?}, within the {delay:?} delay"
+    );
+    let (_, answer): (_, SaslAuthenticateResponse) =
+        decode_response(payload, ApiKey::SaslAuthenticate, 2, 2);
+    assert_eq!(answer.error_code, SASL_AUTHENTICATION_FAILED);
+    guesser.expect_closed().await;
+    assert_eq!(delayed_failures("PLAIN"), before + 1.0);
+
+    // A mechanism the listener does not offer waits as long.
+    let unsupported = delayed_failures("unsupported");
+    let mut prober = Client::connect(gateway.addr).await;
+    let asked = Instant::now();
+    let refused = handshake(&mut prober, "GSSAPI", 1).await;
+    assert_eq!(refused.error_code, UNSUPPORTED_SASL_MECHANISM);
+    assert!(
+        asked.elapsed() >= delay,
+        "refused after {:?}",
+        asked.elapsed()
+    );
+    prober.expect_closed().await;
+    assert_eq!(delayed_failures("unsupported"), unsupported + 1.0);
+    gateway.stop().await;
 }

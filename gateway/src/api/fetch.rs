@@ -18,7 +18,10 @@
 //! - **Errors**: an unknown topic is UNKNOWN_TOPIC_OR_PARTITION (3), or
 //!   UNKNOWN_TOPIC_ID (100) when addressed by id (v13+); an offset below the
 //!   log start or above the high watermark is OFFSET_OUT_OF_RANGE (1), with
-//!   -1 offsets as Kafka sends.
+//!   -1 offsets as Kafka sends. With `--authorizer`, a topic the principal
+//!   may not READ is TOPIC_AUTHORIZATION_FAILED (29); `__cxlkafka_order`,
+//!   which names every topic of the cluster, also needs DESCRIBE on the
+//!   cluster ([`ApiRequest::may_read_records`]).
 //! - **Sessions** (KIP-227): none. Every answer is a full response with
 //!   session id 0, which clients take as "sessionless" and keep sending full
 //!   requests; no session error is ever returned.
@@ -46,7 +49,6 @@ use crate::cluster::FetchRead;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, ResponseFrame, VersionPolicy};
 use crate::error::CloseReason;
-use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT32, INT64, INT8, UUID};
 use crate::telemetry;
 
@@ -197,9 +199,10 @@ impl Plan {
     }
 }
 
-/// Per requested topic, whether the principal may READ it; empty (all
-/// readable) with the authorizer off, so the common case costs nothing.
-/// An unknown topic id stays UNKNOWN_TOPIC_ID, as Kafka answers it.
+/// Per requested topic, whether the principal may READ it (and, for
+/// `__cxlkafka_order`, DESCRIBE the cluster: [`ApiRequest::may_read_records`]);
+/// empty (all readable) with the authorizer off, so the common case costs
+/// nothing. An unknown topic id stays UNKNOWN_TOPIC_ID, as Kafka answers it.
 fn readable_topics(ctx: &GatewayContext, request: &ApiRequest, body: &FetchRequest) -> Vec<bool> {
     if !ctx.security.authorizer {
         return Vec::new();
@@ -216,7 +219,7 @@ fn readable_topics(ctx: &GatewayContext, request: &ApiRequest, body: &FetchReque
             } else {
                 requested.topic.to_string()
             };
-            request.authorized(ctx, AclOperation::Read, Resource::Topic(&name))
+            request.may_read_records(ctx, &name)
         })
         .collect()
 }

@@ -14,6 +14,14 @@
 //! the order still in the region's order log is readable; older sequences
 //! are below the partition's log start offset. Served up to what this
 //! gateway has applied.
+//!
+//! Who may read it: the records name every topic of the cluster, so with
+//! `--authorizer` a Fetch of it needs READ on `__cxlkafka_order` and
+//! DESCRIBE on the cluster (as Kafka's DescribeLogDirs, which lists every
+//! partition, needs); without both it is TOPIC_AUTHORIZATION_FAILED and no
+//! record is read. Everyone allowed reads the same records: the check is
+//! `ApiRequest::may_read_records` in `security/`, made by the Fetch
+//! handler before anything is read here.
 
 use bytes::{Bytes, BytesMut};
 use cxlkafka_log::layout::{kind, OrderEntry, MAX_STREAMS, MAX_TOPICS};

@@ -4,10 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{ArgAction, Args, ValueEnum};
 
-use super::listener::ListenerSecurity;
+use super::listener::{ListenerSecurity, SaslMechanisms};
 use super::tls::{self, TlsFiles};
 use super::{ListenerKind, SecurityConfig};
 use crate::context::AdvertisedListener;
@@ -44,6 +45,17 @@ pub struct SecurityArgs {
           default_value_t = PlainProtocol::Plaintext)]
     pub listen_protocol: PlainProtocol,
 
+    /// SASL mechanisms the --listen listener enables when it is
+    /// SASL_PLAINTEXT, separated by ',' (Kafka's
+    /// listener.name.<listener>.sasl.enabled.mechanisms): PLAIN,
+    /// SCRAM-SHA-256, SCRAM-SHA-512. A SaslHandshake for another is refused
+    /// with UNSUPPORTED_SASL_MECHANISM and this list. PLAIN sends the
+    /// password itself, readable on an unencrypted listener: use
+    /// "SCRAM-SHA-256,SCRAM-SHA-512" there unless the network is trusted.
+    #[arg(long, env = "CXLKAFKA_LISTEN_SASL_MECHANISMS", value_parser = SaslMechanisms::parse,
+          default_value_t = SaslMechanisms::ALL)]
+    pub listen_sasl_mechanisms: SaslMechanisms,
+
     /// Address of a TLS listener (host:port), served beside --listen.
     /// Needs --tls-cert and --tls-key.
     #[arg(long, env = "CXLKAFKA_TLS_LISTEN")]
@@ -54,6 +66,12 @@ pub struct SecurityArgs {
     #[arg(long, env = "CXLKAFKA_TLS_LISTEN_PROTOCOL", value_enum,
           default_value_t = TlsProtocol::Ssl)]
     pub tls_listen_protocol: TlsProtocol,
+
+    /// SASL mechanisms the TLS listener enables when it is SASL_SSL,
+    /// separated by ',' (as --listen-sasl-mechanisms).
+    #[arg(long, env = "CXLKAFKA_TLS_LISTEN_SASL_MECHANISMS", value_parser = SaslMechanisms::parse,
+          default_value_t = SaslMechanisms::ALL)]
+    pub tls_listen_sasl_mechanisms: SaslMechanisms,
 
     /// Address TLS clients are told to connect to (host:port). Defaults to
     /// the TLS listener's bound address. Other gateways are advertised to
@@ -85,23 +103,44 @@ pub struct SecurityArgs {
     pub authorizer: bool,
 
     /// Principals allowed everything whatever the ACLs, separated by ';'
-    /// (Kafka's super.users), e.g. "User:admin;User:ANONYMOUS".
+    /// (Kafka's super.users), e.g. "User:admin". Naming User:ANONYMOUS
+    /// makes every client that does not authenticate (any PLAINTEXT
+    /// connection, any SSL one without a client certificate) a super user.
     #[arg(long, env = "CXLKAFKA_SUPER_USERS", default_value = "")]
     pub super_users: String,
+
+    /// Milliseconds a failed SASL authentication (wrong credentials, or a
+    /// mechanism the listener does not enable) waits before it is answered
+    /// and the connection closed (Kafka's
+    /// connection.failed.authentication.delay.ms): slows password guessing
+    /// without holding up other connections. 0 answers at once.
+    #[arg(long, env = "CXLKAFKA_CONNECTION_FAILED_AUTHENTICATION_DELAY_MS",
+          default_value_t = DEFAULT_FAILED_AUTHENTICATION_DELAY_MS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_FAILED_AUTHENTICATION_DELAY_MS))]
+    pub connection_failed_authentication_delay_ms: u64,
 }
+
+/// Kafka's default `connection.failed.authentication.delay.ms`.
+pub const DEFAULT_FAILED_AUTHENTICATION_DELAY_MS: u64 = 100;
+/// Largest `--connection-failed-authentication-delay-ms`: a delayed
+/// connection keeps its slot (`--max-connections`) meanwhile.
+pub const MAX_FAILED_AUTHENTICATION_DELAY_MS: u64 = 60_000;
 
 impl Default for SecurityArgs {
     fn default() -> Self {
         Self {
             listen_protocol: PlainProtocol::Plaintext,
+            listen_sasl_mechanisms: SaslMechanisms::ALL,
             tls_listen: None,
             tls_listen_protocol: TlsProtocol::Ssl,
+            tls_listen_sasl_mechanisms: SaslMechanisms::ALL,
             tls_advertised_listener: None,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
             authorizer: false,
             super_users: String::new(),
+            connection_failed_authentication_delay_ms: DEFAULT_FAILED_AUTHENTICATION_DELAY_MS,
         }
     }
 }
@@ -113,6 +152,7 @@ impl SecurityArgs {
             kind: ListenerKind::Plain,
             tls: None,
             sasl: self.listen_protocol == PlainProtocol::SaslPlaintext,
+            sasl_mechanisms: self.listen_sasl_mechanisms,
         })
     }
 
@@ -134,6 +174,7 @@ impl SecurityArgs {
             kind: ListenerKind::Tls,
             tls: Some(acceptor),
             sasl: self.tls_listen_protocol == TlsProtocol::SaslSsl,
+            sasl_mechanisms: self.tls_listen_sasl_mechanisms,
         })))
     }
 
@@ -154,6 +195,9 @@ impl SecurityArgs {
                     .clone()
                     .unwrap_or_else(|| AdvertisedListener::from_socket_addr(bound))
             }),
+            failed_authentication_delay: Duration::from_millis(
+                self.connection_failed_authentication_delay_ms,
+            ),
         }
     }
 }
@@ -194,6 +238,57 @@ mod tests {
         assert_eq!(
             args.config(None).super_users,
             vec!["User:admin".to_owned(), "User:ANONYMOUS".to_owned()]
+        );
+    }
+
+    #[test]
+    fn sasl_mechanisms_and_the_failure_delay_come_from_the_flags() {
+        use clap::Parser;
+        let parse = |extra: &[&str]| {
+            let argv = ["cxlkafka", "serve"].iter().chain(extra).copied();
+            let cli = crate::config::Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+            match cli.command {
+                crate::config::Command::Serve(args) => Ok(args.security),
+                _ => Err("not serve".to_owned()),
+            }
+        };
+        let security = parse(&[
+            "--listen-protocol",
+            "SASL_PLAINTEXT",
+            "--listen-sasl-mechanisms",
+            "SCRAM-SHA-256,SCRAM-SHA-512",
+            "--connection-failed-authentication-delay-ms",
+            "250",
+        ])
+        .expect("parses");
+        let plain = security.plain_listener();
+        assert!(plain.sasl);
+        assert!(!plain.sasl_mechanisms.enables("PLAIN"));
+        assert!(plain.sasl_mechanisms.enables("SCRAM-SHA-512"));
+        assert_eq!(
+            security.config(None).failed_authentication_delay,
+            Duration::from_millis(250)
+        );
+        for bad in [
+            ["--listen-sasl-mechanisms", "GSSAPI"],
+            ["--tls-listen-sasl-mechanisms", ""],
+            ["--connection-failed-authentication-delay-ms", "-1"],
+            ["--connection-failed-authentication-delay-ms", "60001"],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?} should fail");
+        }
+        if std::env::vars().any(|(k, _)| k.starts_with("CXLKAFKA_")) {
+            return;
+        }
+        let defaults = parse(&[]).expect("parses");
+        assert_eq!(defaults, SecurityArgs::default());
+        assert_eq!(
+            defaults.config(None).failed_authentication_delay,
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            defaults.plain_listener().sasl_mechanisms,
+            SaslMechanisms::ALL
         );
     }
 

@@ -7,8 +7,10 @@
 //! and hashed here: only the salt, the iteration count and
 //! `SaltedPassword` travel, as KIP-554 specifies. With `--authorizer`, the
 //! listener's principal (`User:ANONYMOUS` on PLAINTEXT) needs ALTER on the
-//! cluster, e.g. through `--super-users "User:ANONYMOUS"` on a loopback
-//! listener.
+//! cluster; rather than making `User:ANONYMOUS` a super user (every client
+//! that does not authenticate would be one), create the first user with the
+//! gateway on loopback and without `--authorizer`, then manage users as that
+//! user over SASL with any Kafka admin client (README, "Security").
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

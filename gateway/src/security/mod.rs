@@ -6,9 +6,11 @@
 //!   the stream type a connection reads and writes through.
 //! - [`sasl`]: [`Session`], one connection's authentication state. Before a
 //!   SASL listener's client has authenticated, it answers ApiVersions and
-//!   runs the SaslHandshake/SaslAuthenticate exchange; any other request
-//!   closes the connection, as Kafka does. Afterwards every request is
-//!   dispatched on behalf of the authenticated principal.
+//!   runs the SaslHandshake/SaslAuthenticate exchange with the mechanisms
+//!   the listener enables ([`SaslMechanisms`]); any other request closes
+//!   the connection, as Kafka does. A failed authentication is answered
+//!   after `--connection-failed-authentication-delay-ms`. Afterwards every
+//!   request is dispatched on behalf of the authenticated principal.
 //! - [`scram`]: SCRAM credentials and the server side of the exchange.
 //! - [`acl`]: ACL bindings, filters and Kafka's authorizer decision.
 //! - [`store`]: users and ACLs as applied from the order log.
@@ -19,7 +21,9 @@
 //! changes in the same order and a restarted gateway reloads them from its
 //! segments. Handlers check permissions through one helper,
 //! [`ApiRequest::authorized`], which decides with the flags
-//! (`--authorizer`, `--super-users`) and the store.
+//! (`--authorizer`, `--super-users`) and the store; reading records goes
+//! through [`ApiRequest::may_read_records`], which adds the cluster-wide
+//! right `__cxlkafka_order` needs.
 
 pub mod acl;
 pub mod args;
@@ -38,11 +42,11 @@ use cxlkafka_sequencer::control::ControlRecord;
 use kafka_protocol::ResponseError;
 
 pub use acl::{AclOperation, Resource, ResourceType};
-pub use listener::ListenerSecurity;
+pub use listener::{ListenerSecurity, SaslMechanisms};
 pub use sasl::Session;
 pub use store::{is_security_tag, SecurityStore};
 
-use crate::cluster::Member;
+use crate::cluster::{Member, ORDER_TOPIC};
 use crate::context::{AdvertisedListener, GatewayContext};
 use crate::dispatch::ApiRequest;
 use crate::telemetry;
@@ -106,6 +110,11 @@ pub struct SecurityConfig {
     /// Where TLS clients are told to connect to this gateway (Metadata,
     /// FindCoordinator, DescribeCluster); `None` without a TLS listener.
     pub tls_advertised: Option<AdvertisedListener>,
+    /// How long a failed SASL authentication waits before it is answered
+    /// and its connection closed
+    /// (`--connection-failed-authentication-delay-ms`); zero (the default
+    /// here, 100 ms from the flag) answers at once.
+    pub failed_authentication_delay: Duration,
 }
 
 /// Longest wait for a user or ACL change to be ordered and applied here.
@@ -118,8 +127,8 @@ pub async fn order_control(ctx: &GatewayContext, record: &ControlRecord) -> Opti
     crate::api_support::errors::completion_error(&result)
 }
 
-/// SASL mechanisms a SASL listener offers, in the order SaslHandshake lists
-/// them.
+/// SASL mechanisms the gateway implements, in the order SaslHandshake lists
+/// them; each listener enables some or all of them ([`SaslMechanisms`]).
 pub const MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 
 impl ApiRequest {
@@ -136,6 +145,25 @@ impl ApiRequest {
         self.check(ctx, |store, requester| {
             store.decide(requester, operation, resource)
         })
+    }
+
+    /// Whether this request's principal may read the records of `topic`
+    /// (Fetch): READ on the topic and, for `__cxlkafka_order`, DESCRIBE on
+    /// the cluster as well.
+    ///
+    /// The order topic names every topic, partition, offset and record
+    /// count of the cluster, so READ on it alone would show a principal the
+    /// topics Metadata hides from it. Kafka gates its own cluster-wide
+    /// listings of partitions (DescribeLogDirs) by DESCRIBE on the cluster;
+    /// the order topic asks the same, on top of READ on itself, and is
+    /// then read whole. Filtering its records by each topic's DESCRIBE
+    /// instead would give principals different contents at the same
+    /// offset, and the topic exists to show one total order to everyone
+    /// who reads it.
+    pub fn may_read_records(&self, ctx: &GatewayContext, topic: &str) -> bool {
+        self.authorized(ctx, AclOperation::Read, Resource::Topic(topic))
+            && (topic != ORDER_TOPIC
+                || self.authorized(ctx, AclOperation::Describe, Resource::Cluster))
     }
 
     /// Whether this request's principal may do `operation` on some

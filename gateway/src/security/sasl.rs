@@ -4,15 +4,26 @@
 //! On a SASL listener a connection starts unauthenticated:
 //!
 //! 1. ApiVersions is answered as usual (clients ask before the handshake);
-//! 2. SaslHandshake names a mechanism: an offered one is accepted (the
-//!    response lists them all), any other gets UNSUPPORTED_SASL_MECHANISM
-//!    (33) and the connection closes;
+//! 2. SaslHandshake names a mechanism: one the listener enables
+//!    ([`SaslMechanisms`], `--listen-sasl-mechanisms`,
+//!    `--tls-listen-sasl-mechanisms`) is accepted, any other gets
+//!    UNSUPPORTED_SASL_MECHANISM (33) and the connection closes; either
+//!    way the response lists the listener's enabled mechanisms;
 //! 3. the exchange follows: after SaslHandshake v1 each token travels in a
 //!    SaslAuthenticate request (v0-2); after v0, as a bare size-prefixed
 //!    frame with a bare token in answer (Kafka 0.10 clients). A failed
 //!    exchange gets SASL_AUTHENTICATION_FAILED (58) with Kafka's generic
 //!    message (v1), or no answer (v0), and the connection closes;
 //! 4. once authenticated, every request is dispatched as `User:<name>`.
+//!
+//! A failure (wrong credentials, or a mechanism the listener does not
+//! enable) is answered, and the connection closed, only after
+//! `--connection-failed-authentication-delay-ms` (Kafka's
+//! `connection.failed.authentication.delay.ms`, 100 ms by default): the
+//! connection's own task sleeps, so other connections are not held up,
+//! and a client guessing passwords gets one try per delay per connection
+//! instead of one per round trip. Each delayed failure is counted in
+//! `cxlkafka_sasl_delayed_failures_total`.
 //!
 //! Any other request before that closes the connection: Kafka does so
 //! without an answer during the handshake (InvalidRequestException) and
@@ -31,9 +42,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::listener::SaslMechanisms;
 use super::scram::{random_nonce, ScramMechanism, ScramServer, ScramStep};
 use super::store::SecurityStore;
-use super::{Identity, MECHANISMS};
+use super::Identity;
 use crate::context::GatewayContext;
 use crate::dispatch::{
     dispatch_as, route, ApiRequest, DispatchTable, Dispatched, Reply, ResponseFrame,
@@ -94,6 +106,8 @@ pub const UNAUTHENTICATED_MAX_FRAME_BYTES: usize = 512 * 1024;
 pub struct Session {
     identity: Arc<Identity>,
     state: State,
+    /// What SaslHandshake may choose: the listener's enabled mechanisms.
+    mechanisms: SaslMechanisms,
 }
 
 impl std::fmt::Debug for Session {
@@ -115,12 +129,17 @@ fn failure_message(mechanism: &str) -> String {
 }
 
 impl Session {
-    /// A session for a connection as `identity`; with `sasl`, it must
-    /// authenticate first.
-    pub fn new(identity: Identity, sasl: bool) -> Self {
+    /// A session for a connection as `identity`; with `sasl` (the
+    /// listener's enabled mechanisms), it must authenticate first.
+    pub fn new(identity: Identity, sasl: Option<SaslMechanisms>) -> Self {
         Self {
             identity: Arc::new(identity),
-            state: if sasl { State::Handshake } else { State::Open },
+            state: if sasl.is_some() {
+                State::Handshake
+            } else {
+                State::Open
+            },
+            mechanisms: sasl.unwrap_or_default(),
         }
     }
 
@@ -150,7 +169,7 @@ impl Session {
                 Some(ApiKey::ApiVersions) | None => {
                     dispatch_as(ctx, table, &self.identity, frame, received_at).await
                 }
-                Some(ApiKey::SaslHandshake) => self.handshake(table, frame, received_at),
+                Some(ApiKey::SaslHandshake) => self.handshake(ctx, table, frame, received_at).await,
                 Some(other) => Err(CloseReason::SaslRequired {
                     api: format!("{other:?}"),
                 }),
@@ -165,8 +184,9 @@ impl Session {
         }
     }
 
-    fn handshake(
+    async fn handshake(
         &mut self,
+        ctx: &GatewayContext,
         table: &Arc<DispatchTable>,
         frame: Bytes,
         received_at: Instant,
@@ -175,12 +195,21 @@ impl Session {
         count_request(&request);
         let body: SaslHandshakeRequest = request.decode()?;
         let mut response = SaslHandshakeResponse::default();
-        response.mechanisms = MECHANISMS
-            .iter()
-            .map(|name| StrBytes::from_static_str(name))
+        // Kafka lists the listener's enabled mechanisms whether or not the
+        // client's is among them.
+        response.mechanisms = self
+            .mechanisms
+            .names()
+            .map(StrBytes::from_static_str)
             .collect();
-        let Some(exchange) = Exchange::of(&body.mechanism) else {
+        let exchange = if self.mechanisms.enables(&body.mechanism) {
+            Exchange::of(&body.mechanism)
+        } else {
+            None
+        };
+        let Some(exchange) = exchange else {
             response.error_code = ResponseError::UnsupportedSaslMechanism.code();
+            delay_failure(ctx, "unsupported").await;
             return answer_and_close(
                 &request,
                 &response,
@@ -226,6 +255,7 @@ impl Session {
             }
             Step::Failed(reason) => {
                 record_outcome(mechanism, "failure");
+                delay_failure(ctx, mechanism).await;
                 response.error_code = ResponseError::SaslAuthenticationFailed.code();
                 response.error_message = Some(StrBytes::from_string(failure_message(mechanism)));
                 answer_and_close(&request, &response, reason)
@@ -251,6 +281,7 @@ impl Session {
             }
             Step::Failed(reason) => {
                 record_outcome(mechanism, "failure");
+                delay_failure(ctx, mechanism).await;
                 return Err(CloseReason::AuthenticationFailed { reason });
             }
         };
@@ -343,6 +374,21 @@ fn record_outcome(mechanism: &'static str, outcome: &'static str) {
         "outcome" => outcome
     )
     .increment(1);
+}
+
+/// Waits out `--connection-failed-authentication-delay-ms` before a failed
+/// authentication is answered and its connection closed, in this
+/// connection's task only, and counts the delayed failure (`mechanism` is
+/// the exchange's, or `unsupported` for a refused SaslHandshake). Nothing
+/// with the delay at 0.
+async fn delay_failure(ctx: &GatewayContext, mechanism: &'static str) {
+    let delay = ctx.security.failed_authentication_delay;
+    if delay.is_zero() {
+        return;
+    }
+    metrics::counter!(telemetry::SASL_DELAYED_FAILURES_TOTAL, "mechanism" => mechanism)
+        .increment(1);
+    tokio::time::sleep(delay).await;
 }
 
 fn count_request(request: &ApiRequest) {
