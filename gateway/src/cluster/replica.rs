@@ -50,6 +50,10 @@ pub(super) struct DiskTier {
     /// dir); `None` while they succeed. The replicator keeps retrying and
     /// clears it with the first write that works.
     write_fault: Mutex<Option<String>>,
+    /// Whether `write_fault` holds one: read on every acks=all wait and
+    /// every chunk the replicator copies, so neither takes the lock while
+    /// the disk is healthy.
+    write_failing: AtomicBool,
 }
 
 /// First and longest pause of the replicator between attempts at a write
@@ -87,6 +91,7 @@ impl DiskTier {
                 durable_tx,
                 failed: AtomicBool::new(false),
                 write_fault: Mutex::new(None),
+                write_failing: AtomicBool::new(false),
             },
             stored,
         ))
@@ -145,15 +150,22 @@ impl DiskTier {
         if self.failed.load(Ordering::Acquire) {
             return Some("an fsync failed, so this gateway's disk tier stopped".into());
         }
+        if !self.write_failing.load(Ordering::Acquire) {
+            return None;
+        }
         lock(&self.write_fault).clone()
     }
 
     /// Records whether the last write worked; logs the change.
     fn set_write_fault(&self, fault: Option<String>) {
+        if fault.is_none() && !self.write_failing.load(Ordering::Acquire) {
+            return;
+        }
         let mut current = lock(&self.write_fault);
         if current.is_some() && fault.is_none() {
             tracing::info!("the disk tier writes again");
         }
+        self.write_failing.store(fault.is_some(), Ordering::Release);
         *current = fault;
     }
 
