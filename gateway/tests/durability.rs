@@ -114,6 +114,20 @@ async fn create_topic(log: &dyn ClusterLog, name: &str) -> u32 {
     stream_of(completion.base_offset as u32, 0)
 }
 
+/// Batch `index` of a test: one record, no producer id, its index as its
+/// timestamp.
+fn one_record(stream: u32, payload: &[u8], index: usize) -> AppendBatch<'_> {
+    AppendBatch {
+        stream,
+        payload,
+        record_count: 1,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        max_timestamp: index as i64,
+    }
+}
+
 /// Produces `count` batches with acks=all semantics (ordered, then held by
 /// one disk); returns each acknowledged base offset.
 async fn produce_acks_all(
@@ -125,16 +139,10 @@ async fn produce_acks_all(
     let mut offsets = Vec::with_capacity(count);
     for index in from..from + count {
         let payload = batch_bytes(index);
-        let batch = AppendBatch {
-            stream,
-            payload: &payload,
-            record_count: 1,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            max_timestamp: index as i64,
-        };
-        let completion = log.append(batch, TIMEOUT).await.expect("ordered");
+        let completion = log
+            .append(one_record(stream, &payload, index), TIMEOUT)
+            .await
+            .expect("ordered");
         assert_eq!(completion.error, 0);
         log.wait_durable(completion.global_sequence, 1, Instant::now() + TIMEOUT)
             .await
@@ -611,15 +619,7 @@ async fn simulated_full_disk_is_a_storage_error_and_recovers() {
     let mut refusal = None;
     for index in 0..1_000 {
         let payload = batch_bytes(index);
-        let batch = AppendBatch {
-            stream,
-            payload: &payload,
-            record_count: 1,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            max_timestamp: index as i64,
-        };
+        let batch = one_record(stream, &payload, index);
         let completion = match log.append(batch, Duration::from_secs(120)).await {
             Ok(completion) => completion,
             Err(error) => {
