@@ -112,17 +112,19 @@ impl<B: MemoryBackend> Region<B> {
         self.backend.read_append(offset, len, dst);
     }
 
-    /// Writes `len` bytes another participant published into `file` at
-    /// `file_offset`, invalidating them first as [`Region::read_bytes_fresh`] does.
-    pub fn write_bytes_fresh_to_file(
+    /// Writes `len` bytes into `file` at `file_offset` by the device (an
+    /// `O_DIRECT` write is a DMA read of the region): no invalidation, since
+    /// a device reads memory, not this CPU's cache. Correct for bytes whose
+    /// writer flushed them before publishing (rule 1), which is every
+    /// payload; on the simulated backend a writer that skipped its flush
+    /// leaves stale bytes in the file.
+    pub fn device_write_to_file(
         &self,
         offset: usize,
         len: usize,
         file: &std::fs::File,
         file_offset: u64,
     ) -> std::io::Result<()> {
-        self.backend.invalidate(offset, len);
-        self.backend.full_fence();
         self.backend.write_to_file(offset, len, file, file_offset)
     }
 

@@ -53,9 +53,11 @@ pub trait MemoryBackend: Send + Sync + 'static {
         dst.resize(start + len, 0);
         self.read(offset, &mut dst[start..]);
     }
-    /// Writes `len` bytes of this participant's view at `offset` into
-    /// `file` at `file_offset`. Mappings override it so the kernel copies
-    /// straight out of the region; this default goes through a buffer.
+    /// Writes `len` bytes at `offset` into `file` at `file_offset` as a
+    /// device reading memory does (a DMA for an `O_DIRECT` file): mappings
+    /// hand the kernel the mapping itself, so nothing is copied through
+    /// this process. This default copies this participant's view through a
+    /// page-aligned buffer, so `file` may be opened with `O_DIRECT`.
     fn write_to_file(
         &self,
         offset: usize,
@@ -63,9 +65,7 @@ pub trait MemoryBackend: Send + Sync + 'static {
         file: &std::fs::File,
         file_offset: u64,
     ) -> std::io::Result<()> {
-        let mut buffer = vec![0u8; len];
-        self.read(offset, &mut buffer);
-        std::os::unix::fs::FileExt::write_all_at(file, &buffer, file_offset)
+        write_through_aligned_buffer(len, file, file_offset, |buffer| self.read(offset, buffer))
     }
     /// Loads an 8-byte aligned word atomically.
     fn load_u64(&self, offset: usize) -> u64;
@@ -80,6 +80,22 @@ pub trait MemoryBackend: Send + Sync + 'static {
     fn store_fence(&self);
     /// Orders everything earlier before every later load.
     fn full_fence(&self);
+}
+
+/// Fills a page-aligned buffer of `len` bytes with `fill` and writes it
+/// into `file` at `file_offset` (an `O_DIRECT` file needs the alignment).
+pub(crate) fn write_through_aligned_buffer(
+    len: usize,
+    file: &std::fs::File,
+    file_offset: u64,
+    fill: impl FnOnce(&mut [u8]),
+) -> std::io::Result<()> {
+    const PAGE: usize = 4096;
+    let mut storage = vec![0u8; len + PAGE];
+    let start = storage.as_ptr().align_offset(PAGE);
+    let buffer = &mut storage[start..start + len];
+    fill(buffer);
+    std::os::unix::fs::FileExt::write_all_at(file, buffer, file_offset)
 }
 
 /// Which backend a gateway maps its region with (a `--memory-backend` value).
