@@ -63,9 +63,7 @@ fn batch_bytes(index: usize) -> Vec<u8> {
 /// last segment: an entry written with a wrong CRC would be cut there as
 /// torn. Returns the count.
 fn assert_every_segment_entry_checks_out(dir: &Path) -> usize {
-    use cxlkafka_log::segment::format::{
-        data_file_name, ENTRY_HEADER_BYTES, PAYLOAD_REF_BYTES,
-    };
+    use cxlkafka_log::segment::format::{data_file_name, ENTRY_HEADER_BYTES, PAYLOAD_REF_BYTES};
     use cxlkafka_log::segment::{EntryHeader, PayloadRef};
     let mut entries = 0;
     for file in std::fs::read_dir(dir).expect("segment dir") {

@@ -11,7 +11,7 @@
 //! | `replicator` | copies entries the tailer applied from the region into the segments: data batches as aligned runs written by the device (`O_DIRECT`) straight from the arena, the rest through a buffer |
 //! | `syncer` | fsyncs what was copied (one fsync covers everything written before it: group commit), then publishes the durable frontier |
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -57,7 +57,16 @@ pub(super) struct DiskTier {
     /// every chunk the replicator copies, so neither takes the lock while
     /// the disk is healthy.
     write_failing: AtomicBool,
+    /// Lowest sequence from which the segments have held every entry (see
+    /// `GatewayFrontiers::holds_from`); 0 until `start_at` decides it.
+    holds_from: AtomicU64,
+    /// The segment directory, where `holds_from` is kept across restarts.
+    dir: PathBuf,
 }
+
+/// The file in a segment directory that keeps `holds_from` across restarts
+/// (a gap this gateway once had is not forgotten by restarting).
+const HOLDS_FROM_FILE: &str = "holds-from";
 
 /// First and longest pause of the replicator between attempts at a write
 /// that failed: a full disk is retried a few times a second, not in a spin.
@@ -84,6 +93,7 @@ impl DiskTier {
         let files = segments.files();
         let next = segments.last_sequence() + 1;
         let (durable_tx, _) = watch::channel(next);
+        let holds_from = read_holds_from(dir)?;
         Ok((
             Self {
                 writer: Mutex::new(ReplicaWriter { segments, next }),
@@ -95,6 +105,8 @@ impl DiskTier {
                 failed: AtomicBool::new(false),
                 write_fault: Mutex::new(None),
                 write_failing: AtomicBool::new(false),
+                holds_from: AtomicU64::new(holds_from),
+                dir: dir.to_path_buf(),
             },
             stored,
         ))
@@ -119,10 +131,35 @@ impl DiskTier {
             metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL)
                 .increment(start - writer.next);
         }
+        let holds_from = match self.holds_from.load(Ordering::Acquire) {
+            _ if start > writer.next => start,
+            // No record: a new chain, or one written before the record
+            // existed, which had no way to know of a gap.
+            0 => 1,
+            known => known,
+        };
+        self.set_holds_from(holds_from);
         writer.next = writer.next.max(start);
         self.replicated.store(writer.next, Ordering::Release);
         self.durable.store(writer.next, Ordering::Release);
         self.durable_tx.send_replace(writer.next);
+    }
+
+    /// Lowest sequence from which the segments hold every entry.
+    pub(super) fn holds_from(&self) -> u64 {
+        self.holds_from.load(Ordering::Acquire)
+    }
+
+    /// Records a new `holds_from`, on disk too (a failure to record it is
+    /// logged: the value in the region still tells the peers).
+    fn set_holds_from(&self, holds_from: u64) {
+        if self.holds_from.swap(holds_from, Ordering::AcqRel) == holds_from {
+            return;
+        }
+        metrics::gauge!(telemetry::REPLICA_HOLDS_FROM_SEQUENCE).set(holds_from as f64);
+        if let Err(error) = write_holds_from(&self.dir, holds_from) {
+            tracing::warn!(%error, holds_from, "cannot record where this gateway's copy starts");
+        }
     }
 
     pub(super) fn files(&self) -> &SegmentFiles {
@@ -425,7 +462,15 @@ impl<B: MemoryBackend> Cluster<B> {
             .map_err(|error| CopyError::Write(error.to_string()))
     }
 
+    /// An entry this gateway's disk will never hold: from now on it holds
+    /// only what follows, and peers stop sending clients here for older
+    /// data (see `Cluster::holders`).
     fn missed(&self, sequence: u64, why: &str) {
+        if sequence >= self.disk.holds_from() {
+            self.disk.set_holds_from(sequence + 1);
+            self.region
+                .set_frontier(self.gateway, Frontier::HoldsFrom, sequence + 1);
+        }
         if let Some(held_back) = MISSED_ENTRY_LOG.admit() {
             tracing::warn!(
                 sequence,
@@ -650,6 +695,31 @@ fn report_direct_io(now: &DirectIo, reported: &mut Option<bool>) {
     }
     metrics::gauge!(telemetry::REPLICA_DIRECT_IO).set(if direct { 1.0 } else { 0.0 });
     *reported = Some(direct);
+}
+
+/// `holds_from` as recorded in `dir` (0 when never recorded).
+fn read_holds_from(dir: &Path) -> Result<u64, String> {
+    match std::fs::read_to_string(dir.join(HOLDS_FROM_FILE)) {
+        Ok(text) => text.trim().parse().map_err(|error| {
+            format!(
+                "{}: not a sequence: {error}",
+                dir.join(HOLDS_FROM_FILE).display()
+            )
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(error) => Err(format!("{}: {error}", dir.join(HOLDS_FROM_FILE).display())),
+    }
+}
+
+/// Replaces the record of `holds_from` in `dir` atomically and durably.
+fn write_holds_from(dir: &Path, holds_from: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let temporary = dir.join(format!("{HOLDS_FROM_FILE}.tmp"));
+    let mut file = std::fs::File::create(&temporary)?;
+    writeln!(file, "{holds_from}")?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, dir.join(HOLDS_FROM_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Why an entry was not copied.
