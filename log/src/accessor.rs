@@ -128,6 +128,21 @@ impl<B: MemoryBackend> Region<B> {
         self.backend.write_to_file(offset, len, file, file_offset)
     }
 
+    /// [`Region::device_write_to_file`] with `head` before the region's
+    /// bytes and `tail` after them, in one write where the backend can.
+    pub fn device_write_framed_to_file(
+        &self,
+        head: &[u8],
+        offset: usize,
+        len: usize,
+        tail: &[u8],
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        self.backend
+            .write_framed_to_file(head, offset, len, tail, file, file_offset)
+    }
+
     /// Copies bytes another participant published.
     pub fn read_bytes_fresh(&self, offset: usize, dst: &mut [u8]) {
         self.backend.invalidate(offset, dst.len());

@@ -13,6 +13,7 @@ use crate::accessor::Region;
 use crate::arena::{ArenaAllocator, ArenaError};
 use crate::layout::{BatchHeader, Frontier, GatewayIndex};
 use crate::memory::MemoryBackend;
+use crate::segment::{PayloadSource, RunWriteError};
 
 /// Why a batch was not published.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -307,7 +308,7 @@ impl<'a, B: MemoryBackend> ArenaPayloads<'a, B> {
     }
 }
 
-impl<B: MemoryBackend> crate::segment::PayloadSource for ArenaPayloads<'_, B> {
+impl<B: MemoryBackend> PayloadSource for ArenaPayloads<'_, B> {
     type Error = PayloadWriteError;
 
     fn copy(&mut self, position: u64, dst: &mut [u8]) -> Result<(), PayloadWriteError> {
@@ -316,25 +317,43 @@ impl<B: MemoryBackend> crate::segment::PayloadSource for ArenaPayloads<'_, B> {
 
     fn write_to(
         &mut self,
+        head: &[u8],
         position: u64,
         len: u64,
+        tail: &[u8],
         file: &std::fs::File,
         file_offset: u64,
-    ) -> Result<(), PayloadWriteError> {
+    ) -> Result<(), RunWriteError<PayloadWriteError>> {
         // A run of batches back to back may pass the arena's end (the next
         // batch starts again at 0): write each side from where it lives.
         // The arena's size is a whole number of pages, so both stay aligned.
         let size = self.region.layout().geometry.arena_bytes;
-        let mut done = 0;
-        while done < len {
-            let at = position + done;
-            let piece = (len - done).min(size - at % size);
-            with_payload(self.region, self.gateway, at, piece, |offset| {
+        let first = len.min(size - position % size);
+        let pieces = [
+            (
+                head,
+                position,
+                first,
+                if first == len { tail } else { &[][..] },
+            ),
+            (&[][..], position + first, len - first, tail),
+        ];
+        let mut at = file_offset;
+        for (index, (head, position, len, tail)) in pieces.into_iter().enumerate() {
+            if index == 1 && len == 0 {
+                break;
+            }
+            let written = with_payload(self.region, self.gateway, position, len, |offset| {
                 self.region
-                    .device_write_to_file(offset, piece as usize, file, file_offset + done)
+                    .device_write_framed_to_file(head, offset, len as usize, tail, file, at)
                     .map_err(PayloadWriteError::Io)
-            })?;
-            done += piece;
+            });
+            match written {
+                Ok(()) => {}
+                Err(PayloadWriteError::Io(error)) => return Err(RunWriteError::Io(error)),
+                Err(unavailable) => return Err(RunWriteError::Source(unavailable)),
+            }
+            at += head.len() as u64 + len;
         }
         Ok(())
     }

@@ -67,6 +67,32 @@ pub trait MemoryBackend: Send + Sync + 'static {
     ) -> std::io::Result<()> {
         write_through_aligned_buffer(len, file, file_offset, |buffer| self.read(offset, buffer))
     }
+    /// Writes `head`, then `len` bytes at `offset` as [`Self::write_to_file`]
+    /// writes them, then `tail`, back to back into `file` at `file_offset`.
+    /// Mappings do it in one `pwritev` (one I/O); this default in three
+    /// writes. `head` and `tail` must be page-aligned for an `O_DIRECT` file.
+    fn write_framed_to_file(
+        &self,
+        head: &[u8],
+        offset: usize,
+        len: usize,
+        tail: &[u8],
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if !head.is_empty() {
+            file.write_all_at(head, file_offset)?;
+        }
+        let middle_at = file_offset + head.len() as u64;
+        if len > 0 {
+            self.write_to_file(offset, len, file, middle_at)?;
+        }
+        if !tail.is_empty() {
+            file.write_all_at(tail, middle_at + len as u64)?;
+        }
+        Ok(())
+    }
     /// Loads an 8-byte aligned word atomically.
     fn load_u64(&self, offset: usize) -> u64;
     /// Stores an 8-byte aligned word atomically.

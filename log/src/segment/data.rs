@@ -23,7 +23,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,17 +39,22 @@ pub trait PayloadSource {
     /// Copies the bytes at source positions `position..` into `dst` (at
     /// most a page: the ends of a run).
     fn copy(&mut self, position: u64, dst: &mut [u8]) -> Result<(), Self::Error>;
-    /// Writes `len` bytes at source position `position` into `file` at
-    /// `file_offset` without copying them through this process. All three
-    /// are multiples of [`DIRECT_IO_ALIGN`], and so is the memory address
-    /// of `position`.
+    /// Writes `head`, then the `len` bytes at source position `position`,
+    /// then `tail`, back to back into `file` at `file_offset`, the source's
+    /// bytes without a copy through this process (one I/O where it can).
+    /// `file_offset`, every length and the memory address of `position`
+    /// are multiples of [`DIRECT_IO_ALIGN`]; `head` and `tail` are pages.
+    /// The file's refusal is [`RunWriteError::Io`], the source's own
+    /// trouble [`RunWriteError::Source`].
     fn write_to(
         &mut self,
+        head: &[u8],
         position: u64,
         len: u64,
+        tail: &[u8],
         file: &File,
         file_offset: u64,
-    ) -> Result<(), Self::Error>;
+    ) -> Result<(), RunWriteError<Self::Error>>;
 }
 
 /// Why a run was not written.
@@ -116,7 +121,9 @@ pub(super) struct DataFile {
     /// Payload bytes written (holes excluded).
     payload_bytes: u64,
     tail: Option<TailPage>,
-    scratch: PageBuffer,
+    /// The first and last page of the run being written.
+    head_page: PageBuffer,
+    tail_page: PageBuffer,
 }
 
 impl std::fmt::Debug for DataFile {
@@ -163,7 +170,8 @@ impl DataFile {
             end: 0,
             payload_bytes: 0,
             tail: None,
-            scratch: PageBuffer::new(),
+            head_page: PageBuffer::new(),
+            tail_page: PageBuffer::new(),
         })
     }
 
@@ -223,6 +231,10 @@ impl DataFile {
         Ok(start)
     }
 
+    /// One write of the run: its first page when it starts inside one
+    /// (the page's earlier bytes from the kept tail, or a hole), the whole
+    /// pages between straight from the source, its last page when it ends
+    /// inside one.
     fn write_run_at<S: PayloadSource>(
         &mut self,
         source: &mut S,
@@ -234,12 +246,12 @@ impl DataFile {
         let first_page = align_down(start);
         let full_from = align_up(start);
         let full_to = align_down(end).max(full_from);
-        let mut new_tail = None;
-        if start != first_page {
-            // The run begins inside a page: its earlier bytes come from the
-            // kept tail (or are a hole), the rest from the source.
-            let in_page_end = end.min(first_page + DIRECT_IO_ALIGN);
-            let page = self.scratch.page_mut();
+        let last_page = align_down(end);
+        let has_head = start != first_page;
+        // A run inside one page has a first page only.
+        let has_tail = end != last_page && last_page >= full_from;
+        if has_head {
+            let page = self.head_page.page_mut();
             page.fill(0);
             if let Some(tail) = self
                 .tail
@@ -249,52 +261,49 @@ impl DataFile {
                 page[..tail.valid].copy_from_slice(&tail.bytes.page()[..tail.valid]);
             }
             let from = (start - first_page) as usize;
-            let to = (in_page_end - first_page) as usize;
+            let to = (end.min(full_from) - first_page) as usize;
             source
                 .copy(position, &mut page[from..to])
                 .map_err(RunWriteError::Source)?;
-            self.file
-                .write_all_at(self.scratch.page(), first_page)
-                .map_err(RunWriteError::Io)?;
-            if in_page_end == end && to < DIRECT_IO_ALIGN as usize {
-                new_tail = Some((first_page, to));
-            }
         }
-        if full_to > full_from {
-            source
-                .write_to(
-                    position + (full_from - start),
-                    full_to - full_from,
-                    &self.file,
-                    full_from,
-                )
-                .map_err(RunWriteError::Source)?;
-        }
-        let last_page = align_down(end);
-        if end != last_page && last_page >= full_from {
-            // The run ends inside a page of its own.
-            let page = self.scratch.page_mut();
+        if has_tail {
+            let page = self.tail_page.page_mut();
             page.fill(0);
             let valid = (end - last_page) as usize;
             source
                 .copy(position + (last_page - start), &mut page[..valid])
                 .map_err(RunWriteError::Source)?;
-            self.file
-                .write_all_at(self.scratch.page(), last_page)
-                .map_err(RunWriteError::Io)?;
-            new_tail = Some((last_page, valid));
         }
-        // Only now, with every write done, may the kept tail change. The
-        // scratch page holds the new tail's bytes: it was written last.
-        let old_tail = self.tail.take();
-        self.tail = new_tail.map(|(file_offset, valid)| {
-            let reused = old_tail.map_or_else(PageBuffer::new, |old| old.bytes);
-            TailPage {
-                file_offset,
-                valid,
-                bytes: std::mem::replace(&mut self.scratch, reused),
-            }
-        });
+        let head: &[u8] = if has_head { self.head_page.page() } else { &[] };
+        let tail: &[u8] = if has_tail { self.tail_page.page() } else { &[] };
+        let file_offset = if has_head { first_page } else { full_from };
+        source.write_to(
+            head,
+            position + (full_from - start),
+            full_to - full_from,
+            tail,
+            &self.file,
+            file_offset,
+        )?;
+        // Only now, with the write done, may the kept tail change: to the
+        // last page written, when the run ends inside it.
+        let old_tail = self.tail.take().map(|old| old.bytes);
+        let reused = old_tail.unwrap_or_else(PageBuffer::new);
+        self.tail = if has_tail {
+            Some(TailPage {
+                file_offset: last_page,
+                valid: (end - last_page) as usize,
+                bytes: std::mem::replace(&mut self.tail_page, reused),
+            })
+        } else if has_head && end < full_from {
+            Some(TailPage {
+                file_offset: first_page,
+                valid: (end - first_page) as usize,
+                bytes: std::mem::replace(&mut self.head_page, reused),
+            })
+        } else {
+            None
+        };
         Ok(())
     }
 }

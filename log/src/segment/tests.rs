@@ -200,13 +200,19 @@ fn sync_work_covers_everything_appended_before_it_was_taken() {
 struct TestArena {
     storage: Vec<u8>,
     start: usize,
+    /// Calls of `write_to`: one per run.
+    writes: usize,
 }
 
 impl TestArena {
     fn new(len: usize) -> Self {
         let storage = vec![0u8; len + DIRECT_IO_ALIGN as usize];
         let start = storage.as_ptr().align_offset(DIRECT_IO_ALIGN as usize);
-        Self { storage, start }
+        Self {
+            storage,
+            start,
+            writes: 0,
+        }
     }
 
     fn bytes_mut(&mut self, position: u64, len: usize) -> &mut [u8] {
@@ -225,17 +231,30 @@ impl PayloadSource for TestArena {
 
     fn write_to(
         &mut self,
+        head: &[u8],
         position: u64,
         len: u64,
+        tail: &[u8],
         file: &std::fs::File,
         file_offset: u64,
-    ) -> Result<(), Self::Error> {
-        assert_eq!(position % DIRECT_IO_ALIGN, 0);
-        assert_eq!(len % DIRECT_IO_ALIGN, 0);
-        assert_eq!(file_offset % DIRECT_IO_ALIGN, 0);
-        let bytes = self.bytes_mut(position, len as usize);
-        file.write_all_at(bytes, file_offset)
-            .expect("aligned direct write");
+    ) -> Result<(), RunWriteError<Self::Error>> {
+        for piece in [
+            head.len() as u64,
+            position,
+            len,
+            tail.len() as u64,
+            file_offset,
+        ] {
+            assert_eq!(piece % DIRECT_IO_ALIGN, 0, "aligned");
+        }
+        self.writes += 1;
+        let middle_at = file_offset + head.len() as u64;
+        file.write_all_at(head, file_offset)
+            .map_err(RunWriteError::Io)?;
+        file.write_all_at(self.bytes_mut(position, len as usize), middle_at)
+            .map_err(RunWriteError::Io)?;
+        file.write_all_at(tail, middle_at + len)
+            .map_err(RunWriteError::Io)?;
         Ok(())
     }
 }
@@ -319,6 +338,11 @@ fn runs_written_from_an_arena_read_back_after_the_arena_recycled_them_and_after_
             log.direct_io(),
             &DirectIo::On,
             "the test's tmp dir takes O_DIRECT"
+        );
+        assert_eq!(
+            arena.writes,
+            runs.len(),
+            "one write per run, its ends included"
         );
         log.sync_work().expect("work").run().expect("synced");
         let files = log.files();
