@@ -21,9 +21,10 @@
 //! aligned write with `EINVAL`), the data files are written through the
 //! page cache instead, and [`DirectIo::Refused`] says why.
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -111,8 +112,8 @@ pub(super) struct DataFile {
     source: u32,
     path: PathBuf,
     file: Arc<File>,
-    /// A read-only handle for fetches (through the page cache).
-    reader: Arc<File>,
+    /// A read-only handle for fetches.
+    reader: Arc<DataReader>,
     direct: bool,
     /// Arena position of file offset 0.
     base: u64,
@@ -159,7 +160,7 @@ impl DataFile {
     ) -> io::Result<Self> {
         let path = dir.join(data_file_name(segment, source));
         let (file, is_direct) = open_for_writing(&path, direct)?;
-        let reader = File::open(&path)?;
+        let reader = DataReader::open(&path)?;
         Ok(Self {
             source,
             path,
@@ -183,7 +184,7 @@ impl DataFile {
         &self.file
     }
 
-    pub(super) fn reader(&self) -> &Arc<File> {
+    pub(super) fn reader(&self) -> &Arc<DataReader> {
         &self.reader
     }
 
@@ -305,6 +306,70 @@ impl DataFile {
             None
         };
         Ok(())
+    }
+}
+
+/// A data file opened for reading: with `O_DIRECT` where the filesystem
+/// takes it, so a consumer reading data that left the region costs no new
+/// page-cache pages (about 2.5 ns a byte here, more than the read itself);
+/// the bytes land in a page-aligned buffer kept per thread and the payload
+/// is copied out of it.
+#[derive(Debug)]
+pub struct DataReader {
+    file: File,
+    direct: bool,
+}
+
+thread_local! {
+    /// The aligned buffer of this thread's direct reads, reused.
+    static DIRECT_READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl DataReader {
+    pub(super) fn open(path: &Path) -> io::Result<Self> {
+        let mut options = OpenOptions::new();
+        options.read(true);
+        match options.clone().custom_flags(libc::O_DIRECT).open(path) {
+            Ok(file) => Ok(Self { file, direct: true }),
+            Err(error) if error.raw_os_error() == Some(libc::EINVAL) => Ok(Self {
+                file: options.open(path)?,
+                direct: false,
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Fills `dst` with the bytes at `at`; `UnexpectedEof` when the file
+    /// ends first (a payload that never reached the disk).
+    pub fn read_exact_at(&self, dst: &mut [u8], at: u64) -> io::Result<()> {
+        if !self.direct {
+            return self.file.read_exact_at(dst, at);
+        }
+        let start = align_down(at);
+        let end = align_up(at + dst.len() as u64);
+        let span = (end - start) as usize;
+        let skip = (at - start) as usize;
+        DIRECT_READ_BUFFER.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            if buffer.len() < span + DIRECT_IO_ALIGN as usize {
+                *buffer = vec![0u8; span + DIRECT_IO_ALIGN as usize];
+            }
+            let aligned = buffer.as_ptr().align_offset(DIRECT_IO_ALIGN as usize);
+            let window = &mut buffer[aligned..aligned + span];
+            let needed = skip + dst.len();
+            let mut got = 0;
+            while got < needed {
+                match self.file.read_at(&mut window[got..], start + got as u64) {
+                    // The file ends before the payload does.
+                    Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                    Ok(read) => got += read,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            dst.copy_from_slice(&window[skip..needed]);
+            Ok(())
+        })
     }
 }
 

@@ -24,7 +24,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use data::DataFile;
+use data::{DataFile, DataReader};
 pub use data::{DirectIo, PayloadSource, RunWriteError, DIRECT_IO_ALIGN};
 use format::{encode_index_record, log_bytes, segment_stem, ENTRY_HEADER_BYTES};
 pub use format::{EntryHeader, PayloadRef};
@@ -91,7 +91,7 @@ pub struct StoredEntry {
 struct SegmentReaders {
     log: Option<Arc<File>>,
     /// (source gateway, data file).
-    data: Vec<(u32, Arc<File>)>,
+    data: Vec<(u32, Arc<DataReader>)>,
 }
 
 /// The files of a chain, for readers on any thread.
@@ -106,26 +106,26 @@ impl SegmentFiles {
     /// retention meanwhile.
     pub fn read_payload(&self, location: DiskLocation, dst: &mut [u8]) -> io::Result<()> {
         let gone = || io::Error::new(io::ErrorKind::NotFound, "segment deleted");
-        let (file, at) = {
-            let files = self
-                .files
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let readers = files.get(&location.segment).ok_or_else(gone)?;
-            match location.payload {
-                None => (
-                    readers.log.clone().ok_or_else(gone)?,
-                    location.position + ENTRY_HEADER_BYTES as u64,
-                ),
-                Some(payload) => readers
-                    .data
-                    .iter()
-                    .find(|(source, _)| *source == payload.source)
-                    .map(|(_, file)| (Arc::clone(file), payload.offset))
-                    .ok_or_else(gone)?,
-            }
-        };
-        file.read_exact_at(dst, at)
+        let readers = self
+            .files
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&location.segment)
+            .cloned()
+            .ok_or_else(gone)?;
+        match location.payload {
+            None => readers
+                .log
+                .ok_or_else(gone)?
+                .read_exact_at(dst, location.position + ENTRY_HEADER_BYTES as u64),
+            Some(payload) => readers
+                .data
+                .iter()
+                .find(|(source, _)| *source == payload.source)
+                .ok_or_else(gone)?
+                .1
+                .read_exact_at(dst, payload.offset),
+        }
     }
 
     fn insert(&self, segment: u64, file: Arc<File>) {
@@ -137,7 +137,7 @@ impl SegmentFiles {
             .log = Some(file);
     }
 
-    fn insert_data(&self, segment: u64, source: u32, file: Arc<File>) {
+    fn insert_data(&self, segment: u64, source: u32, file: Arc<DataReader>) {
         self.files
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -215,7 +215,7 @@ struct Segment {
     /// Payload bytes in its data files.
     data_bytes: u64,
     /// Read handles of its data files: (source gateway, file).
-    data_readers: Vec<(u32, Arc<File>)>,
+    data_readers: Vec<(u32, Arc<DataReader>)>,
     contents: SegmentContents,
 }
 

@@ -13,6 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::data::DataReader;
 use super::format::{
     data_file_name, decode_index_record, encode_index_record, log_bytes, segment_stem, EntryHeader,
     IndexedEntry, PayloadRef, ENTRY_HEADER_BYTES, INDEX_EXTENSION, INDEX_RECORD_BYTES,
@@ -155,7 +156,7 @@ struct DataReaders<'a> {
     dir: &'a Path,
     segment: u64,
     /// (source gateway, file, or `None` when it does not exist).
-    files: Vec<(u32, Option<Arc<File>>)>,
+    files: Vec<(u32, Option<Arc<DataReader>>)>,
 }
 
 impl<'a> DataReaders<'a> {
@@ -167,13 +168,13 @@ impl<'a> DataReaders<'a> {
         }
     }
 
-    fn get(&mut self, source: u32) -> Option<&Arc<File>> {
+    fn get(&mut self, source: u32) -> Option<&Arc<DataReader>> {
         let at = match self.files.iter().position(|(known, _)| *known == source) {
             Some(at) => at,
             None => {
                 let path = self.dir.join(data_file_name(self.segment, source));
                 self.files
-                    .push((source, File::open(path).ok().map(Arc::new)));
+                    .push((source, DataReader::open(&path).ok().map(Arc::new)));
                 self.files.len() - 1
             }
         };
@@ -188,7 +189,7 @@ impl<'a> DataReaders<'a> {
             .all(|payload| self.get(payload.source).is_some())
     }
 
-    fn into_files(self) -> Vec<(u32, Arc<File>)> {
+    fn into_files(self) -> Vec<(u32, Arc<DataReader>)> {
         self.files
             .into_iter()
             .filter_map(|(source, file)| file.map(|file| (source, file)))
