@@ -42,6 +42,7 @@ fn options(node_id: u16) -> ClusterOptions {
             std::process::id()
         )),
         segment_bytes: 64 << 20,
+        region_path: None,
     }
 }
 

@@ -26,6 +26,9 @@ impl<B: MemoryBackend> Cluster<B> {
         let held = metrics::gauge!(telemetry::SEQUENCER_LEASE_HELD);
         held.set(0.0);
         while !self.stopping() {
+            if self.fenced() {
+                return;
+            }
             let state = lease::read(
                 &self.region,
                 self.gateway,
@@ -62,6 +65,14 @@ impl<B: MemoryBackend> Cluster<B> {
         let passes = metrics::counter!(telemetry::SEQUENCER_SCAN_PASSES_TOTAL);
         let order_log_full = metrics::counter!(telemetry::SEQUENCER_ORDER_LOG_FULL_TOTAL);
         while !self.stopping() {
+            if self.fenced() {
+                tracing::warn!(
+                    gateway = self.gateway,
+                    epoch,
+                    "stopped ordering: region fenced"
+                );
+                return;
+            }
             if last_lease_check.elapsed() > LEASE_CHECK_PERIOD {
                 last_lease_check = Instant::now();
                 if !lease::still_held(&self.region, self.gateway, epoch) {

@@ -13,10 +13,11 @@ use cxlkafka_log::layout::{Frontier, GatewayIndex, SequencerCheckpoint};
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::ring::RingWriter;
 use cxlkafka_log::segment::StoredEntry;
-use cxlkafka_log::Region;
+use cxlkafka_log::{Region, RegionWatch};
 use cxlkafka_sequencer::catalog::read_catalog;
 use cxlkafka_sequencer::membership;
 
+use super::fence::RegionFence;
 use super::publisher::Publisher;
 use super::replica::DiskTier;
 use super::tailer::Applied;
@@ -41,6 +42,11 @@ pub struct ClusterOptions {
     pub data_dir: PathBuf,
     /// A segment file is rolled once it would pass this many bytes.
     pub segment_bytes: u64,
+    /// The file or device node the region was mapped from: watched so that
+    /// this gateway stops serving once the path names another region
+    /// (`fence.rs`). `None` for memory without a path (the simulated
+    /// backend), where only a new format of the memory is noticed.
+    pub region_path: Option<PathBuf>,
 }
 
 /// Joins the region, starts the background threads, and waits until the
@@ -49,6 +55,10 @@ pub fn start<B: MemoryBackend>(
     region: Region<B>,
     options: ClusterOptions,
 ) -> Result<Arc<Cluster<B>>, String> {
+    let watch = match &options.region_path {
+        Some(path) => RegionWatch::of_file(path, &region).map_err(|error| error.to_string())?,
+        None => RegionWatch::of_memory(&region),
+    };
     let region = Arc::new(region);
     let lease_timeout_ns = options.lease_timeout.as_nanos() as u64;
     let gateway = take_slot(&region, &options)?;
@@ -96,6 +106,7 @@ pub fn start<B: MemoryBackend>(
         index: RwLock::new(index),
         applied: Applied::new(first),
         disk,
+        fence: RegionFence::new(watch),
         bells: Bells::default(),
         stop: AtomicBool::new(false),
         threads: Mutex::new(Vec::new()),
@@ -257,6 +268,14 @@ impl<B: MemoryBackend> Cluster<B> {
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
             let _ = thread.join();
+        }
+        if self.fenced() {
+            // The region at the path is another one now: write nothing.
+            tracing::info!(
+                gateway = self.gateway,
+                "stopped serving a region no longer in use"
+            );
+            return;
         }
         membership::beat(
             &self.region,

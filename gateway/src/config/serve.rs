@@ -162,6 +162,7 @@ impl ServeArgs {
             lease_timeout: std::time::Duration::from_millis(self.lease_timeout_ms),
             data_dir: self.data_dir.clone(),
             segment_bytes: self.segment_bytes.0,
+            region_path: Some(self.region_path()),
         })
     }
 
