@@ -10,22 +10,20 @@
 //! one: they take [`SERIAL`] so that no other test's gateway resets it
 //! between a loss and its reading.
 
-use std::path::{Path, PathBuf};
+mod storage_side;
+
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use cxlkafka_gateway::cluster::{
-    start, AppendBatch, AppendError, ClusterLog, ClusterOptions, RegionChange,
-};
+use cxlkafka_gateway::cluster::{start, AppendError, ClusterLog, RegionChange};
 use cxlkafka_gateway::telemetry;
-use cxlkafka_log::layout::{Geometry, SEQUENCER_STATE_MIN_BYTES};
 use cxlkafka_log::memory::{Coherent, NonCoherent, SimFaults, SimulatedMemory};
 use cxlkafka_log::open::{
     attach, cluster_id, format, open_or_create, MappedBackend, RegionOptions,
 };
-use cxlkafka_sequencer::catalog::stream_of;
-use cxlkafka_sequencer::control::ControlRecord;
 use metrics_exporter_prometheus::PrometheusHandle;
+use storage_side::{create_topic, geometry, options, produce_acks_all, DEADLINE};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -43,79 +41,6 @@ fn region_fenced_gauge() -> Option<f64> {
         .lines()
         .find_map(|line| line.strip_prefix("cxlkafka_region_fenced "))
         .map(|value| value.trim().parse().expect("a number"))
-}
-
-/// Generous: every wait below polls until it holds, this only bounds a hang.
-const DEADLINE: Duration = Duration::from_secs(20);
-
-fn geometry() -> Geometry {
-    Geometry {
-        max_gateways: 2,
-        ring_slots: 32,
-        arena_bytes: 64 << 10,
-        order_log_entries: 64,
-        sequencer_state_bytes: SEQUENCER_STATE_MIN_BYTES,
-    }
-}
-
-fn options(node_id: u16, data_dir: &Path, region_path: Option<PathBuf>) -> ClusterOptions {
-    ClusterOptions {
-        node_id: Some(node_id),
-        advertised_host: "127.0.0.1".into(),
-        advertised_port: 19_700 + node_id,
-        lease_timeout: Duration::from_millis(300),
-        data_dir: data_dir.to_path_buf(),
-        segment_bytes: 32 << 10,
-        region_path,
-    }
-}
-
-/// A one-record Kafka-shaped batch (magic 2, CRC32C over bytes 21..).
-fn batch_bytes() -> Vec<u8> {
-    let mut bytes = vec![7u8; 120];
-    bytes[..8].copy_from_slice(&[0; 8]);
-    bytes[8..12].copy_from_slice(&(120i32 - 12).to_be_bytes());
-    bytes[16] = 2;
-    let crc = crc32c::crc32c(&bytes[21..]);
-    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
-    bytes
-}
-
-fn one_record(stream: u32, payload: &[u8]) -> AppendBatch<'_> {
-    AppendBatch {
-        stream,
-        payload,
-        record_count: 1,
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
-        max_timestamp: 0,
-    }
-}
-
-async fn create_topic(log: &dyn ClusterLog, name: &str) -> u32 {
-    let record = ControlRecord::CreateTopic {
-        name: name.into(),
-        partitions: 1,
-        topic_id: [3; 16],
-        retention_ms: -1,
-        retention_bytes: -1,
-        configs: String::new(),
-        replication_factor: 1,
-    };
-    let completion = log.control(&record, DEADLINE).await.expect("ordered");
-    assert_eq!(completion.error, 0);
-    stream_of(completion.base_offset as u32, 0)
-}
-
-/// One acks=all produce: ordered, then on one disk.
-async fn produce_acks_all(log: &dyn ClusterLog, stream: u32) -> Result<u64, AppendError> {
-    let payload = batch_bytes();
-    let completion = log.append(one_record(stream, &payload), DEADLINE).await?;
-    assert_eq!(completion.error, 0);
-    log.wait_durable(completion.global_sequence, 1, Instant::now() + DEADLINE)
-        .await?;
-    Ok(completion.global_sequence)
 }
 
 /// Waits (bounded by [`DEADLINE`]) for the gateway to find its region gone.

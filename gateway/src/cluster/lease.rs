@@ -1,7 +1,10 @@
 //! The sequencer thread: waits for the sequencer lease (the lowest live
 //! gateway takes it once its holder is gone), and while holding it runs
 //! [`Sequencer::pass`] over every gateway's ring. The lease word itself is
-//! the sequencer crate's ([`cxlkafka_sequencer::lease`]).
+//! the sequencer crate's ([`cxlkafka_sequencer::lease`]). Every epoch it
+//! sees or takes goes to the data dir's epoch record first (`data_dir.rs`),
+//! and a takeover's epoch is above all of them: epochs only increase, across
+//! rebuilt regions too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +38,7 @@ impl<B: MemoryBackend> Cluster<B> {
                 self.incarnation,
                 self.lease_timeout_ns,
             );
+            self.record_epoch(state.lease.epoch);
             let lowest_live = membership::live_members(&self.region, self.lease_timeout_ns)
                 .first()
                 .map(|member| member.gateway);
@@ -46,13 +50,26 @@ impl<B: MemoryBackend> Cluster<B> {
             let epoch = if state.mine {
                 state.lease.epoch
             } else {
-                state.lease.epoch + 1
+                // Above the region's epoch and every one this data dir
+                // recorded (a rebuilt region's lease starts blank), and
+                // recorded before the lease word says so.
+                self.epochs.next_above(state.lease.epoch)
             };
+            self.record_epoch(epoch);
             lease::take(&self.region, self.gateway, self.incarnation, epoch);
             tracing::info!(gateway = self.gateway, epoch, "holding the sequencer lease");
             held.set(1.0);
             self.run_sequencer(epoch);
             held.set(0.0);
+        }
+    }
+
+    /// Records an epoch this gateway takes or sees in its data dir
+    /// (`data_dir.rs`); a failed write is logged once per epoch, and the
+    /// epoch is still kept in memory.
+    fn record_epoch(&self, epoch: u64) {
+        if let Err(error) = self.epochs.record(epoch, self.region.generation()) {
+            tracing::warn!(gateway = self.gateway, %error, "epoch kept in memory only");
         }
     }
 

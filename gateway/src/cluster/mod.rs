@@ -17,6 +17,7 @@
 //! | `order_topic.rs` | `__cxlkafka_order`, the total order as a topic | |
 //! | `replica.rs` | copies ordered entries into this gateway's segments, group commit, acks=all copies, arena recycling | `replicator`, `syncer` |
 //! | `restore.rs` | fills gaps from sibling segments, rebuilds a lost region | |
+//! | `data_dir.rs` | what the data dir records beside the segments: the highest sequencer epoch | |
 //! | `retention.rs` | where retention moves log starts; deleting expired segments | (a tokio task) |
 //! | `index.rs` | the per-partition index of ordered batches | |
 //! | `sink.rs` | the store-nothing [`ClusterLog`] of `serve --sink` and `bench sink` | |
@@ -28,6 +29,7 @@
 //! typed accessors.
 
 mod cluster_log;
+mod data_dir;
 mod fence;
 mod heartbeat;
 mod index;
@@ -270,6 +272,8 @@ pub struct Cluster<B: MemoryBackend> {
     disk: replica::DiskTier,
     /// Whether the region is still the one at its path.
     fence: fence::RegionFence,
+    /// The highest sequencer epoch this data dir knows of (`data_dir.rs`).
+    epochs: data_dir::EpochRecord,
     bells: Bells,
     stop: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,

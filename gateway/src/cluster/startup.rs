@@ -17,6 +17,7 @@ use cxlkafka_log::{Region, RegionWatch};
 use cxlkafka_sequencer::catalog::read_catalog;
 use cxlkafka_sequencer::membership;
 
+use super::data_dir::EpochRecord;
 use super::fence::RegionFence;
 use super::publisher::Publisher;
 use super::replica::DiskTier;
@@ -62,6 +63,7 @@ pub fn start<B: MemoryBackend>(
     let region = Arc::new(region);
     let lease_timeout_ns = options.lease_timeout.as_nanos() as u64;
     let gateway = take_slot(&region, &options)?;
+    let epochs = EpochRecord::open(&options.data_dir, gateway)?;
     let writer = RingWriter::resume(&region, gateway);
     let incarnation = membership::join(
         &region,
@@ -77,6 +79,7 @@ pub fn start<B: MemoryBackend>(
         incarnation,
         lease_timeout_ns,
         disk: &disk,
+        epochs: &epochs,
         data_dir: &options.data_dir,
         segment_dir: &segment_dir,
     };
@@ -107,6 +110,7 @@ pub fn start<B: MemoryBackend>(
         applied: Applied::new(first),
         disk,
         fence: RegionFence::new(watch),
+        epochs,
         bells: Bells::default(),
         stop: AtomicBool::new(false),
         threads: Mutex::new(Vec::new()),
@@ -150,6 +154,7 @@ struct Joining<'a, B: MemoryBackend> {
     incarnation: u64,
     lease_timeout_ns: u64,
     disk: &'a DiskTier,
+    epochs: &'a EpochRecord,
     data_dir: &'a Path,
     segment_dir: &'a Path,
 }
@@ -175,6 +180,7 @@ impl<B: MemoryBackend> Joining<'_, B> {
                     self.incarnation,
                     self.lease_timeout_ns,
                     self.disk,
+                    self.epochs,
                     &stored,
                 )?;
             }

@@ -1,0 +1,207 @@
+//! What a gateway's data dir records beside its segments, so that it
+//! outlives the region: the highest sequencer lease epoch this gateway took
+//! or saw (with the region generation it belonged to).
+//!
+//! Epochs fence a sequencer that lost its lease; they only work if they
+//! only increase. The region holds the current epoch, but a region that was
+//! lost and rebuilt starts from a blank lease: without this record the
+//! rebuilding gateway took epoch 1 while its old peers had seen 3
+//! (issue 20). Every gateway records each epoch it takes or sees in
+//! `<data dir>/gateway-<slot>.epoch`, and the first epoch it takes on any
+//! region is above every epoch recorded in its data dir.
+//!
+//! Each file is written whole and atomically: a temporary file, fsync,
+//! rename over the old one, fsync of the directory; a reader finds the old
+//! record or the new one, never a torn one.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use cxlkafka_log::layout::GatewayIndex;
+use cxlkafka_log::RegionGeneration;
+
+use super::lock;
+
+const EPOCH_SUFFIX: &str = ".epoch";
+
+/// Replaces `dir/name` with `contents` so that a crash leaves either the old
+/// file or the new one.
+pub(super) fn write_atomically(dir: &Path, name: &str, contents: &str) -> std::io::Result<()> {
+    let temporary = dir.join(format!(".{name}.tmp"));
+    let mut file = File::create(&temporary)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temporary, dir.join(name))?;
+    File::open(dir)?.sync_all()
+}
+
+/// `key=value` lines (blank lines and `#` comments skipped).
+pub(super) fn parse_fields(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.trim(), value.trim()))
+}
+
+/// An epoch and the region generation it was taken or seen in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct EpochMark {
+    pub(super) epoch: u64,
+    pub(super) generation: RegionGeneration,
+}
+
+impl EpochMark {
+    fn to_text(self) -> String {
+        format!(
+            "# cxlkafka: the highest sequencer lease epoch this gateway took or saw\n\
+             epoch={}\nregion_generation={}\n",
+            self.epoch, self.generation
+        )
+    }
+
+    fn parse(path: &Path, text: &str) -> Result<Self, String> {
+        let mut mark = EpochMark::default();
+        let mut saw_epoch = false;
+        for (key, value) in parse_fields(text) {
+            match key {
+                "epoch" => {
+                    mark.epoch = value
+                        .parse()
+                        .map_err(|error| format!("{}: epoch {value:?}: {error}", path.display()))?;
+                    saw_epoch = true;
+                }
+                "region_generation" => {
+                    mark.generation = value
+                        .parse()
+                        .map_err(|error| format!("{}: {error}", path.display()))?;
+                }
+                _ => {}
+            }
+        }
+        if !saw_epoch {
+            return Err(format!("{}: no epoch line", path.display()));
+        }
+        Ok(mark)
+    }
+}
+
+/// This gateway's record of epochs, and the highest one it knows of.
+pub(super) struct EpochRecord {
+    dir: PathBuf,
+    file_name: String,
+    /// The highest mark recorded in the data dir (any slot's file) at
+    /// start, or taken or seen since.
+    highest: Mutex<EpochMark>,
+}
+
+impl EpochRecord {
+    /// Reads every epoch record in `data_dir` (other slots' too: a gateway
+    /// that once ran under another slot left its epochs there).
+    pub(super) fn open(data_dir: &Path, gateway: GatewayIndex) -> Result<Self, String> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
+        let entries = std::fs::read_dir(data_dir)
+            .map_err(|error| format!("cannot list {}: {error}", data_dir.display()))?;
+        let mut highest = EpochMark::default();
+        for entry in entries {
+            let path = entry
+                .map_err(|error| format!("cannot list {}: {error}", data_dir.display()))?
+                .path();
+            let is_record = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("gateway-") && name.ends_with(EPOCH_SUFFIX));
+            if !is_record {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+            let mark = EpochMark::parse(&path, &text)?;
+            if mark.epoch > highest.epoch {
+                highest = mark;
+            }
+        }
+        Ok(Self {
+            dir: data_dir.to_path_buf(),
+            file_name: format!("gateway-{gateway}{EPOCH_SUFFIX}"),
+            highest: Mutex::new(highest),
+        })
+    }
+
+    /// The highest epoch this gateway knows of.
+    pub(super) fn highest(&self) -> EpochMark {
+        *lock(&self.highest)
+    }
+
+    /// The epoch to take over a lease now at `lease_epoch`: above it and
+    /// above every epoch this data dir recorded.
+    pub(super) fn next_above(&self, lease_epoch: u64) -> u64 {
+        lease_epoch.max(self.highest().epoch) + 1
+    }
+
+    /// Records `epoch` (taken or seen in the region of `generation`) if it
+    /// is the highest yet. Returns the error of a write that failed; the
+    /// mark is kept in memory all the same, so that this process still
+    /// takes epochs above it and does not retry the write on every look.
+    pub(super) fn record(&self, epoch: u64, generation: RegionGeneration) -> Result<(), String> {
+        let mut highest = lock(&self.highest);
+        let mark = EpochMark { epoch, generation };
+        // Epoch 0 is a lease nobody ever took: nothing to record.
+        if epoch == 0 || epoch < highest.epoch || *highest == mark {
+            return Ok(());
+        }
+        *highest = mark;
+        write_atomically(&self.dir, &self.file_name, &mark.to_text()).map_err(|error| {
+            format!(
+                "cannot record sequencer epoch {epoch} in {}: {error}",
+                self.dir.join(&self.file_name).display()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_highest_epoch_of_every_slot_file_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let generation = RegionGeneration::mint();
+        let zero = EpochRecord::open(dir.path(), 0).unwrap();
+        assert_eq!(zero.next_above(0), 1, "an empty data dir floors nothing");
+        zero.record(3, generation).unwrap();
+        zero.record(2, generation).unwrap();
+        let one = EpochRecord::open(dir.path(), 1).unwrap();
+        one.record(5, generation).unwrap();
+
+        let reopened = EpochRecord::open(dir.path(), 0).unwrap();
+        assert_eq!(
+            reopened.highest(),
+            EpochMark {
+                epoch: 5,
+                generation
+            }
+        );
+        assert_eq!(reopened.next_above(1), 6, "above the data dir's epochs");
+        assert_eq!(reopened.next_above(9), 10, "and above the region's");
+        let text = std::fs::read_to_string(dir.path().join("gateway-0.epoch")).unwrap();
+        assert!(text.contains("epoch=3\n"), "{text}");
+        assert!(
+            !dir.path().join(".gateway-0.epoch.tmp").exists(),
+            "renamed into place"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_epoch_record_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gateway-2.epoch"), "epoch=seven\n").unwrap();
+        let error = EpochRecord::open(dir.path(), 0).err().expect("refused");
+        assert!(error.contains("gateway-2.epoch"), "{error}");
+    }
+}
