@@ -41,6 +41,7 @@ fn options(node_id: u16, data_dir: &Path) -> ClusterOptions {
         data_dir: data_dir.to_path_buf(),
         segment_bytes: 32 << 10,
         region_path: None,
+        adopt_data_dir: false,
     }
 }
 

@@ -72,6 +72,7 @@ fn options(data_dir: PathBuf, port: u16) -> ClusterOptions {
         data_dir,
         segment_bytes: 1 << 20,
         region_path: None,
+        adopt_data_dir: false,
     }
 }
 

@@ -1,6 +1,13 @@
 //! What a gateway's data dir records beside its segments, so that it
-//! outlives the region: the highest sequencer lease epoch this gateway took
-//! or saw (with the region generation it belonged to).
+//! outlives the region: the cluster whose log it holds, and the highest
+//! sequencer lease epoch this gateway took or saw (with the region
+//! generation it belonged to).
+//!
+//! The cluster: `<data dir>/cluster` names the cluster (and its Kafka
+//! cluster id) that wrote the data dir. A gateway of another cluster
+//! refuses it: it would rebuild or fill its region from that cluster's
+//! segments and serve its topics as its own (issue 20). `--adopt-data-dir`
+//! overrides, and the file then names the new cluster.
 //!
 //! Epochs fence a sequencer that lost its lease; they only work if they
 //! only increase. The region holds the current epoch, but a region that was
@@ -25,6 +32,55 @@ use cxlkafka_log::RegionGeneration;
 use super::lock;
 
 const EPOCH_SUFFIX: &str = ".epoch";
+const IDENTITY_FILE: &str = "cluster";
+
+/// Records that `data_dir` holds cluster `name`'s log, or checks that it
+/// does: a data dir written by another cluster is refused unless `adopt`.
+/// A data dir without the file (new, or written before it existed) is
+/// claimed.
+pub(super) fn claim_for_cluster(
+    data_dir: &Path,
+    name: &str,
+    kafka_cluster_id: &str,
+    adopt: bool,
+) -> Result<(), String> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
+    let path = data_dir.join(IDENTITY_FILE);
+    let recorded = match std::fs::read_to_string(&path) {
+        Ok(text) => parse_fields(&text)
+            .find(|(key, _)| *key == "cluster.name")
+            .map(|(_, value)| value.to_owned()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+    };
+    match recorded.as_deref() {
+        Some(recorded) if recorded == name => return Ok(()),
+        Some(recorded) if !adopt => {
+            return Err(format!(
+                "data dir {dir} holds cluster {recorded:?}'s log ({file} says so), but this \
+                 gateway serves cluster {name:?}: serving it would show {recorded:?}'s topics \
+                 as {name:?}'s. Point --data-dir at {name:?}'s data, or pass --adopt-data-dir \
+                 (CXLKAFKA_ADOPT_DATA_DIR=true) to serve it as {name:?}'s",
+                dir = data_dir.display(),
+                file = path.display(),
+            ));
+        }
+        Some(recorded) => tracing::warn!(
+            dir = %data_dir.display(),
+            from = recorded,
+            to = name,
+            "--adopt-data-dir: serving another cluster's data dir as this cluster's"
+        ),
+        None => tracing::info!(dir = %data_dir.display(), cluster = name, "claimed the data dir"),
+    }
+    let contents = format!(
+        "# cxlkafka: the cluster whose log this data dir holds\n\
+         cluster.name={name}\ncluster.id={kafka_cluster_id}\n"
+    );
+    write_atomically(data_dir, IDENTITY_FILE, &contents)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))
+}
 
 /// Replaces `dir/name` with `contents` so that a crash leaves either the old
 /// file or the new one.
@@ -195,6 +251,26 @@ mod tests {
             !dir.path().join(".gateway-0.epoch.tmp").exists(),
             "renamed into place"
         );
+    }
+
+    #[test]
+    fn a_data_dir_is_claimed_once_and_refused_to_another_cluster_unless_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        claim_for_cluster(dir.path(), "alpha", "YWxwaGE", false).unwrap();
+        claim_for_cluster(dir.path(), "alpha", "YWxwaGE", false).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("cluster")).unwrap();
+        assert!(text.contains("cluster.name=alpha\n"), "{text}");
+        assert!(text.contains("cluster.id=YWxwaGE\n"), "{text}");
+
+        let error = claim_for_cluster(dir.path(), "beta", "YmV0YQ", false).unwrap_err();
+        assert!(
+            error.contains("\"alpha\"") && error.contains("\"beta\""),
+            "{error}"
+        );
+        assert!(error.contains("--adopt-data-dir"), "{error}");
+        claim_for_cluster(dir.path(), "beta", "YmV0YQ", true).unwrap();
+        claim_for_cluster(dir.path(), "beta", "YmV0YQ", false).unwrap();
+        assert!(claim_for_cluster(dir.path(), "alpha", "YWxwaGE", false).is_err());
     }
 
     #[test]

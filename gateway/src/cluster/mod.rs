@@ -17,7 +17,7 @@
 //! | `order_topic.rs` | `__cxlkafka_order`, the total order as a topic | |
 //! | `replica.rs` | copies ordered entries into this gateway's segments, group commit, acks=all copies, arena recycling | `replicator`, `syncer` |
 //! | `restore.rs` | fills gaps from sibling segments, rebuilds a lost region | |
-//! | `data_dir.rs` | what the data dir records beside the segments: the highest sequencer epoch | |
+//! | `data_dir.rs` | what the data dir records beside the segments: the cluster that wrote it, the highest sequencer epoch | |
 //! | `retention.rs` | where retention moves log starts; deleting expired segments | (a tokio task) |
 //! | `index.rs` | the per-partition index of ordered batches | |
 //! | `sink.rs` | the store-nothing [`ClusterLog`] of `serve --sink` and `bench sink` | |

@@ -17,7 +17,7 @@ use cxlkafka_log::{Region, RegionWatch};
 use cxlkafka_sequencer::catalog::read_catalog;
 use cxlkafka_sequencer::membership;
 
-use super::data_dir::EpochRecord;
+use super::data_dir::{self, EpochRecord};
 use super::fence::RegionFence;
 use super::publisher::Publisher;
 use super::replica::DiskTier;
@@ -48,6 +48,9 @@ pub struct ClusterOptions {
     /// (`fence.rs`). `None` for memory without a path (the simulated
     /// backend), where only a new format of the memory is noticed.
     pub region_path: Option<PathBuf>,
+    /// Serve a data dir that names another cluster (`--adopt-data-dir`);
+    /// without it such a data dir is refused (`data_dir.rs`).
+    pub adopt_data_dir: bool,
 }
 
 /// Joins the region, starts the background threads, and waits until the
@@ -56,6 +59,13 @@ pub fn start<B: MemoryBackend>(
     region: Region<B>,
     options: ClusterOptions,
 ) -> Result<Arc<Cluster<B>>, String> {
+    let cluster_name = cluster_name(&region);
+    data_dir::claim_for_cluster(
+        &options.data_dir,
+        &cluster_name,
+        &crate::api_support::brokers::cluster_id(&cluster_name),
+        options.adopt_data_dir,
+    )?;
     let watch = match &options.region_path {
         Some(path) => RegionWatch::of_file(path, &region).map_err(|error| error.to_string())?,
         None => RegionWatch::of_memory(&region),
@@ -124,6 +134,14 @@ pub fn start<B: MemoryBackend>(
         "joined the region"
     );
     Ok(cluster)
+}
+
+/// The cluster name the region was formatted for (its id is the name,
+/// zero-padded).
+fn cluster_name<B: MemoryBackend>(region: &Region<B>) -> String {
+    let id = region.cluster_id();
+    let length = id.iter().position(|&byte| byte == 0).unwrap_or(id.len());
+    String::from_utf8_lossy(&id[..length]).into_owned()
 }
 
 /// The requested slot, or the lowest free one. A gateway restarted right

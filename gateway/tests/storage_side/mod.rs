@@ -36,6 +36,7 @@ pub fn options(node_id: u16, data_dir: &Path, region_path: Option<PathBuf>) -> C
         data_dir: data_dir.to_path_buf(),
         segment_bytes: 32 << 10,
         region_path,
+        adopt_data_dir: false,
     }
 }
 
