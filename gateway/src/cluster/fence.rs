@@ -13,8 +13,12 @@
 //!   [`AppendError::RegionLost`] (NOT_LEADER_OR_FOLLOWER, retriable, so
 //!   clients refresh Metadata and go elsewhere), batches already published
 //!   get no completion, and acks=all waits fail;
-//! - the sequencer thread stops ordering and the heartbeat stops beating
-//!   (this gateway writes nothing more into a region that is not its own);
+//! - the sequencer thread stops ordering and the heartbeat stops beating;
+//!   when the memory itself was formatted again (not merely unlinked), the
+//!   tailer stops applying it too and a stop does not wait for the disk tier
+//!   to catch up, since that memory is another region's now. Entries the
+//!   dead mapping of an unlinked file ordered are still applied and copied
+//!   to disk before the process exits;
 //! - one error line, and `cxlkafka_region_fenced` goes to 1;
 //! - [`ClusterLog::region_lost`](super::ClusterLog::region_lost) completes,
 //!   and `cxlkafka serve` stops and exits with [`EXIT_REGION_LOST`]: a
@@ -39,6 +43,8 @@ pub(super) struct RegionFence {
     watch: RegionWatch,
     /// Read on every publish and sequencer pass: a load, not a lock.
     lost: AtomicBool,
+    /// The lost region's memory was formatted again (in place).
+    memory_reused: AtomicBool,
     /// The change once found; [`RegionFence::wait_lost`] waits on it.
     change: watch::Sender<Option<RegionChange>>,
 }
@@ -49,6 +55,7 @@ impl RegionFence {
         Self {
             watch,
             lost: AtomicBool::new(false),
+            memory_reused: AtomicBool::new(false),
             change: watch::Sender::new(None),
         }
     }
@@ -70,6 +77,11 @@ impl RegionFence {
                 std::future::pending::<()>().await;
             }
         }
+    }
+
+    /// Whether the memory this gateway mapped now holds another region.
+    pub(super) fn memory_reused(&self) -> bool {
+        self.memory_reused.load(Ordering::Acquire)
     }
 
     /// The error for a request that needs the region.
@@ -96,6 +108,9 @@ impl<B: MemoryBackend> Cluster<B> {
     }
 
     fn fence_off(&self, change: RegionChange) {
+        if matches!(change, RegionChange::Reformatted { .. }) {
+            self.fence.memory_reused.store(true, Ordering::Release);
+        }
         if self.fence.lost.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -110,6 +125,7 @@ impl<B: MemoryBackend> Cluster<B> {
         self.fence.change.send_replace(Some(change));
         // Wake whoever waits on region work, so each sees the fence now.
         self.bells.sequencer.ring();
+        self.bells.order.ring();
         self.publisher.wake_completions();
     }
 

@@ -280,7 +280,10 @@ impl<B: MemoryBackend> Cluster<B> {
         }
         // A clean stop leaves everything this gateway applied on its disk.
         let drain_until = Instant::now() + DRAIN_TIMEOUT;
-        while self.disk.durable() < self.applied() && Instant::now() < drain_until {
+        while self.disk.durable() < self.applied()
+            && Instant::now() < drain_until
+            && !self.fence.memory_reused()
+        {
             self.disk.wake();
             std::thread::sleep(Duration::from_millis(1));
         }
