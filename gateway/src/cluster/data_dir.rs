@@ -24,6 +24,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use cxlkafka_log::layout::GatewayIndex;
@@ -83,9 +84,16 @@ pub(super) fn claim_for_cluster(
 }
 
 /// Replaces `dir/name` with `contents` so that a crash leaves either the old
-/// file or the new one.
+/// file or the new one. The temporary file is named after the process and a
+/// counter: gateways sharing a data dir (one host, tests) may write the same
+/// file at once, and each must rename its own.
 pub(super) fn write_atomically(dir: &Path, name: &str, contents: &str) -> std::io::Result<()> {
-    let temporary = dir.join(format!(".{name}.tmp"));
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let temporary = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let mut file = File::create(&temporary)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
@@ -247,10 +255,12 @@ mod tests {
         assert_eq!(reopened.next_above(9), 10, "and above the region's");
         let text = std::fs::read_to_string(dir.path().join("gateway-0.epoch")).unwrap();
         assert!(text.contains("epoch=3\n"), "{text}");
-        assert!(
-            !dir.path().join(".gateway-0.epoch.tmp").exists(),
-            "renamed into place"
-        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .filter(|name| name.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "renamed into place: {leftovers:?}");
     }
 
     #[test]
@@ -271,6 +281,22 @@ mod tests {
         claim_for_cluster(dir.path(), "beta", "YmV0YQ", true).unwrap();
         claim_for_cluster(dir.path(), "beta", "YmV0YQ", false).unwrap();
         assert!(claim_for_cluster(dir.path(), "alpha", "YWxwaGE", false).is_err());
+    }
+
+    #[test]
+    fn gateways_sharing_a_data_dir_may_claim_it_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let claims: Vec<_> = (0..8)
+            .map(|_| {
+                let path = dir.path().to_path_buf();
+                std::thread::spawn(move || claim_for_cluster(&path, "alpha", "YWxwaGE", false))
+            })
+            .collect();
+        for claim in claims {
+            claim.join().unwrap().expect("every claim succeeds");
+        }
+        let text = std::fs::read_to_string(dir.path().join("cluster")).unwrap();
+        assert!(text.contains("cluster.name=alpha\n"), "{text}");
     }
 
     #[test]
