@@ -11,7 +11,7 @@ summary (summary.csv, the chart, the last table printed) takes the median.
 
 Tools:
   bench     cxlkafka bench produce (acks=all, 256 KiB batches, 16 in flight)
-  rdkafka   rdkafka_performance -P -a -1 -X linger.ms=5 -u -l
+  rdkafka   rdkafka_performance -P -a -1 -X linger.ms=5 -X batch.size=1000000 -u -l
   kcat      kcat -P -l FILE -X acks=all -X linger.ms=5 (1 KiB lines)
   consume   cxlkafka bench consume of what a bench produce left, against
             cxlkafka serve and against cxlkafka bench sink (the sink whose
@@ -44,7 +44,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RECORD_SIZE = 1024
-RUNGS = {"100MB": 100_000_000, "1GB": 1_000_000_000, "10GB": 10_000_000_000}
+RUNGS = {"100MB": 100_000_000, "1GB": 1_000_000_000, "2GB": 2_000_000_000,
+         "10GB": 10_000_000_000}
 TOOLS = ["bench", "rdkafka", "kcat", "consume"]
 MIB = 1024 * 1024
 
@@ -250,7 +251,7 @@ class Ladder:
             stdout, elapsed = run(
                 [self.args.binary, "bench", "produce", "--bootstrap", broker.bootstrap,
                  "--topic", self.topic(), "--records", str(records),
-                 "--record-size", str(RECORD_SIZE), "--acks", "-1",
+                 "--record-size", str(RECORD_SIZE), "--acks", self.args.acks,
                  "--in-flight", str(self.args.bench_in_flight)],
                 self.log_path("bench", rung, target), self.args.timeout,
             )
@@ -274,8 +275,9 @@ class Ladder:
         try:
             stdout, elapsed = run(
                 [str(tool), "-P", "-t", self.topic(), "-p", "0", "-b", broker.bootstrap,
-                 "-s", str(RECORD_SIZE), "-c", str(records), "-a", "-1",
-                 "-X", "linger.ms=5", "-u", "-l", "-A", str(latencies)],
+                 "-s", str(RECORD_SIZE), "-c", str(records), "-a", self.args.acks,
+                 "-X", "linger.ms=5", "-X", f"batch.size={self.args.rdkafka_batch_size}",
+                 "-u", "-l", "-A", str(latencies)],
                 self.log_path("rdkafka", rung, target), self.args.timeout,
             )
             # The last table row: elapsed ms, msgs, bytes, rtt, dr, dr_m/s,
@@ -326,7 +328,8 @@ class Ladder:
         try:
             _, elapsed = run(
                 ["kcat", "-P", "-b", broker.bootstrap, "-t", topic, "-p", "0",
-                 "-X", "acks=all", "-X", "linger.ms=5", "-l", str(source)],
+                 "-X", f"acks={'all' if self.args.acks == '-1' else self.args.acks}",
+                 "-X", "linger.ms=5", "-l", str(source)],
                 self.log_path("kcat", rung, target), self.args.timeout,
             )
             row.seconds = elapsed
@@ -572,9 +575,14 @@ def main() -> None:
     parser.add_argument("--max", type=parse_size, default=RUNGS["10GB"],
                         help="largest rung to run (100MB, 1GB, 10GB); default 10GB")
     parser.add_argument("--rungs", type=lambda s: s.split(","), default=list(RUNGS),
-                        help="comma-separated rungs (default: 100MB,1GB,10GB)")
+                        help="comma-separated rungs (default: 100MB,1GB,2GB,10GB)")
     parser.add_argument("--tools", type=lambda s: s.split(","), default=TOOLS,
                         help=f"comma-separated tools (default: {','.join(TOOLS)})")
+    parser.add_argument("--acks", default="-1", choices=["-1", "1", "0"],
+                        help="acks of the producing tools (default -1: all)")
+    parser.add_argument("--rdkafka-batch-size", type=int, default=1_000_000,
+                        help="librdkafka's batch.size for rdkafka_performance (default 1000000, "
+                             "as issue 19 measures it)")
     parser.add_argument("--region-size", default="1GiB",
                         help="region of the cxlkafka gateway (default 1GiB: 8 slots, "
                              "about 120 MiB of arena for the one gateway)")

@@ -99,6 +99,14 @@ pub const REPLICA_COPIED_BYTES_TOTAL: &str = "cxlkafka_replica_copied_bytes_tota
 pub const REPLICA_MISSED_ENTRIES_TOTAL: &str = "cxlkafka_replica_missed_entries_total";
 /// Segment writes or fsyncs that failed.
 pub const REPLICA_WRITE_ERRORS_TOTAL: &str = "cxlkafka_replica_write_errors_total";
+/// 1 while the disk tier writes data files with O_DIRECT, 0 when the
+/// filesystem refused it and they go through the page cache.
+pub const REPLICA_DIRECT_IO: &str = "cxlkafka_replica_direct_io";
+/// Lowest order sequence from which this gateway's disk holds every entry.
+pub const REPLICA_HOLDS_FROM_SEQUENCE: &str = "cxlkafka_replica_holds_from_sequence";
+/// Partitions with fewer complete disk copies on live gateways than their
+/// replication factor asks for.
+pub const UNDER_REPLICATED_PARTITIONS: &str = "cxlkafka_under_replicated_partitions";
 /// Group-commit fsyncs of the disk tier.
 pub const REPLICA_FSYNCS_TOTAL: &str = "cxlkafka_replica_fsyncs_total";
 /// Time one group-commit fsync took.
@@ -409,6 +417,21 @@ pub fn describe() {
         REPLICA_WRITE_ERRORS_TOTAL,
         Unit::Count,
         "Segment writes or fsyncs that failed (a failed fsync stops the disk tier)."
+    );
+    describe_gauge!(
+        REPLICA_DIRECT_IO,
+        Unit::Count,
+        "1 while the disk tier writes data batches with O_DIRECT straight from the region, 0 when the data dir's filesystem refused O_DIRECT and they go through the page cache."
+    );
+    describe_gauge!(
+        REPLICA_HOLDS_FROM_SEQUENCE,
+        Unit::Count,
+        "Lowest order sequence from which this gateway's disk holds every entry; above its peers' when it joined late, restarted empty or missed entries while paused: it then leads no partition and coordinates no group."
+    );
+    describe_gauge!(
+        UNDER_REPLICATED_PARTITIONS,
+        Unit::Count,
+        "Partitions whose replication factor asks for more disk copies than there are live gateways holding every entry (the region is one copy)."
     );
     describe_counter!(
         REPLICA_FSYNCS_TOTAL,

@@ -61,17 +61,23 @@ fn batch_bytes(index: usize) -> Vec<u8> {
 }
 
 /// Reads every entry of every segment under `dir` and checks its CRC over
-/// header and payload, as recovery does for a last segment: an entry
-/// written with a wrong CRC would be cut there as torn. Returns the count.
+/// header and payload (inline or in a data file), as recovery does for a
+/// last segment: an entry written with a wrong CRC would be cut there as
+/// torn. Returns the count.
 fn assert_every_segment_entry_checks_out(dir: &Path) -> usize {
-    use cxlkafka_log::segment::format::ENTRY_HEADER_BYTES;
-    use cxlkafka_log::segment::EntryHeader;
+    use cxlkafka_log::segment::format::{data_file_name, ENTRY_HEADER_BYTES, PAYLOAD_REF_BYTES};
+    use cxlkafka_log::segment::{EntryHeader, PayloadRef};
     let mut entries = 0;
     for file in std::fs::read_dir(dir).expect("segment dir") {
         let path = file.expect("entry").path();
         if path.extension().is_none_or(|extension| extension != "log") {
             continue;
         }
+        let segment: u64 = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .and_then(|stem| stem.parse().ok())
+            .expect("a segment named by its first sequence");
         let bytes = std::fs::read(&path).expect("segment");
         let mut position = 0;
         while position < bytes.len() {
@@ -79,16 +85,29 @@ fn assert_every_segment_entry_checks_out(dir: &Path) -> usize {
                 .try_into()
                 .expect("a whole header");
             let (decoded, crc) = EntryHeader::decode(&header).expect("entry magic");
-            let payload_at = position + ENTRY_HEADER_BYTES;
-            let payload = &bytes[payload_at..payload_at + decoded.length as usize];
+            let after = position + ENTRY_HEADER_BYTES;
+            let length = decoded.length as usize;
+            let (payload, next) = if EntryHeader::references_data_file(&header) {
+                let reference = PayloadRef::decode(
+                    bytes[after..after + PAYLOAD_REF_BYTES]
+                        .try_into()
+                        .expect("a whole reference"),
+                );
+                let data = std::fs::read(dir.join(data_file_name(segment, reference.source)))
+                    .expect("the data file an entry names");
+                let at = reference.offset as usize;
+                (data[at..at + length].to_vec(), after + PAYLOAD_REF_BYTES)
+            } else {
+                (bytes[after..after + length].to_vec(), after + length)
+            };
             assert!(
-                EntryHeader::crc_matches(&header, payload, crc),
+                EntryHeader::crc_matches(&header, &payload, crc),
                 "{}: entry {} at {position} fails its CRC",
                 path.display(),
                 decoded.sequence
             );
             entries += 1;
-            position = payload_at + payload.len();
+            position = next;
         }
     }
     entries

@@ -132,18 +132,35 @@ impl<B: MemoryBackend> Region<B> {
         self.backend.read_append(offset, len, dst);
     }
 
-    /// Writes `len` bytes another participant published into `file` at
-    /// `file_offset`, invalidating them first as [`Region::read_bytes_fresh`] does.
-    pub fn write_bytes_fresh_to_file(
+    /// Writes `len` bytes into `file` at `file_offset` by the device (an
+    /// `O_DIRECT` write is a DMA read of the region): no invalidation, since
+    /// a device reads memory, not this CPU's cache. Correct for bytes whose
+    /// writer flushed them before publishing (rule 1), which is every
+    /// payload; on the simulated backend a writer that skipped its flush
+    /// leaves stale bytes in the file.
+    pub fn device_write_to_file(
         &self,
         offset: usize,
         len: usize,
         file: &std::fs::File,
         file_offset: u64,
     ) -> std::io::Result<()> {
-        self.backend.invalidate(offset, len);
-        self.backend.full_fence();
         self.backend.write_to_file(offset, len, file, file_offset)
+    }
+
+    /// [`Region::device_write_to_file`] with `head` before the region's
+    /// bytes and `tail` after them, in one write where the backend can.
+    pub fn device_write_framed_to_file(
+        &self,
+        head: &[u8],
+        offset: usize,
+        len: usize,
+        tail: &[u8],
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        self.backend
+            .write_framed_to_file(head, offset, len, tail, file, file_offset)
     }
 
     /// Copies bytes another participant published.

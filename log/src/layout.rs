@@ -256,6 +256,8 @@ pub enum Frontier {
     Durable,
     /// [`GatewayFrontiers::recycled_slot`].
     RecycledSlot,
+    /// [`GatewayFrontiers::holds_from`].
+    HoldsFrom,
 }
 
 impl Frontier {
@@ -265,6 +267,7 @@ impl Frontier {
             Frontier::OrderLogApplied => offset_of!(GatewayFrontiers, order_log_applied),
             Frontier::Durable => offset_of!(GatewayFrontiers, durable),
             Frontier::RecycledSlot => offset_of!(GatewayFrontiers, recycled_slot),
+            Frontier::HoldsFrom => offset_of!(GatewayFrontiers, holds_from),
         }
     }
 }
@@ -416,7 +419,13 @@ pub struct GatewayFrontiers {
     /// sequencer consumed them and every live gateway holds them on disk.
     /// 0 = never written (a fresh ring).
     pub recycled_slot: u64,
-    pub _pad: [u8; 96],
+    /// Lowest order sequence from which this gateway's disk has held every
+    /// entry up to its durable frontier (entries retention deleted since
+    /// count as held). 0 = not known yet (the gateway is starting): it holds
+    /// nothing another gateway may rely on. A gateway that joined late, or
+    /// missed entries while paused, has a higher value than its peers.
+    pub holds_from: u64,
+    pub _pad: [u8; 88],
 }
 
 const _: () = assert!(size_of::<GatewayFrontiers>() == 128);

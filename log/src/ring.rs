@@ -13,6 +13,7 @@ use crate::accessor::Region;
 use crate::arena::{ArenaAllocator, ArenaError};
 use crate::layout::{BatchHeader, Frontier, GatewayIndex};
 use crate::memory::MemoryBackend;
+use crate::segment::{PayloadSource, RunWriteError};
 
 /// Why a batch was not published.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -291,23 +292,71 @@ pub enum PayloadWriteError {
     Io(#[from] std::io::Error),
 }
 
-/// Writes the `length`-byte payload at `position` of `gateway`'s arena into
-/// `file` at `file_offset` without copying it through this process (on a
-/// mapping). When the bytes were recycled meanwhile the file holds garbage
-/// there and the error says so: the caller must not count them as written.
-pub fn write_payload_to_file<B: MemoryBackend>(
-    region: &Region<B>,
+/// Gateway `gateway`'s arena as the disk tier's payload source: small
+/// copies by the CPU (invalidated first), and aligned runs written to a file
+/// by the device straight from the mapping. Every access re-checks the
+/// arena floor after it, so bytes recycled meanwhile are reported, never
+/// passed off as the payload.
+pub struct ArenaPayloads<'a, B: MemoryBackend> {
+    region: &'a Region<B>,
     gateway: GatewayIndex,
-    position: u64,
-    length: u64,
-    file: &std::fs::File,
-    file_offset: u64,
-) -> Result<(), PayloadWriteError> {
-    with_payload(region, gateway, position, length, |offset| {
-        region
-            .write_bytes_fresh_to_file(offset, length as usize, file, file_offset)
-            .map_err(PayloadWriteError::Io)
-    })
+}
+
+impl<'a, B: MemoryBackend> ArenaPayloads<'a, B> {
+    pub fn new(region: &'a Region<B>, gateway: GatewayIndex) -> Self {
+        Self { region, gateway }
+    }
+}
+
+impl<B: MemoryBackend> PayloadSource for ArenaPayloads<'_, B> {
+    type Error = PayloadWriteError;
+
+    fn copy(&mut self, position: u64, dst: &mut [u8]) -> Result<(), PayloadWriteError> {
+        Ok(read_payload(self.region, self.gateway, position, dst)?)
+    }
+
+    fn write_to(
+        &mut self,
+        head: &[u8],
+        position: u64,
+        len: u64,
+        tail: &[u8],
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> Result<(), RunWriteError<PayloadWriteError>> {
+        // A run of batches back to back may pass the arena's end (the next
+        // batch starts again at 0): write each side from where it lives.
+        // The arena's size is a whole number of pages, so both stay aligned.
+        let size = self.region.layout().geometry.arena_bytes;
+        let first = len.min(size - position % size);
+        let pieces = [
+            (
+                head,
+                position,
+                first,
+                if first == len { tail } else { &[][..] },
+            ),
+            (&[][..], position + first, len - first, tail),
+        ];
+        let mut at = file_offset;
+        for (index, (head, position, len, tail)) in pieces.into_iter().enumerate() {
+            if index == 1 && len == 0 {
+                break;
+            }
+            let written = with_payload(self.region, self.gateway, position, len, |offset| {
+                self.region
+                    .device_write_framed_to_file(head, offset, len as usize, tail, file, at)
+                    .map_err(PayloadWriteError::Io)
+            });
+            match written {
+                Ok(()) => {}
+                Err(PayloadWriteError::Io(error)) => return Err(RunWriteError::Io(error)),
+                Err(unavailable) => return Err(RunWriteError::Source(unavailable)),
+            }
+            at += head.len() as u64 + len;
+        }
+        Ok(())
+    }
 }
 
 /// Runs `copy` on the region offset of the payload at `position` if it is

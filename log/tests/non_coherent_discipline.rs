@@ -13,7 +13,8 @@ use std::time::Duration;
 use cxlkafka_log::layout::{kind, BatchHeader};
 use cxlkafka_log::memory::{MemoryBackend, SimFaults, Simulated, SimulatedMemory};
 use cxlkafka_log::open::{attach, cluster_id, format};
-use cxlkafka_log::ring::{RingReader, RingWriter};
+use cxlkafka_log::ring::{ArenaPayloads, RingReader, RingWriter};
+use cxlkafka_log::segment::{EntryHeader, PayloadRef, RunEntry, SegmentLog, DIRECT_IO_ALIGN};
 use cxlkafka_log::Region;
 use support::{geometry, publish_all, read_all, ReadSummary};
 
@@ -248,4 +249,110 @@ fn a_restarted_writer_resumes_after_its_predecessors_batches() {
     }
     drain(&mut reader);
     assert_eq!(received, 26, "slots 5..=30 all arrive");
+}
+
+/// Writes `len` bytes of gateway 0's arena from `position` into a fresh
+/// segment chain in `dir` as the disk tier does (by the device, straight
+/// from the region), reopens the chain, and returns the payload read back.
+fn device_copy_read_back(
+    region: &Region<Simulated>,
+    dir: &Path,
+    sequence: u64,
+    position: u64,
+    len: usize,
+) -> Vec<u8> {
+    let header = EntryHeader {
+        sequence,
+        length: len as u32,
+        kind: kind::DATA,
+        ..EntryHeader::default()
+    };
+    {
+        let (mut segments, _) = SegmentLog::open(dir, 1 << 30).unwrap();
+        let mut payloads = ArenaPayloads::new(region, 0);
+        let placed = segments
+            .write_run(0, sequence, position, len as u64, &mut payloads)
+            .expect("written")
+            .expect("mirrored");
+        // The CRC is the writer's intended bytes' (the batch's own CRC in
+        // the gateway), so recovery would cut a stale copy; read the file
+        // before that to see exactly what the device wrote.
+        segments
+            .append_placed(
+                &placed,
+                &RunEntry {
+                    header,
+                    payload_crc: 0,
+                    position,
+                },
+            )
+            .unwrap();
+        let mut back = vec![0u8; len];
+        segments
+            .files()
+            .read_payload(
+                cxlkafka_log::segment::DiskLocation {
+                    segment: sequence,
+                    position: 0,
+                    payload: Some(PayloadRef {
+                        source: 0,
+                        offset: position % DIRECT_IO_ALIGN,
+                    }),
+                },
+                &mut back,
+            )
+            .unwrap();
+        back
+    }
+}
+
+#[test]
+fn the_disk_tier_writes_what_memory_holds_so_a_writer_that_skips_its_flush_is_caught() {
+    let (writer_region, replica_region) =
+        simulated_pair(64, 1 << 16, SimFaults::hostile(11), SimFaults::none(12));
+    let mut writer = RingWriter::new(&writer_region, 0);
+    let flushed: Vec<u8> = (0..6000u32).map(|i| (i * 31 + 7) as u8).collect();
+    let header = BatchHeader {
+        kind: kind::DATA,
+        record_count: 1,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    writer.publish(&writer_region, header, &flushed).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        device_copy_read_back(&replica_region, &dir.path().join("a"), 1, 0, flushed.len()),
+        flushed,
+        "a payload published by the rules reaches the file whole"
+    );
+
+    // A writer that skips its flush: the bytes stay in its own cache.
+    let unflushed: Vec<u8> = (0..5000u32).map(|i| (i * 13 + 1) as u8 | 1).collect();
+    let position = 8192 + 100;
+    let offset = writer_region.layout().arena(0) + position as usize;
+    let backend = writer_region.backend();
+    backend.write(offset, &unflushed);
+    let stale = device_copy_read_back(
+        &replica_region,
+        &dir.path().join("b"),
+        1,
+        position,
+        unflushed.len(),
+    );
+    assert_ne!(
+        stale, unflushed,
+        "the device reads memory, not the writer's cache"
+    );
+    backend.flush(offset, unflushed.len());
+    backend.store_fence();
+    assert_eq!(
+        device_copy_read_back(
+            &replica_region,
+            &dir.path().join("c"),
+            1,
+            position,
+            unflushed.len()
+        ),
+        unflushed,
+        "once flushed, the same bytes reach the file"
+    );
 }

@@ -3,7 +3,7 @@
 //! gateway's info and heartbeat), so the sequencer and the gateways agree on
 //! who is live by the same rule ([`heartbeat_is_fresh`]).
 
-use cxlkafka_log::layout::{GatewayIndex, GatewayInfo, Heartbeat};
+use cxlkafka_log::layout::{Frontier, GatewayIndex, GatewayInfo, Heartbeat};
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::Region;
 
@@ -103,6 +103,34 @@ pub fn live_members<B: MemoryBackend>(region: &Region<B>, timeout_ns: u64) -> Ve
                 host: String::from_utf8_lossy(&info.advertised_host[..len]).into_owned(),
                 port: info.advertised_port,
             }
+        })
+        .collect()
+}
+
+/// The live gateways whose disks hold every entry that the most complete
+/// gateway holds, lowest slot first: the ones clients may be sent to for
+/// any offset. "Most complete" is the lowest `holds_from` any slot
+/// published, live or not: while the only gateways that hold older entries
+/// are down, no live gateway qualifies and the partitions have no leader
+/// (as Kafka keeps a partition offline rather than elect a replica that is
+/// out of sync), instead of serving a copy that lacks acknowledged records.
+/// A gateway that joined late, restarted empty or missed entries while
+/// paused is live but not among them. A gateway still starting (0) never
+/// is; when no slot has published yet, every live gateway is returned.
+pub fn holders<B: MemoryBackend>(region: &Region<B>, timeout_ns: u64) -> Vec<Member> {
+    let slots = region.layout().geometry.max_gateways as GatewayIndex;
+    let most_complete = (0..slots)
+        .map(|gateway| region.frontier(gateway, Frontier::HoldsFrom))
+        .filter(|&from| from != 0)
+        .min();
+    let live = live_members(region, timeout_ns);
+    let Some(most_complete) = most_complete else {
+        return live;
+    };
+    live.into_iter()
+        .filter(|member| {
+            let from = region.frontier(member.gateway, Frontier::HoldsFrom);
+            from != 0 && from <= most_complete
         })
         .collect()
 }

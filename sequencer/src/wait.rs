@@ -14,9 +14,15 @@ use std::time::Duration;
 /// thread may see work that another process made.
 pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// The first sleep; each following one doubles, up to [`MAX_IDLE_SLEEP`].
-const FIRST_SLEEP: Duration = Duration::from_micros(1);
+/// A timed sleep lasts at least Linux's default timer slack (50 µs)
+/// whatever it asks for, so shorter first steps only add wake-ups (each a
+/// context switch) without seeing other processes' work any sooner.
+const FIRST_SLEEP: Duration = Duration::from_micros(50);
 const SPINS: u32 = 64;
-const YIELDS: u32 = 16;
+/// Each yield is a system call; on a machine whose cores are all busy it
+/// hands the core to a runnable thread, which is the point, but more than a
+/// few in a row only burn the time a sleep would have saved.
+const YIELDS: u32 = 4;
 
 /// Wakes the threads of this process that sleep waiting for a kind of work.
 #[derive(Debug, Default)]

@@ -156,6 +156,9 @@ struct Plan {
 impl Plan {
     fn resolve(ctx: &GatewayContext, body: &FetchRequest, version: i16, readable: &[bool]) -> Self {
         let by_id = version >= FIRST_VERSION_WITH_TOPIC_IDS;
+        // A gateway whose disk lacks older entries (it joined late or
+        // missed some) sends the client to one that holds them.
+        let holds_everything = ctx.log.holds_everything();
         let topics = body
             .topics
             .iter()
@@ -180,6 +183,13 @@ impl Plan {
                                 .ok()
                                 .and_then(|index| topic.stream(index))
                                 .ok_or(ResponseError::UnknownTopicOrPartition)
+                                .and_then(|stream| {
+                                    if holds_everything {
+                                        Ok(stream)
+                                    } else {
+                                        Err(ResponseError::NotLeaderOrFollower)
+                                    }
+                                })
                         }),
                         fetch_offset: partition.fetch_offset,
                         max_bytes: usize::try_from(partition.partition_max_bytes).unwrap_or(0),

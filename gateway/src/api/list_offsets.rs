@@ -93,6 +93,7 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
     let body: ListOffsetsRequest = request.decode_bounded(REQUEST)?;
     let version = request.version;
     let mut seen = HashSet::new();
+    let holds_everything = ctx.log.holds_everything();
     let mut response = ListOffsetsResponse::default();
     for requested in &body.topics {
         let topic = ctx.log.topic(&requested.name);
@@ -118,6 +119,9 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
                 Err(ResponseError::InvalidRequest)
             } else if denied {
                 Err(ResponseError::TopicAuthorizationFailed)
+            } else if stream.is_some() && !holds_everything {
+                // Its log start would be where this gateway's copy starts.
+                Err(ResponseError::NotLeaderOrFollower)
             } else {
                 stream
                     .map(|stream| lookup(ctx, stream, partition.timestamp, version))

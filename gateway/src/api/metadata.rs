@@ -44,7 +44,7 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use crate::api_support::brokers::{cluster_id, live_brokers, replicas};
+use crate::api_support::brokers::{cluster_id, holder_ids, live_brokers, replicas};
 use crate::api_support::errors::status_error;
 use crate::api_support::topics::{by_id, new_topic_id, validate_topic_name};
 use crate::cluster::Member;
@@ -279,6 +279,7 @@ fn unknown(name: Option<TopicName>, topic_id: Uuid, error: ResponseError) -> Met
 
 /// The response entry of a live topic.
 fn describe(topic: &Topic, brokers: &[Member], ctx: &GatewayContext) -> MetadataResponseTopic {
+    let holders = holder_ids(ctx);
     let mut entry = MetadataResponseTopic::default();
     entry.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
     entry.topic_id = Uuid::from_bytes(topic.topic_id);
@@ -286,13 +287,28 @@ fn describe(topic: &Topic, brokers: &[Member], ctx: &GatewayContext) -> Metadata
     entry.partitions = (0..topic.partitions)
         .map(|index| {
             let factor = i16::try_from(topic.replication_factor).unwrap_or(i16::MAX);
-            let replicas = replicas(brokers, topic, index, factor);
+            let replicas = replicas(brokers, &holders, topic, index, factor);
             let mut partition = MetadataResponsePartition::default();
             partition.partition_index = i32::try_from(index).unwrap_or(i32::MAX);
-            partition.leader_id = BrokerId(replicas.first().copied().unwrap_or(ctx.node_id));
             partition.leader_epoch = -1;
+            match replicas.first() {
+                Some(&leader) => partition.leader_id = BrokerId(leader),
+                None => {
+                    // Only gateways that hold older entries could lead, and
+                    // none is live: offline, as Kafka reports a partition
+                    // whose in-sync replicas are all down.
+                    partition.error_code = ResponseError::LeaderNotAvailable.code();
+                    partition.leader_id = BrokerId(-1);
+                }
+            }
             partition.replica_nodes = replicas.iter().copied().map(BrokerId).collect();
-            partition.isr_nodes = partition.replica_nodes.clone();
+            // In sync: the replicas that hold every entry.
+            partition.isr_nodes = replicas
+                .iter()
+                .copied()
+                .filter(|id| holders.contains(id))
+                .map(BrokerId)
+                .collect();
             partition
         })
         .collect();

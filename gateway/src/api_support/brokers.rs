@@ -31,20 +31,38 @@ pub fn live_brokers(ctx: &GatewayContext) -> Vec<Member> {
     members
 }
 
-/// Replica node ids of a partition, leader first: the live gateway at
-/// `(slot + partition) % live` and the ones after it, up to
-/// `replication_factor` of them.
+/// The node ids of the live gateways that hold every entry (see
+/// [`crate::cluster::ClusterLog::holders`]).
+pub fn holder_ids(ctx: &GatewayContext) -> HashSet<i32> {
+    ctx.log
+        .holders()
+        .iter()
+        .map(|member| i32::from(member.gateway))
+        .collect()
+}
+
+/// Replica node ids of a partition, leader first: the leader is the holder
+/// at `(slot + partition) % holders` (so leaders spread over the gateways
+/// that hold every entry, and never land on one that lacks older data),
+/// followed by the live gateways after it in slot order, up to
+/// `replication_factor` in all. Empty when no live gateway holds every
+/// entry: the partition has no leader.
 pub fn replicas(
     brokers: &[Member],
+    holders: &HashSet<i32>,
     topic: &Topic,
     partition: u32,
     replication_factor: i16,
 ) -> Vec<i32> {
     let count = brokers.len();
-    if count == 0 {
+    let leaders: Vec<usize> = (0..count)
+        .filter(|&at| holders.contains(&i32::from(brokers[at].gateway)))
+        .collect();
+    let Some(&leader) =
+        leaders.get((topic.slot as usize + partition as usize) % leaders.len().max(1))
+    else {
         return Vec::new();
-    }
-    let leader = (topic.slot as usize + partition as usize) % count;
+    };
     let copies = usize::try_from(replication_factor)
         .unwrap_or(1)
         .clamp(1, count);
@@ -115,17 +133,41 @@ mod tests {
     #[test]
     fn leaders_spread_and_replicas_follow_in_ring_order() {
         let live = members(&[0, 2, 5]);
-        assert_eq!(replicas(&live, &topic(0), 0, 2), vec![0, 2]);
-        assert_eq!(replicas(&live, &topic(0), 1, 2), vec![2, 5]);
-        assert_eq!(replicas(&live, &topic(0), 2, 2), vec![5, 0]);
-        assert_eq!(replicas(&live, &topic(1), 0, 1), vec![2]);
+        let all = HashSet::from([0, 2, 5]);
+        assert_eq!(replicas(&live, &all, &topic(0), 0, 2), vec![0, 2]);
+        assert_eq!(replicas(&live, &all, &topic(0), 1, 2), vec![2, 5]);
+        assert_eq!(replicas(&live, &all, &topic(0), 2, 2), vec![5, 0]);
+        assert_eq!(replicas(&live, &all, &topic(1), 0, 1), vec![2]);
         assert_eq!(
-            replicas(&live, &topic(0), 0, 9),
+            replicas(&live, &all, &topic(0), 0, 9),
             vec![0, 2, 5],
             "at most one copy per gateway"
         );
-        assert_eq!(replicas(&live, &topic(0), 0, -1), vec![0]);
-        assert!(replicas(&[], &topic(0), 0, 2).is_empty());
+        assert_eq!(replicas(&live, &all, &topic(0), 0, -1), vec![0]);
+        assert!(replicas(&[], &all, &topic(0), 0, 2).is_empty());
+    }
+
+    #[test]
+    fn only_gateways_that_hold_every_entry_lead() {
+        let live = members(&[0, 2, 5]);
+        let holders = HashSet::from([0, 5]);
+        let leaders: Vec<i32> = (0..6)
+            .map(|partition| replicas(&live, &holders, &topic(0), partition, 2)[0])
+            .collect();
+        assert_eq!(
+            leaders,
+            vec![0, 5, 0, 5, 0, 5],
+            "spread over the holders only"
+        );
+        assert_eq!(
+            replicas(&live, &holders, &topic(0), 1, 2),
+            vec![5, 0],
+            "followers follow in slot order"
+        );
+        assert!(
+            replicas(&live, &HashSet::new(), &topic(0), 1, 1).is_empty(),
+            "no live gateway holds every entry: no leader"
+        );
     }
 
     #[test]

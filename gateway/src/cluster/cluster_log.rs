@@ -27,6 +27,10 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         membership::live_members(&self.region, self.lease_timeout_ns)
     }
 
+    fn holders(&self) -> Vec<Member> {
+        membership::holders(&self.region, self.lease_timeout_ns)
+    }
+
     fn topics(&self) -> Vec<Topic> {
         self.all_topics()
     }

@@ -45,5 +45,22 @@ impl<B: MemoryBackend> Cluster<B> {
         metrics::gauge!(telemetry::REPLICA_DURABLE_LAG_ENTRIES)
             .set(checkpoint.next_sequence.saturating_sub(self.disk.durable()) as f64);
         metrics::gauge!(telemetry::SEGMENT_BYTES).set(self.disk.stored_bytes() as f64);
+        metrics::gauge!(telemetry::REPLICA_HOLDS_FROM_SEQUENCE).set(self.disk.holds_from() as f64);
+        metrics::gauge!(telemetry::UNDER_REPLICATED_PARTITIONS)
+            .set(self.under_replicated_partitions() as f64);
+    }
+
+    /// Partitions whose replication factor asks for more disk copies than
+    /// there are live gateways holding every entry (every gateway copies
+    /// every partition; the region is the remaining copy).
+    fn under_replicated_partitions(&self) -> u64 {
+        let complete_disks = membership::holders(&self.region, self.lease_timeout_ns).len();
+        self.all_topics()
+            .iter()
+            .filter(|topic| {
+                usize::from(topic.replication_factor).saturating_sub(1) > complete_disks
+            })
+            .map(|topic| u64::from(topic.partitions))
+            .sum()
     }
 }

@@ -173,6 +173,20 @@ pub trait ClusterLog: Send + Sync + 'static {
     fn node_id(&self) -> i32;
     /// Live gateways, lowest slot first.
     fn members(&self) -> Vec<Member>;
+    /// Live gateways whose disks hold every entry the most complete live
+    /// gateway holds, lowest slot first: only these lead partitions and
+    /// coordinate groups, so no client is sent where its data is missing.
+    fn holders(&self) -> Vec<Member> {
+        self.members()
+    }
+    /// Whether this gateway is one of [`ClusterLog::holders`]: one that is
+    /// not answers reads with NOT_LEADER_OR_FOLLOWER.
+    fn holds_everything(&self) -> bool {
+        let me = self.node_id();
+        self.holders()
+            .iter()
+            .any(|member| i32::from(member.gateway) == me)
+    }
     /// Live topics.
     fn topics(&self) -> Vec<Topic>;
     /// One live topic.

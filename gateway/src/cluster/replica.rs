@@ -8,19 +8,20 @@
 //!
 //! | thread | does |
 //! |---|---|
-//! | `replicator` | copies entries the tailer applied from the region into the segments |
+//! | `replicator` | copies entries the tailer applied from the region into the segments: data batches as aligned runs written by the device (`O_DIRECT`) straight from the arena, the rest through a buffer |
 //! | `syncer` | fsyncs what was copied (one fsync covers everything written before it: group commit), then publishes the durable frontier |
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use cxlkafka_log::layout::{kind, Completion, Frontier, GatewayIndex, OrderEntry};
 use cxlkafka_log::memory::MemoryBackend;
-use cxlkafka_log::ring::{read_payload, write_payload_to_file, PayloadWriteError};
+use cxlkafka_log::ring::{read_payload, ArenaPayloads, PayloadWriteError};
 use cxlkafka_log::segment::{
-    AppendFromError, DiskLocation, EntryHeader, SegmentFiles, SegmentLog, StoredEntry,
+    AppendFromError, DirectIo, DiskLocation, EntryHeader, RunEntry, RunWriteError, SegmentFiles,
+    SegmentLog, StoredEntry,
 };
 use cxlkafka_sequencer::membership;
 use cxlkafka_sequencer::wait::Backoff;
@@ -32,6 +33,8 @@ use crate::{records, telemetry};
 
 /// Entries copied per lock of the segment writer.
 const ENTRIES_PER_CHUNK: usize = 512;
+/// Largest run of batches written by one `O_DIRECT` write.
+const MAX_RUN_BYTES: u64 = 16 << 20;
 
 /// The disk tier of one gateway.
 pub(super) struct DiskTier {
@@ -54,7 +57,16 @@ pub(super) struct DiskTier {
     /// every chunk the replicator copies, so neither takes the lock while
     /// the disk is healthy.
     write_failing: AtomicBool,
+    /// Lowest sequence from which the segments have held every entry (see
+    /// `GatewayFrontiers::holds_from`); 0 until `start_at` decides it.
+    holds_from: AtomicU64,
+    /// The segment directory, where `holds_from` is kept across restarts.
+    dir: PathBuf,
 }
+
+/// The file in a segment directory that keeps `holds_from` across restarts
+/// (a gap this gateway once had is not forgotten by restarting).
+const HOLDS_FROM_FILE: &str = "holds-from";
 
 /// First and longest pause of the replicator between attempts at a write
 /// that failed: a full disk is retried a few times a second, not in a spin.
@@ -81,6 +93,7 @@ impl DiskTier {
         let files = segments.files();
         let next = segments.last_sequence() + 1;
         let (durable_tx, _) = watch::channel(next);
+        let holds_from = read_holds_from(dir)?;
         Ok((
             Self {
                 writer: Mutex::new(ReplicaWriter { segments, next }),
@@ -92,6 +105,8 @@ impl DiskTier {
                 failed: AtomicBool::new(false),
                 write_fault: Mutex::new(None),
                 write_failing: AtomicBool::new(false),
+                holds_from: AtomicU64::new(holds_from),
+                dir: dir.to_path_buf(),
             },
             stored,
         ))
@@ -116,10 +131,35 @@ impl DiskTier {
             metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL)
                 .increment(start - writer.next);
         }
+        let holds_from = match self.holds_from.load(Ordering::Acquire) {
+            _ if start > writer.next => start,
+            // No record: a new chain, or one written before the record
+            // existed, which had no way to know of a gap.
+            0 => 1,
+            known => known,
+        };
+        self.set_holds_from(holds_from);
         writer.next = writer.next.max(start);
         self.replicated.store(writer.next, Ordering::Release);
         self.durable.store(writer.next, Ordering::Release);
         self.durable_tx.send_replace(writer.next);
+    }
+
+    /// Lowest sequence from which the segments hold every entry.
+    pub(super) fn holds_from(&self) -> u64 {
+        self.holds_from.load(Ordering::Acquire)
+    }
+
+    /// Records a new `holds_from`, on disk too (a failure to record it is
+    /// logged: the value in the region still tells the peers).
+    fn set_holds_from(&self, holds_from: u64) {
+        if self.holds_from.swap(holds_from, Ordering::AcqRel) == holds_from {
+            return;
+        }
+        metrics::gauge!(telemetry::REPLICA_HOLDS_FROM_SEQUENCE).set(holds_from as f64);
+        if let Err(error) = write_holds_from(&self.dir, holds_from) {
+            tracing::warn!(%error, holds_from, "cannot record where this gateway's copy starts");
+        }
     }
 
     pub(super) fn files(&self) -> &SegmentFiles {
@@ -215,75 +255,43 @@ impl DiskTier {
 impl<B: MemoryBackend> Cluster<B> {
     /// Copies every entry the tailer applied into the segments, in order.
     pub(super) fn replicate_loop(&self) {
-        let layout = *self.region.layout();
         let mut backoff = Backoff::default();
-        let mut payload = Vec::new();
-        let copied_bytes = metrics::counter!(telemetry::REPLICA_COPIED_BYTES_TOTAL);
+        let mut copier = Copier {
+            payload: Vec::new(),
+            run: None,
+            located: Vec::new(),
+            copied_bytes: metrics::counter!(telemetry::REPLICA_COPIED_BYTES_TOTAL),
+        };
         // Exported from the start, so a dashboard sees 0 rather than nothing.
         metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL).increment(0);
         metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(0);
+        let mut direct_io = None;
         let mut retry = FIRST_WRITE_RETRY;
         while !self.stopping() {
             let rings = self.bells.apply.rings();
             let applied = self.applied();
-            let mut write_error = None;
             let mut writer = lock(&self.disk.writer);
-            let mut next = writer.next;
-            let mut located = Vec::new();
-            let mut copied = 0usize;
-            while next < applied && copied < ENTRIES_PER_CHUNK {
-                copied += 1;
-                let sequence = next;
-                next += 1;
-                // The tailer applied it, and the sequencer does not
-                // overwrite what this gateway has not copied (see
-                // `publish_applied`), so it is there unless this gateway
-                // lagged a whole lap while the sequencer thought it dead.
-                let Some(entry) = self
-                    .region
-                    .read_committed::<OrderEntry>(layout.order_entry(sequence), sequence)
-                else {
-                    self.missed(sequence, "order entry overwritten");
-                    continue;
-                };
-                match self.copy_entry(&mut writer.segments, &entry, &mut payload) {
-                    Ok(location) => {
-                        copied_bytes.increment(u64::from(entry.length));
-                        if entry.kind == kind::DATA {
-                            located.push((entry.stream, entry.base_offset, location));
-                        }
-                    }
-                    Err(CopyError::Gone) => self.missed(sequence, "payload recycled"),
-                    Err(CopyError::Write(error)) => {
-                        // Not copied, so never durable here: stop and retry.
-                        metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(1);
-                        if let Some(held_back) = WRITE_ERROR_LOG.admit() {
-                            tracing::error!(
-                                %error,
-                                sequence,
-                                held_back,
-                                "cannot write to the disk tier; retrying"
-                            );
-                        }
-                        write_error = Some(error);
-                        next = sequence;
-                        break;
-                    }
-                }
-            }
+            let first = writer.next;
+            let (next, write_error) =
+                self.copy_chunk(&mut writer.segments, &mut copier, first, applied);
             let progressed = next > writer.next;
             writer.next = next;
-            if !located.is_empty() {
+            if !copier.located.is_empty() {
                 // Under the writer lock: the syncer cannot call these bytes
                 // durable (and let the arena recycle them) before a fetch
                 // can find them on disk.
                 let mut index = lock_write(&self.index);
-                for (stream, base_offset, location) in located {
+                for (stream, base_offset, location) in copier.located.drain(..) {
                     index.set_disk_location(stream, base_offset, location);
                 }
             }
+            report_direct_io(writer.segments.direct_io(), &mut direct_io);
             drop(writer);
             if let Some(error) = write_error {
+                metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(1);
+                if let Some(held_back) = WRITE_ERROR_LOG.admit() {
+                    tracing::error!(%error, sequence = next, held_back, "cannot write to the disk tier; retrying");
+                }
                 self.disk.set_write_fault(Some(error));
                 // Whatever was copied before the failure still counts.
                 if progressed {
@@ -309,55 +317,160 @@ impl<B: MemoryBackend> Cluster<B> {
         self.disk.work_signal.notify_all();
     }
 
-    /// Appends one ordered entry to the segments. A data batch goes
-    /// straight from the region to the file, its CRC derived from its
-    /// first bytes (the batch's own CRC, checked on produce, covers the
-    /// rest), so this thread neither copies nor reads it; anything else
-    /// goes through `buffer`.
+    /// Copies entries from `next` up to `applied` (at most a chunk); returns
+    /// the next sequence not copied and why copying stopped early, if the
+    /// disk refused a write (the entries from the returned sequence on are
+    /// copied again later).
+    fn copy_chunk(
+        &self,
+        segments: &mut SegmentLog,
+        copier: &mut Copier,
+        mut next: u64,
+        applied: u64,
+    ) -> (u64, Option<String>) {
+        let layout = *self.region.layout();
+        let mut copied = 0usize;
+        while next < applied && copied < ENTRIES_PER_CHUNK {
+            copied += 1;
+            let sequence = next;
+            next += 1;
+            // The tailer applied it, and the sequencer does not overwrite
+            // what this gateway has not copied (see `publish_applied`), so
+            // it is there unless this gateway lagged a whole lap while the
+            // sequencer thought it dead.
+            let Some(entry) = self
+                .region
+                .read_committed::<OrderEntry>(layout.order_entry(sequence), sequence)
+            else {
+                self.missed(sequence, "order entry overwritten");
+                continue;
+            };
+            if let Some(run_entry) = self.run_entry(&entry) {
+                if copier.extends_run(&entry) {
+                    copier.add_to_run(&entry, run_entry);
+                    continue;
+                }
+                if let Err((at, error)) = self.write_run(segments, copier) {
+                    return (at, Some(error));
+                }
+                copier.add_to_run(&entry, run_entry);
+                continue;
+            }
+            if let Err((at, error)) = self.write_run(segments, copier) {
+                return (at, Some(error));
+            }
+            match self.copy_entry(segments, &entry, &mut copier.payload) {
+                Ok(location) => copier.copied(&entry, location),
+                Err(CopyError::Gone) => self.missed(sequence, "payload recycled"),
+                Err(CopyError::Write(error)) => return (sequence, Some(error)),
+            }
+        }
+        if let Err((at, error)) = self.write_run(segments, copier) {
+            return (at, Some(error));
+        }
+        (next, None)
+    }
+
+    /// A data batch as a run entry: its segment header and its payload's
+    /// CRC32C, derived from the batch's own CRC (checked on produce), so the
+    /// payload is never read by the CPU. `None` for anything else.
+    fn run_entry(&self, entry: &OrderEntry) -> Option<RunEntry> {
+        let length = entry.length as usize;
+        let mut prefix = [0u8; records::BATCH_PREFIX_BEFORE_CRC_COVERAGE];
+        if entry.kind != kind::DATA || length < prefix.len() {
+            return None;
+        }
+        read_payload(
+            &self.region,
+            entry.gateway,
+            entry.arena_position,
+            &mut prefix,
+        )
+        .ok()?;
+        let payload_crc = records::stored_batch_crc32c(&prefix, length)?;
+        Some(RunEntry {
+            header: entry_header(entry),
+            payload_crc,
+            position: entry.arena_position,
+        })
+    }
+
+    /// Writes the pending run, if any, into the segments by the device,
+    /// then appends its entries. A run the arena recycled part of is copied
+    /// entry by entry instead, so each batch is either copied or missed.
+    /// On a write error returns the first sequence not copied.
+    fn write_run(
+        &self,
+        segments: &mut SegmentLog,
+        copier: &mut Copier,
+    ) -> Result<(), (u64, String)> {
+        let Some(run) = copier.run.take() else {
+            return Ok(());
+        };
+        let first_sequence = run.entries[0].1.header.sequence;
+        let mut payloads = ArenaPayloads::new(&self.region, run.source);
+        let placed = match segments.write_run(
+            u32::from(run.source),
+            first_sequence,
+            run.position,
+            run.len,
+            &mut payloads,
+        ) {
+            Ok(placed) => placed,
+            Err(AppendFromError::Payload(RunWriteError::Source(
+                PayloadWriteError::Unavailable(_),
+            ))) => None,
+            Err(AppendFromError::Payload(RunWriteError::Source(PayloadWriteError::Io(error))))
+            | Err(AppendFromError::Payload(RunWriteError::Io(error))) => {
+                return Err((first_sequence, error.to_string()))
+            }
+            Err(AppendFromError::Segment(error)) => {
+                return Err((first_sequence, error.to_string()))
+            }
+        };
+        for (entry, run_entry) in &run.entries {
+            let sequence = run_entry.header.sequence;
+            let copied = match &placed {
+                Some(placed) => segments
+                    .append_placed(placed, run_entry)
+                    .map_err(|error| CopyError::Write(error.to_string())),
+                None => self.copy_entry(segments, entry, &mut copier.payload),
+            };
+            match copied {
+                Ok(location) => copier.copied(entry, location),
+                Err(CopyError::Gone) => self.missed(sequence, "payload recycled"),
+                Err(CopyError::Write(error)) => return Err((sequence, error)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one ordered entry to the segments with its payload inline,
+    /// read through `buffer`: control entries, and data batches that could
+    /// not go by a run.
     fn copy_entry(
         &self,
         segments: &mut SegmentLog,
         entry: &OrderEntry,
         buffer: &mut Vec<u8>,
     ) -> Result<DiskLocation, CopyError> {
-        let header = entry_header(entry);
-        let length = entry.length as usize;
-        let (gateway, position) = (entry.gateway, entry.arena_position);
-        let mut prefix = [0u8; records::BATCH_PREFIX_BEFORE_CRC_COVERAGE];
-        if entry.kind == kind::DATA && length >= prefix.len() {
-            read_payload(&self.region, gateway, position, &mut prefix)
-                .map_err(|_| CopyError::Gone)?;
-            if let Some(payload_crc) = records::stored_batch_crc32c(&prefix, length) {
-                return segments
-                    .append_from(&header, payload_crc, |file, at| {
-                        write_payload_to_file(
-                            &self.region,
-                            gateway,
-                            position,
-                            length as u64,
-                            file,
-                            at,
-                        )
-                    })
-                    .map_err(|error| match error {
-                        AppendFromError::Payload(PayloadWriteError::Unavailable(_)) => {
-                            CopyError::Gone
-                        }
-                        AppendFromError::Payload(PayloadWriteError::Io(error)) => {
-                            CopyError::Write(error.to_string())
-                        }
-                        AppendFromError::Segment(error) => CopyError::Write(error.to_string()),
-                    });
-            }
-        }
-        buffer.resize(length, 0);
-        read_payload(&self.region, gateway, position, buffer).map_err(|_| CopyError::Gone)?;
+        buffer.resize(entry.length as usize, 0);
+        read_payload(&self.region, entry.gateway, entry.arena_position, buffer)
+            .map_err(|_| CopyError::Gone)?;
         segments
-            .append(&header, buffer)
+            .append(&entry_header(entry), buffer)
             .map_err(|error| CopyError::Write(error.to_string()))
     }
 
+    /// An entry this gateway's disk will never hold: from now on it holds
+    /// only what follows, and peers stop sending clients here for older
+    /// data (see `Cluster::holders`).
     fn missed(&self, sequence: u64, why: &str) {
+        if sequence >= self.disk.holds_from() {
+            self.disk.set_holds_from(sequence + 1);
+            self.region
+                .set_frontier(self.gateway, Frontier::HoldsFrom, sequence + 1);
+        }
         if let Some(held_back) = MISSED_ENTRY_LOG.admit() {
             tracing::warn!(
                 sequence,
@@ -517,6 +630,96 @@ impl<B: MemoryBackend> Cluster<B> {
             let _ = tokio::time::timeout(step, own.changed()).await;
         }
     }
+}
+
+/// The replicator's working state between chunks.
+struct Copier {
+    /// Buffer of entries copied inline.
+    payload: Vec<u8>,
+    /// Data batches back to back in one arena, not written yet.
+    run: Option<PendingRun>,
+    /// Data batches copied, for the index: (stream, base offset, location).
+    located: Vec<(u32, i64, DiskLocation)>,
+    copied_bytes: metrics::Counter,
+}
+
+/// Data batches that lie back to back in one gateway's arena.
+struct PendingRun {
+    source: GatewayIndex,
+    /// Arena position of the first batch, and bytes up to the end of the last.
+    position: u64,
+    len: u64,
+    entries: Vec<(OrderEntry, RunEntry)>,
+}
+
+impl Copier {
+    /// Whether `entry` continues the pending run.
+    fn extends_run(&self, entry: &OrderEntry) -> bool {
+        self.run.as_ref().is_some_and(|run| {
+            run.source == entry.gateway
+                && run.position + run.len == entry.arena_position
+                && run.len + u64::from(entry.length) <= MAX_RUN_BYTES
+        })
+    }
+
+    /// Adds `entry` to the pending run (starting one when there is none).
+    fn add_to_run(&mut self, entry: &OrderEntry, run_entry: RunEntry) {
+        let run = self.run.get_or_insert_with(|| PendingRun {
+            source: entry.gateway,
+            position: entry.arena_position,
+            len: 0,
+            entries: Vec::new(),
+        });
+        run.len += u64::from(entry.length);
+        run.entries.push((*entry, run_entry));
+    }
+
+    fn copied(&mut self, entry: &OrderEntry, location: DiskLocation) {
+        self.copied_bytes.increment(u64::from(entry.length));
+        if entry.kind == kind::DATA {
+            self.located
+                .push((entry.stream, entry.base_offset, location));
+        }
+    }
+}
+
+/// Logs once, and exports, whether the data files are written with
+/// `O_DIRECT` whenever that changes.
+fn report_direct_io(now: &DirectIo, reported: &mut Option<bool>) {
+    let direct = *now == DirectIo::On;
+    if *reported == Some(direct) {
+        return;
+    }
+    if let DirectIo::Refused(why) = now {
+        tracing::warn!(%why, "the disk tier writes data files through the page cache, not O_DIRECT");
+    }
+    metrics::gauge!(telemetry::REPLICA_DIRECT_IO).set(if direct { 1.0 } else { 0.0 });
+    *reported = Some(direct);
+}
+
+/// `holds_from` as recorded in `dir` (0 when never recorded).
+fn read_holds_from(dir: &Path) -> Result<u64, String> {
+    match std::fs::read_to_string(dir.join(HOLDS_FROM_FILE)) {
+        Ok(text) => text.trim().parse().map_err(|error| {
+            format!(
+                "{}: not a sequence: {error}",
+                dir.join(HOLDS_FROM_FILE).display()
+            )
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(error) => Err(format!("{}: {error}", dir.join(HOLDS_FROM_FILE).display())),
+    }
+}
+
+/// Replaces the record of `holds_from` in `dir` atomically and durably.
+fn write_holds_from(dir: &Path, holds_from: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let temporary = dir.join(format!("{HOLDS_FROM_FILE}.tmp"));
+    let mut file = std::fs::File::create(&temporary)?;
+    writeln!(file, "{holds_from}")?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, dir.join(HOLDS_FROM_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Why an entry was not copied.

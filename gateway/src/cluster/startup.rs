@@ -75,6 +75,9 @@ pub fn start<B: MemoryBackend>(
     let gateway = take_slot(&region, &options)?;
     let epochs = EpochRecord::open(&options.data_dir, gateway)?;
     let writer = RingWriter::resume(&region, gateway);
+    // Until its disk tier says what it holds, this gateway holds nothing
+    // anyone may rely on (the slot's previous holder may have said more).
+    region.set_frontier(gateway, Frontier::HoldsFrom, 0);
     let incarnation = membership::join(
         &region,
         gateway,
@@ -101,6 +104,7 @@ pub fn start<B: MemoryBackend>(
     index.set_topics(read_catalog(&region));
     disk.start_at(first);
     region.set_frontier(gateway, Frontier::Durable, first);
+    region.set_frontier(gateway, Frontier::HoldsFrom, disk.holds_from());
     let recycle_from = recycle_start(&region, gateway, &writer);
     tracing::info!(
         gateway,

@@ -94,9 +94,10 @@ pub fn coordinator_among<'a>(key: &str, live: &'a [Member]) -> Option<&'a Member
     live.get(index)
 }
 
-/// The coordinator of `key` now.
+/// The coordinator of `key` now: among the gateways that hold every
+/// entry, so its committed offsets are all there.
 pub fn coordinator(log: &dyn ClusterLog, key: &str) -> Option<Member> {
-    coordinator_among(key, &log.members()).cloned()
+    coordinator_among(key, &log.holders()).cloned()
 }
 
 /// Whether this gateway coordinates `key`.
@@ -465,7 +466,7 @@ pub type LagSeries = (String, String, u32);
 /// High watermark minus committed offset (at least 0), per partition, for
 /// every group this gateway coordinates.
 pub fn lag_series(log: &dyn ClusterLog) -> HashMap<LagSeries, i64> {
-    let live = log.members();
+    let live = log.holders();
     let me = log.node_id();
     let topics: HashMap<u32, String> = log
         .topics()

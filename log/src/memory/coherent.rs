@@ -27,6 +27,18 @@ impl MemoryBackend for Coherent {
     fn write(&self, offset: usize, src: &[u8]) {
         self.memory.write(offset, src)
     }
+    fn write_framed_to_file(
+        &self,
+        head: &[u8],
+        offset: usize,
+        len: usize,
+        tail: &[u8],
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        self.memory
+            .write_framed_to_file(head, offset, len, tail, file, file_offset)
+    }
     fn write_to_file(
         &self,
         offset: usize,

@@ -145,6 +145,85 @@ impl MappedMemory {
         Ok(())
     }
 
+    /// Writes `head`, then `len` bytes of the mapping at `offset`, then
+    /// `tail`, back to back into `file` at `file_offset`, by one `pwritev`
+    /// (one I/O for an `O_DIRECT` file, the middle read by the device
+    /// straight from the mapping). A write the kernel cuts short is
+    /// finished piece by piece.
+    pub fn write_framed_to_file(
+        &self,
+        head: &[u8],
+        offset: usize,
+        len: usize,
+        tail: &[u8],
+        file: &File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::FileExt;
+        self.check(offset, len);
+        let position = libc::off_t::try_from(file_offset)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        let pieces = [
+            libc::iovec {
+                iov_base: head.as_ptr().cast_mut().cast::<libc::c_void>(),
+                iov_len: head.len(),
+            },
+            libc::iovec {
+                // SAFETY: `check` proved offset..offset+len lies inside the
+                // mapping; this only computes the address, nothing is read.
+                iov_base: unsafe { self.map.as_ptr().add(offset) }
+                    .cast_mut()
+                    .cast::<libc::c_void>(),
+                iov_len: len,
+            },
+            libc::iovec {
+                iov_base: tail.as_ptr().cast_mut().cast::<libc::c_void>(),
+                iov_len: tail.len(),
+            },
+        ];
+        // SAFETY: the three iovecs name `head` and `tail` (borrowed for the
+        // call) and offset..offset+len of the mapping (checked above, kept
+        // alive by `self`); pwritev only reads them and no Rust reference
+        // to the mapped bytes is made. A concurrent writer can make the
+        // written bytes inconsistent, never invalid, as in `write_to_file`:
+        // the caller re-validates them (the arena floor) after.
+        let result = unsafe {
+            libc::pwritev(
+                file.as_raw_fd(),
+                pieces.as_ptr(),
+                pieces.len() as libc::c_int,
+                position,
+            )
+        };
+        let mut done = match result {
+            n if n >= 0 => n as usize,
+            _ => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+                0
+            }
+        };
+        // Cut short (or interrupted): finish each piece from where it got.
+        let mut at = file_offset;
+        for (index, piece_len) in [head.len(), len, tail.len()].into_iter().enumerate() {
+            let skip = done.min(piece_len);
+            done -= skip;
+            let rest = piece_len - skip;
+            if rest > 0 {
+                match index {
+                    0 => file.write_all_at(&head[skip..], at + skip as u64)?,
+                    1 => self.write_to_file(offset + skip, rest, file, at + skip as u64)?,
+                    _ => file.write_all_at(&tail[skip..], at + skip as u64)?,
+                }
+            }
+            at += piece_len as u64;
+        }
+        Ok(())
+    }
+
     /// Copies `src` into the region at `offset`.
     pub fn write(&self, offset: usize, src: &[u8]) {
         self.check(offset, src.len());
@@ -371,6 +450,37 @@ mod tests {
         let mut back = vec![0u8; source.len()];
         std::os::unix::fs::FileExt::read_exact_at(&out, &mut back, 100).unwrap();
         assert_eq!(back, source);
+    }
+
+    #[test]
+    fn a_framed_write_puts_head_mapping_and_tail_back_to_back_even_with_o_direct() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let (_file, memory) = mapping(1 << 16);
+        let source: Vec<u8> = (0..8192u32).map(|i| (i * 7 + 3) as u8).collect();
+        memory.write(4096, &source);
+        let (head_storage, tail_storage) = (vec![0xAAu8; 8192], vec![0xBBu8; 8192]);
+        let page = |storage: &[u8]| {
+            let start = storage.as_ptr().align_offset(4096);
+            start..start + 4096
+        };
+        let head = &head_storage[page(&head_storage)];
+        let tail = &tail_storage[page(&tail_storage)];
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(dir.path().join("framed"))
+            .unwrap();
+        memory
+            .write_framed_to_file(head, 4096, source.len(), tail, &out, 8192)
+            .unwrap();
+        let back = std::fs::read(dir.path().join("framed")).unwrap();
+        assert_eq!(back.len(), 8192 + 4096 + 8192 + 4096);
+        assert_eq!(&back[8192..12288], head);
+        assert_eq!(&back[12288..20480], &source[..]);
+        assert_eq!(&back[20480..], tail);
     }
 
     #[test]

@@ -53,9 +53,11 @@ pub trait MemoryBackend: Send + Sync + 'static {
         dst.resize(start + len, 0);
         self.read(offset, &mut dst[start..]);
     }
-    /// Writes `len` bytes of this participant's view at `offset` into
-    /// `file` at `file_offset`. Mappings override it so the kernel copies
-    /// straight out of the region; this default goes through a buffer.
+    /// Writes `len` bytes at `offset` into `file` at `file_offset` as a
+    /// device reading memory does (a DMA for an `O_DIRECT` file): mappings
+    /// hand the kernel the mapping itself, so nothing is copied through
+    /// this process. This default copies this participant's view through a
+    /// page-aligned buffer, so `file` may be opened with `O_DIRECT`.
     fn write_to_file(
         &self,
         offset: usize,
@@ -63,9 +65,33 @@ pub trait MemoryBackend: Send + Sync + 'static {
         file: &std::fs::File,
         file_offset: u64,
     ) -> std::io::Result<()> {
-        let mut buffer = vec![0u8; len];
-        self.read(offset, &mut buffer);
-        std::os::unix::fs::FileExt::write_all_at(file, &buffer, file_offset)
+        write_through_aligned_buffer(len, file, file_offset, |buffer| self.read(offset, buffer))
+    }
+    /// Writes `head`, then `len` bytes at `offset` as [`Self::write_to_file`]
+    /// writes them, then `tail`, back to back into `file` at `file_offset`.
+    /// Mappings do it in one `pwritev` (one I/O); this default in three
+    /// writes. `head` and `tail` must be page-aligned for an `O_DIRECT` file.
+    fn write_framed_to_file(
+        &self,
+        head: &[u8],
+        offset: usize,
+        len: usize,
+        tail: &[u8],
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if !head.is_empty() {
+            file.write_all_at(head, file_offset)?;
+        }
+        let middle_at = file_offset + head.len() as u64;
+        if len > 0 {
+            self.write_to_file(offset, len, file, middle_at)?;
+        }
+        if !tail.is_empty() {
+            file.write_all_at(tail, middle_at + len as u64)?;
+        }
+        Ok(())
     }
     /// Loads an 8-byte aligned word atomically.
     fn load_u64(&self, offset: usize) -> u64;
@@ -80,6 +106,22 @@ pub trait MemoryBackend: Send + Sync + 'static {
     fn store_fence(&self);
     /// Orders everything earlier before every later load.
     fn full_fence(&self);
+}
+
+/// Fills a page-aligned buffer of `len` bytes with `fill` and writes it
+/// into `file` at `file_offset` (an `O_DIRECT` file needs the alignment).
+pub(crate) fn write_through_aligned_buffer(
+    len: usize,
+    file: &std::fs::File,
+    file_offset: u64,
+    fill: impl FnOnce(&mut [u8]),
+) -> std::io::Result<()> {
+    const PAGE: usize = 4096;
+    let mut storage = vec![0u8; len + PAGE];
+    let start = storage.as_ptr().align_offset(PAGE);
+    let buffer = &mut storage[start..start + len];
+    fill(buffer);
+    std::os::unix::fs::FileExt::write_all_at(file, buffer, file_offset)
 }
 
 /// Which backend a gateway maps its region with (a `--memory-backend` value).

@@ -66,6 +66,18 @@ impl MemoryBackend for NonCoherent {
             self.memory.write_streaming(offset, src, self.publish);
         }
     }
+    fn write_framed_to_file(
+        &self,
+        head: &[u8],
+        offset: usize,
+        len: usize,
+        tail: &[u8],
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        self.memory
+            .write_framed_to_file(head, offset, len, tail, file, file_offset)
+    }
     fn write_to_file(
         &self,
         offset: usize,

@@ -271,6 +271,28 @@ impl MemoryBackend for Simulated {
         }
     }
 
+    /// A device reads memory, never this participant's cache: lines this
+    /// participant wrote and did not flush are not in the file.
+    fn write_to_file(
+        &self,
+        offset: usize,
+        len: usize,
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> std::io::Result<()> {
+        self.check(offset, len);
+        super::write_through_aligned_buffer(len, file, file_offset, |buffer| {
+            let mut copied = 0;
+            for index in Self::line_range(offset, len) {
+                let line = *self.memory.line(index);
+                let start = (offset + copied) - index * CACHE_LINE;
+                let take = (CACHE_LINE - start).min(len - copied);
+                buffer[copied..copied + take].copy_from_slice(&line[start..start + take]);
+                copied += take;
+            }
+        })
+    }
+
     fn write(&self, offset: usize, src: &[u8]) {
         self.check(offset, src.len());
         let mut state = self.lock();

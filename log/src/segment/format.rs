@@ -5,11 +5,26 @@
 //! entries (data batches and control records) in global-sequence order:
 //!
 //! ```text
-//! <dir>/<first sequence, 20 digits>.log     entries, back to back
-//! <dir>/<first sequence, 20 digits>.index   one IndexRecord per entry
+//! <dir>/<first sequence, 20 digits>.log             entries, back to back
+//! <dir>/<first sequence, 20 digits>.idx             one index record per entry
+//! <dir>/<first sequence, 20 digits>.g<source>.data  payloads of data batches
+//!                                                   that came from gateway <source>
 //! ```
 //!
-//! `.log` entry = `EntryHeader` (72 bytes, little-endian, below) + payload.
+//! `.log` entry = `EntryHeader` (72 bytes, little-endian, below) followed by
+//! either the payload itself (flags bit 0 clear: control entries, and every
+//! entry of a format-1 segment) or a 16-byte payload reference (flags bit 0
+//! set: data batches, whose bytes live in a data file; see [`super::data`]):
+//!
+//! | offset | field | type |
+//! |---|---|---|
+//! | 0 | source gateway (names the data file) | u32 |
+//! | 4 | reserved, 0 | u32 |
+//! | 8 | offset of the payload in the data file | u64 |
+//!
+//! The entry's CRC covers its header and the payload's bytes, wherever they
+//! live, never the reference: a torn reference points at bytes whose CRC does
+//! not match, so recovery cuts the entry like any torn one.
 //!
 //! | offset | field | type |
 //! |---|---|---|
@@ -27,21 +42,62 @@
 //! | 64 | kind | u16 |
 //! | 66 | control tag | u16 |
 //! | 68 | producer epoch | i16 |
-//! | 70 | reserved, 0 | u16 |
+//! | 70 | flags (bit 0: payload in a data file) | u16 |
 //!
-//! `.index` record = the entry's position in the `.log` file (u64) followed
-//! by a copy of its 72-byte header: 80 bytes. It serves as the offset index
-//! (stream, base offset → position) and the time index (max timestamp) at
-//! once, so a restart rebuilds a gateway's partition index without reading
-//! the data. The index of the last segment is never trusted: recovery
-//! rescans that `.log` (checking every CRC) and rewrites it.
+//! `.idx` record = the entry's position in the `.log` file (u64), a copy of
+//! its 72-byte header and its payload reference (zero for an inline
+//! payload): 96 bytes. It serves as the offset index (stream, base offset →
+//! position) and the time index (max timestamp) at once, so a restart
+//! rebuilds a gateway's partition index without reading the data. The index
+//! of the last segment is never trusted: recovery rescans that `.log`
+//! (checking every CRC) and rewrites it.
+//!
+//! Format 1 (before data files) named its index `.index` with 80-byte
+//! records (no reference); its entries are format-2 entries with flags 0,
+//! so such segments are read as they are, and a rescanned one gets a `.idx`.
 
 /// `CXKS` read as a little-endian u32.
 pub const ENTRY_MAGIC: u32 = u32::from_le_bytes(*b"CXKS");
 /// Bytes of an entry header.
 pub const ENTRY_HEADER_BYTES: usize = 72;
+/// Extension of a segment's index file.
+pub const INDEX_EXTENSION: &str = "idx";
+/// Extension of a format-1 segment's index file.
+pub const LEGACY_INDEX_EXTENSION: &str = "index";
+/// Bytes of a payload reference.
+pub const PAYLOAD_REF_BYTES: usize = 16;
 /// Bytes of an index record.
-pub const INDEX_RECORD_BYTES: usize = 8 + ENTRY_HEADER_BYTES;
+pub const INDEX_RECORD_BYTES: usize = 8 + ENTRY_HEADER_BYTES + PAYLOAD_REF_BYTES;
+/// Bytes of a format-1 index record (no payload reference).
+pub const LEGACY_INDEX_RECORD_BYTES: usize = 8 + ENTRY_HEADER_BYTES;
+/// Entry flag: the payload lives in a data file, the entry holds a reference.
+pub const FLAG_PAYLOAD_IN_DATA_FILE: u16 = 1;
+
+/// Where a data batch's payload lives: which data file of the segment and
+/// at which offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PayloadRef {
+    /// The gateway whose arena the payload came from (names the data file).
+    pub source: u32,
+    /// Offset of the payload's first byte in that data file.
+    pub offset: u64,
+}
+
+impl PayloadRef {
+    pub fn encode(&self) -> [u8; PAYLOAD_REF_BYTES] {
+        let mut bytes = [0u8; PAYLOAD_REF_BYTES];
+        bytes[0..4].copy_from_slice(&self.source.to_le_bytes());
+        bytes[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        bytes
+    }
+
+    pub fn decode(bytes: &[u8; PAYLOAD_REF_BYTES]) -> Self {
+        Self {
+            source: u32::from_le_bytes(bytes[0..4].try_into().unwrap()),
+            offset: u64::from_le_bytes(bytes[8..16].try_into().unwrap()),
+        }
+    }
+}
 
 /// What the order log said about one entry, as stored on disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,6 +127,15 @@ impl EntryHeader {
     /// `self.length` bytes whose own CRC32C is `payload_crc`, so a payload
     /// that carries its CRC need not be read to be stored.
     pub fn encode_with_payload_crc(&self, payload_crc: u32) -> [u8; ENTRY_HEADER_BYTES] {
+        self.encode_with_flags(payload_crc, 0)
+    }
+
+    /// The header of an entry whose payload lives in a data file.
+    pub fn encode_referencing(&self, payload_crc: u32) -> [u8; ENTRY_HEADER_BYTES] {
+        self.encode_with_flags(payload_crc, FLAG_PAYLOAD_IN_DATA_FILE)
+    }
+
+    fn encode_with_flags(&self, payload_crc: u32, flags: u16) -> [u8; ENTRY_HEADER_BYTES] {
         let mut bytes = [0u8; ENTRY_HEADER_BYTES];
         bytes[0..4].copy_from_slice(&ENTRY_MAGIC.to_le_bytes());
         bytes[8..16].copy_from_slice(&self.sequence.to_le_bytes());
@@ -85,6 +150,7 @@ impl EntryHeader {
         bytes[64..66].copy_from_slice(&self.kind.to_le_bytes());
         bytes[66..68].copy_from_slice(&self.control_tag.to_le_bytes());
         bytes[68..70].copy_from_slice(&self.producer_epoch.to_le_bytes());
+        bytes[70..72].copy_from_slice(&flags.to_le_bytes());
         let crc = crate::crc::crc32c_combine(
             crc32c::crc32c(&bytes[8..]),
             payload_crc,
@@ -126,33 +192,82 @@ impl EntryHeader {
         crc32c::crc32c_append(crc32c::crc32c(&bytes[8..]), payload) == stored_crc
     }
 
-    /// Bytes the entry takes in its `.log` file.
+    /// Whether encoded header bytes say the payload lives in a data file.
+    pub fn references_data_file(bytes: &[u8; ENTRY_HEADER_BYTES]) -> bool {
+        u16::from_le_bytes([bytes[70], bytes[71]]) & FLAG_PAYLOAD_IN_DATA_FILE != 0
+    }
+
+    /// Bytes the entry takes in its `.log` file with its payload inline.
     pub fn stored_len(&self) -> u64 {
         ENTRY_HEADER_BYTES as u64 + u64::from(self.length)
     }
 }
 
-/// An index record: where an entry starts and its header.
+/// Bytes an entry takes in its `.log` file: its payload, or a reference.
+pub fn log_bytes(header: &EntryHeader, payload: Option<PayloadRef>) -> u64 {
+    match payload {
+        Some(_) => (ENTRY_HEADER_BYTES + PAYLOAD_REF_BYTES) as u64,
+        None => header.stored_len(),
+    }
+}
+
+/// What an index record says of one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexedEntry {
+    /// Position of the entry in the `.log` file.
+    pub position: u64,
+    pub header: EntryHeader,
+    /// Where its payload lives when not inline.
+    pub payload: Option<PayloadRef>,
+}
+
+/// An index record: where an entry starts, its header and its reference.
 pub fn encode_index_record(
     position: u64,
     header: &[u8; ENTRY_HEADER_BYTES],
+    payload: Option<PayloadRef>,
 ) -> [u8; INDEX_RECORD_BYTES] {
     let mut record = [0u8; INDEX_RECORD_BYTES];
     record[..8].copy_from_slice(&position.to_le_bytes());
-    record[8..].copy_from_slice(header);
+    record[8..8 + ENTRY_HEADER_BYTES].copy_from_slice(header);
+    if let Some(payload) = payload {
+        record[8 + ENTRY_HEADER_BYTES..].copy_from_slice(&payload.encode());
+    }
     record
 }
 
-/// Parses an index record; `None` when its header's magic is wrong.
-pub fn decode_index_record(record: &[u8; INDEX_RECORD_BYTES]) -> Option<(u64, EntryHeader)> {
+/// Parses an index record of either format; `None` when its header's magic
+/// is wrong or a format-1 record claims a data file.
+pub fn decode_index_record(record: &[u8]) -> Option<IndexedEntry> {
+    if record.len() != INDEX_RECORD_BYTES && record.len() != LEGACY_INDEX_RECORD_BYTES {
+        return None;
+    }
     let position = u64::from_le_bytes(record[..8].try_into().unwrap());
-    let header: &[u8; ENTRY_HEADER_BYTES] = record[8..].try_into().unwrap();
-    EntryHeader::decode(header).map(|(header, _)| (position, header))
+    let header_bytes: &[u8; ENTRY_HEADER_BYTES] =
+        record[8..8 + ENTRY_HEADER_BYTES].try_into().unwrap();
+    let (header, _) = EntryHeader::decode(header_bytes)?;
+    let payload = if EntryHeader::references_data_file(header_bytes) {
+        let reference = record.get(8 + ENTRY_HEADER_BYTES..)?.try_into().ok()?;
+        Some(PayloadRef::decode(reference))
+    } else {
+        None
+    };
+    Some(IndexedEntry {
+        position,
+        header,
+        payload,
+    })
 }
 
 /// File name stem of the segment whose first entry is `first_sequence`.
 pub fn segment_stem(first_sequence: u64) -> String {
     format!("{first_sequence:020}")
+}
+
+/// File name of the data file of segment `first_sequence` holding the
+/// payloads that came from gateway `source`.
+pub fn data_file_name(first_sequence: u64, source: u32) -> String {
+    format!("{}.g{source:03}.data", segment_stem(first_sequence))
 }
 
 #[cfg(test)]
@@ -212,7 +327,43 @@ mod tests {
     #[test]
     fn an_index_record_round_trips() {
         let header = sample();
-        let record = encode_index_record(4096, &header.encode(b"hello"));
-        assert_eq!(decode_index_record(&record), Some((4096, header)));
+        let record = encode_index_record(4096, &header.encode(b"hello"), None);
+        let expected = IndexedEntry {
+            position: 4096,
+            header,
+            payload: None,
+        };
+        assert_eq!(decode_index_record(&record), Some(expected));
+        assert_eq!(
+            decode_index_record(&record[..LEGACY_INDEX_RECORD_BYTES]),
+            Some(expected),
+            "a format-1 record reads the same"
+        );
+    }
+
+    #[test]
+    fn a_referencing_record_round_trips_and_the_flag_is_covered_by_the_crc() {
+        let header = sample();
+        let reference = PayloadRef {
+            source: 3,
+            offset: 1 << 33,
+        };
+        let bytes = header.encode_referencing(crc32c::crc32c(b"hello"));
+        assert!(EntryHeader::references_data_file(&bytes));
+        let (_, crc) = EntryHeader::decode(&bytes).expect("magic");
+        assert!(EntryHeader::crc_matches(&bytes, b"hello", crc));
+        let mut cleared = bytes;
+        cleared[70] = 0;
+        assert!(!EntryHeader::crc_matches(&cleared, b"hello", crc));
+        let record = encode_index_record(88, &bytes, Some(reference));
+        assert_eq!(
+            decode_index_record(&record).map(|entry| entry.payload),
+            Some(Some(reference))
+        );
+        assert_eq!(
+            decode_index_record(&record[..LEGACY_INDEX_RECORD_BYTES]),
+            None,
+            "a reference cannot be missing"
+        );
     }
 }

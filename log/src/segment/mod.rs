@@ -2,6 +2,8 @@
 //! entries, written by group commit and recovered by scanning.
 //!
 //! - [`mod@format`]: the bytes of an entry and of an index record;
+//! - [`data`]: the data files that hold data batches' payloads, written
+//!   from the region with `O_DIRECT` in aligned runs;
 //! - [`SegmentLog`]: the writer (append, roll, sync work, retention);
 //! - [`SegmentFiles`]: the reader side, shared with fetches;
 //! - [`recover`](SegmentLog::open): rebuilds the chain after any stop,
@@ -11,6 +13,7 @@
 //! taken after its append has run without error. The caller publishes its
 //! durable frontier only from [`SyncWork::run`]'s result.
 
+mod data;
 pub mod format;
 mod recover;
 
@@ -21,8 +24,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-pub use format::EntryHeader;
-use format::{encode_index_record, segment_stem, ENTRY_HEADER_BYTES};
+use data::DataFile;
+pub use data::{DirectIo, PayloadSource, RunWriteError, DIRECT_IO_ALIGN};
+use format::{encode_index_record, log_bytes, segment_stem, ENTRY_HEADER_BYTES};
+pub use format::{EntryHeader, PayloadRef};
 
 /// Why the disk tier could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +75,8 @@ pub struct DiskLocation {
     pub segment: u64,
     /// Position of the entry header in the `.log` file.
     pub position: u64,
+    /// Where its payload lives when not right after the header.
+    pub payload: Option<PayloadRef>,
 }
 
 /// One entry found by recovery.
@@ -79,10 +86,18 @@ pub struct StoredEntry {
     pub location: DiskLocation,
 }
 
-/// The `.log` files of a chain, for readers on any thread.
+/// The files of one segment a reader opens: its `.log` and its data files.
+#[derive(Debug, Default, Clone)]
+struct SegmentReaders {
+    log: Option<Arc<File>>,
+    /// (source gateway, data file).
+    data: Vec<(u32, Arc<File>)>,
+}
+
+/// The files of a chain, for readers on any thread.
 #[derive(Debug, Default)]
 pub struct SegmentFiles {
-    files: RwLock<BTreeMap<u64, Arc<File>>>,
+    files: RwLock<BTreeMap<u64, SegmentReaders>>,
 }
 
 impl SegmentFiles {
@@ -90,21 +105,46 @@ impl SegmentFiles {
     /// length is the payload's). Fails if the segment was deleted by
     /// retention meanwhile.
     pub fn read_payload(&self, location: DiskLocation, dst: &mut [u8]) -> io::Result<()> {
-        let file = self
-            .files
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&location.segment)
-            .cloned()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "segment deleted"))?;
-        file.read_exact_at(dst, location.position + ENTRY_HEADER_BYTES as u64)
+        let gone = || io::Error::new(io::ErrorKind::NotFound, "segment deleted");
+        let (file, at) = {
+            let files = self
+                .files
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let readers = files.get(&location.segment).ok_or_else(gone)?;
+            match location.payload {
+                None => (
+                    readers.log.clone().ok_or_else(gone)?,
+                    location.position + ENTRY_HEADER_BYTES as u64,
+                ),
+                Some(payload) => readers
+                    .data
+                    .iter()
+                    .find(|(source, _)| *source == payload.source)
+                    .map(|(_, file)| (Arc::clone(file), payload.offset))
+                    .ok_or_else(gone)?,
+            }
+        };
+        file.read_exact_at(dst, at)
     }
 
     fn insert(&self, segment: u64, file: Arc<File>) {
         self.files
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(segment, file);
+            .entry(segment)
+            .or_default()
+            .log = Some(file);
+    }
+
+    fn insert_data(&self, segment: u64, source: u32, file: Arc<File>) {
+        self.files
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(segment)
+            .or_default()
+            .data
+            .push((source, file));
     }
 
     fn remove(&self, segment: u64) {
@@ -122,6 +162,9 @@ pub fn read_chain(dir: &Path) -> Result<(Vec<StoredEntry>, SegmentFiles), Segmen
     let files = SegmentFiles::default();
     for segment in recovered.segments {
         files.insert(segment.first_sequence, segment.log);
+        for (source, data) in segment.data_readers {
+            files.insert_data(segment.first_sequence, source, data);
+        }
     }
     Ok((recovered.entries, files))
 }
@@ -143,9 +186,10 @@ pub struct SegmentContents {
 }
 
 impl SegmentContents {
-    fn add(&mut self, header: &EntryHeader) {
+    /// Counts an entry that takes `disk_bytes` in the segment's files.
+    fn add(&mut self, header: &EntryHeader, disk_bytes: u64) {
         self.last_sequence = header.sequence;
-        self.bytes += header.stored_len();
+        self.bytes += disk_bytes;
         if header.kind == DATA_KIND {
             let end = header.base_offset + i64::from(header.record_count);
             let slot = self.stream_ends.entry(header.stream).or_insert(end);
@@ -168,7 +212,42 @@ struct Segment {
     log: Arc<File>,
     /// Bytes of the `.log` file.
     len: u64,
+    /// Payload bytes in its data files.
+    data_bytes: u64,
+    /// Read handles of its data files: (source gateway, file).
+    data_readers: Vec<(u32, Arc<File>)>,
     contents: SegmentContents,
+}
+
+/// One data batch of a run: its header, its payload's CRC32C, and where its
+/// payload starts in the source's arena.
+#[derive(Clone, Copy, Debug)]
+pub struct RunEntry {
+    pub header: EntryHeader,
+    pub payload_crc: u32,
+    pub position: u64,
+}
+
+/// Where [`SegmentLog::write_run`] put a run's payloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlacedRun {
+    segment: u64,
+    source: u32,
+    /// Arena position of the run's first byte, and its file offset.
+    position: u64,
+    offset: u64,
+    len: u64,
+}
+
+impl PlacedRun {
+    /// The reference of the payload at arena `position` of this run.
+    fn reference(&self, position: u64, length: u32) -> Option<PayloadRef> {
+        let within = position.checked_sub(self.position)?;
+        (within + u64::from(length) <= self.len).then_some(PayloadRef {
+            source: self.source,
+            offset: self.offset + within,
+        })
+    }
 }
 
 /// fsyncs to run outside the writer's lock; see [`SegmentLog::sync_work`].
@@ -202,7 +281,11 @@ pub struct SegmentLog {
     active_index: Option<File>,
     index_len: u64,
     index_buffer: Vec<u8>,
-    /// `.log` files written since the last sync work was taken.
+    /// The active segment's data files, one per source gateway.
+    active_data: Vec<DataFile>,
+    /// Whether data files are written with `O_DIRECT`.
+    direct_io: DirectIo,
+    /// Files written since the last sync work was taken.
     dirty: Vec<Arc<File>>,
     last_sequence: u64,
 }
@@ -222,6 +305,9 @@ impl SegmentLog {
         let mut sealed = Vec::new();
         for segment in recovered.segments {
             files.insert(segment.first_sequence, Arc::clone(&segment.log));
+            for (source, data) in &segment.data_readers {
+                files.insert_data(segment.first_sequence, *source, Arc::clone(data));
+            }
             sealed.push(segment);
         }
         // The last segment stays sealed too: appends start a new file, so a
@@ -240,6 +326,8 @@ impl SegmentLog {
                 active_index: None,
                 index_len: 0,
                 index_buffer: Vec::new(),
+                active_data: Vec::new(),
+                direct_io: DirectIo::On,
                 dirty: Vec::new(),
                 last_sequence,
             },
@@ -262,10 +350,25 @@ impl SegmentLog {
         self.last_sequence
     }
 
-    /// Bytes of every `.log` file of the chain.
+    /// Bytes of every segment of the chain: `.log` files and payloads in
+    /// data files.
     pub fn total_bytes(&self) -> u64 {
-        self.sealed.iter().map(|segment| segment.len).sum::<u64>()
-            + self.active.as_ref().map_or(0, |segment| segment.len)
+        self.sealed
+            .iter()
+            .chain(self.active.as_ref())
+            .map(|segment| segment.len + segment.data_bytes)
+            .sum()
+    }
+
+    /// Whether data files are written with `O_DIRECT`, or why not.
+    pub fn direct_io(&self) -> &DirectIo {
+        &self.direct_io
+    }
+
+    /// Starts writing data files through the page cache (a test of the
+    /// fallback, or an operator's choice).
+    pub fn refuse_direct_io(&mut self, why: &str) {
+        self.direct_io = DirectIo::Refused(why.to_string());
     }
 
     /// Appends one entry (not yet durable: see [`SegmentLog::sync_work`]).
@@ -295,42 +398,158 @@ impl SegmentLog {
         payload_crc: u32,
         write_payload: impl FnOnce(&File, u64) -> Result<(), E>,
     ) -> Result<DiskLocation, AppendFromError<E>> {
+        self.roll_if_full(header.sequence, header.stored_len())
+            .map_err(AppendFromError::Segment)?;
+        let bytes = header.encode_with_payload_crc(payload_crc);
+        self.append_record(header, &bytes, None, write_payload)
+    }
+
+    /// Writes the payloads of a run of data batches that lie back to back
+    /// in gateway `source`'s arena, from arena position `position` for
+    /// `len` bytes, into the active segment's data file for `source`
+    /// (rolling first if the run does not fit), by `O_DIRECT` from wherever
+    /// `payloads` keeps them. The entries are not appended yet: the caller
+    /// checks that the bytes it wrote were still the batches' (not
+    /// recycled) and then appends each with [`SegmentLog::append_placed`].
+    /// `None` when this run cannot be mirrored (it starts before bytes the
+    /// data file already holds): the caller appends it inline.
+    pub fn write_run<S: PayloadSource>(
+        &mut self,
+        source: u32,
+        first_sequence: u64,
+        position: u64,
+        len: u64,
+        payloads: &mut S,
+    ) -> Result<Option<PlacedRun>, AppendFromError<RunWriteError<S::Error>>> {
+        assert!(
+            first_sequence > self.last_sequence,
+            "sequence {first_sequence} appended after {}",
+            self.last_sequence
+        );
+        self.roll_if_full(first_sequence, len)
+            .map_err(AppendFromError::Segment)?;
+        let active = self.active.as_ref().expect("rolled above");
+        let segment = active.first_sequence;
+        let at = match self
+            .active_data
+            .iter()
+            .position(|data| data.source() == source)
+        {
+            Some(at) => at,
+            None => {
+                let data =
+                    DataFile::create(&self.dir, segment, source, position, &mut self.direct_io)
+                        .map_err(|error| {
+                            AppendFromError::Segment(SegmentError::io(&self.dir, error))
+                        })?;
+                // The new name must survive a crash before anything in it is
+                // reported durable.
+                sync_dir(&self.dir).map_err(AppendFromError::Segment)?;
+                self.files
+                    .insert_data(segment, source, Arc::clone(data.reader()));
+                self.active_data.push(data);
+                self.active_data.len() - 1
+            }
+        };
+        let data = &mut self.active_data[at];
+        if data.offset_of(position).is_none() {
+            return Ok(None);
+        }
+        let before = data.payload_bytes();
+        let offset = data
+            .write_run(payloads, position, len, &mut self.direct_io)
+            .map_err(AppendFromError::Payload)?;
+        let written = data.payload_bytes() - before;
+        let file = Arc::clone(data.file());
+        let active = self.active.as_mut().expect("rolled above");
+        active.data_bytes += written;
+        mark_dirty(&mut self.dirty, &file);
+        Ok(Some(PlacedRun {
+            segment,
+            source,
+            position,
+            offset,
+            len,
+        }))
+    }
+
+    /// Appends a data batch whose payload [`SegmentLog::write_run`] wrote
+    /// as part of `run` (not yet durable: see [`SegmentLog::sync_work`]).
+    pub fn append_placed(
+        &mut self,
+        run: &PlacedRun,
+        entry: &RunEntry,
+    ) -> Result<DiskLocation, SegmentError> {
+        let reference = run
+            .reference(entry.position, entry.header.length)
+            .filter(|_| {
+                self.active.as_ref().map(|active| active.first_sequence) == Some(run.segment)
+            })
+            .expect("an entry of the run, in the segment the run was written to");
+        let bytes = entry.header.encode_referencing(entry.payload_crc);
+        let dir = self.dir.clone();
+        self.append_record(&entry.header, &bytes, Some(reference), |file, at| {
+            file.write_all_at(&reference.encode(), at)
+                .map_err(|error| SegmentError::io(&dir, error))
+        })
+        .map_err(|error| match error {
+            AppendFromError::Segment(error) | AppendFromError::Payload(error) => error,
+        })
+    }
+
+    /// Rolls to a new segment starting at `first_sequence` when the active
+    /// one is missing or `more` bytes would take it past the segment size.
+    fn roll_if_full(&mut self, first_sequence: u64, more: u64) -> Result<(), SegmentError> {
+        let must_roll = match &self.active {
+            None => true,
+            Some(active) => {
+                let used = active.len + active.data_bytes;
+                used > 0 && used + more > self.segment_bytes
+            }
+        };
+        if must_roll {
+            self.roll(first_sequence)?;
+        }
+        Ok(())
+    }
+
+    /// Appends an entry to the active segment: its encoded header, then
+    /// what `write_rest` writes after it (the payload, or the reference).
+    fn append_record<E>(
+        &mut self,
+        header: &EntryHeader,
+        bytes: &[u8; ENTRY_HEADER_BYTES],
+        payload: Option<PayloadRef>,
+        write_rest: impl FnOnce(&File, u64) -> Result<(), E>,
+    ) -> Result<DiskLocation, AppendFromError<E>> {
         assert!(
             header.sequence > self.last_sequence,
             "sequence {} appended after {}",
             header.sequence,
             self.last_sequence
         );
-        let stored = header.stored_len();
-        let must_roll = match &self.active {
-            None => true,
-            Some(active) => active.len > 0 && active.len + stored > self.segment_bytes,
-        };
-        if must_roll {
-            self.roll(header.sequence)
-                .map_err(AppendFromError::Segment)?;
-        }
-        let active = self.active.as_mut().expect("rolled above");
-        let bytes = header.encode_with_payload_crc(payload_crc);
+        let active = self.active.as_mut().expect("the caller rolled");
         let position = active.len;
         active
             .log
-            .write_all_at(&bytes, position)
+            .write_all_at(bytes, position)
             .map_err(|error| AppendFromError::Segment(SegmentError::io(&self.dir, error)))?;
-        write_payload(&active.log, position + ENTRY_HEADER_BYTES as u64)
+        write_rest(&active.log, position + ENTRY_HEADER_BYTES as u64)
             .map_err(AppendFromError::Payload)?;
-        active.len += stored;
+        let log_len = log_bytes(header, payload);
+        active.len += log_len;
         active.last_sequence = header.sequence;
-        active.contents.add(header);
-        if !self.dirty.iter().any(|file| Arc::ptr_eq(file, &active.log)) {
-            self.dirty.push(Arc::clone(&active.log));
-        }
+        let disk_bytes = log_len + payload.map_or(0, |_| u64::from(header.length));
+        active.contents.add(header, disk_bytes);
+        let log = Arc::clone(&active.log);
+        mark_dirty(&mut self.dirty, &log);
         let location = DiskLocation {
             segment: active.first_sequence,
             position,
+            payload,
         };
         self.index_buffer
-            .extend_from_slice(&encode_index_record(position, &bytes));
+            .extend_from_slice(&encode_index_record(position, bytes, payload));
         self.last_sequence = header.sequence;
         if self.index_buffer.len() >= INDEX_FLUSH_BYTES {
             // The entry is appended whatever happens to its index record: a
@@ -384,8 +603,22 @@ impl SegmentLog {
         let segment = self.sealed.remove(at);
         self.files.remove(segment.first_sequence);
         let stem = segment_stem(segment.first_sequence);
-        for extension in ["index", "log"] {
-            let path = self.dir.join(format!("{stem}.{extension}"));
+        let mut names: Vec<String> = [
+            format::INDEX_EXTENSION,
+            format::LEGACY_INDEX_EXTENSION,
+            "log",
+        ]
+        .iter()
+        .map(|extension| format!("{stem}.{extension}"))
+        .collect();
+        names.extend(
+            segment
+                .data_readers
+                .iter()
+                .map(|(source, _)| format::data_file_name(segment.first_sequence, *source)),
+        );
+        for name in names {
+            let path = self.dir.join(name);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
@@ -419,6 +652,11 @@ impl SegmentLog {
             self.flush_index()?;
             // Data first: a synced index must never describe bytes a power
             // loss could take back.
+            for data in &self.active_data {
+                data.file()
+                    .sync_data()
+                    .map_err(|error| SegmentError::io(&self.dir, error))?;
+            }
             log.sync_data()
                 .map_err(|error| SegmentError::io(&self.dir, error))?;
             if let Some(index) = self.active_index.as_ref() {
@@ -427,8 +665,13 @@ impl SegmentLog {
                     .map_err(|error| SegmentError::io(&self.dir, error))?;
             }
         }
-        if let Some(active) = self.active.take() {
+        if let Some(mut active) = self.active.take() {
             self.active_index = None;
+            active.data_readers = self
+                .active_data
+                .drain(..)
+                .map(|data| (data.source(), Arc::clone(data.reader())))
+                .collect();
             self.sealed.push(active);
         }
         let stem = segment_stem(first_sequence);
@@ -443,18 +686,18 @@ impl SegmentLog {
                 .map_err(|error| SegmentError::io(&path, error))
         };
         let log = Arc::new(open("log")?);
-        let index = open("index")?;
+        let index = open(format::INDEX_EXTENSION)?;
         // The new names must survive a crash before any entry in them is
         // reported durable.
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|error| SegmentError::io(&self.dir, error))?;
+        sync_dir(&self.dir)?;
         self.files.insert(first_sequence, Arc::clone(&log));
         self.active = Some(Segment {
             first_sequence,
             last_sequence: 0,
             log,
             len: 0,
+            data_bytes: 0,
+            data_readers: Vec::new(),
             contents: SegmentContents {
                 first_sequence,
                 ..SegmentContents::default()
@@ -463,6 +706,20 @@ impl SegmentLog {
         self.active_index = Some(index);
         self.index_len = 0;
         Ok(())
+    }
+}
+
+/// Makes the names in `dir` survive a crash.
+fn sync_dir(dir: &Path) -> Result<(), SegmentError> {
+    File::open(dir)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|error| SegmentError::io(dir, error))
+}
+
+/// Adds `file` to the files the next sync work covers.
+fn mark_dirty(dirty: &mut Vec<Arc<File>>, file: &Arc<File>) {
+    if !dirty.iter().any(|known| Arc::ptr_eq(known, file)) {
+        dirty.push(Arc::clone(file));
     }
 }
 

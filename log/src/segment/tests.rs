@@ -132,7 +132,7 @@ fn a_damaged_sealed_index_is_rebuilt_from_the_data() {
         let (mut log, _) = SegmentLog::open(dir.path(), 1024).unwrap();
         append_range(&mut log, 1..=40);
     }
-    let index = dir.path().join(format!("{}.index", segment_stem(1)));
+    let index = dir.path().join(format!("{}.idx", segment_stem(1)));
     let len = std::fs::metadata(&index).unwrap().len();
     OpenOptions::new()
         .write(true)
@@ -193,6 +193,277 @@ fn sync_work_covers_everything_appended_before_it_was_taken() {
     assert_eq!(work.run().unwrap(), 3);
     assert_eq!(log.sync_work().expect("more work").run().unwrap(), 4);
     assert!(log.sync_work().is_none());
+}
+
+/// An arena in process memory, page-aligned so `O_DIRECT` takes it, that
+/// can overwrite ("recycle") the bytes of batches already written.
+struct TestArena {
+    storage: Vec<u8>,
+    start: usize,
+    /// Calls of `write_to`: one per run.
+    writes: usize,
+}
+
+impl TestArena {
+    fn new(len: usize) -> Self {
+        let storage = vec![0u8; len + DIRECT_IO_ALIGN as usize];
+        let start = storage.as_ptr().align_offset(DIRECT_IO_ALIGN as usize);
+        Self {
+            storage,
+            start,
+            writes: 0,
+        }
+    }
+
+    fn bytes_mut(&mut self, position: u64, len: usize) -> &mut [u8] {
+        let at = self.start + position as usize;
+        &mut self.storage[at..at + len]
+    }
+}
+
+impl PayloadSource for TestArena {
+    type Error = std::convert::Infallible;
+
+    fn copy(&mut self, position: u64, dst: &mut [u8]) -> Result<(), Self::Error> {
+        dst.copy_from_slice(self.bytes_mut(position, dst.len()));
+        Ok(())
+    }
+
+    fn write_to(
+        &mut self,
+        head: &[u8],
+        position: u64,
+        len: u64,
+        tail: &[u8],
+        file: &std::fs::File,
+        file_offset: u64,
+    ) -> Result<(), RunWriteError<Self::Error>> {
+        for piece in [
+            head.len() as u64,
+            position,
+            len,
+            tail.len() as u64,
+            file_offset,
+        ] {
+            assert_eq!(piece % DIRECT_IO_ALIGN, 0, "aligned");
+        }
+        self.writes += 1;
+        let middle_at = file_offset + head.len() as u64;
+        file.write_all_at(head, file_offset)
+            .map_err(RunWriteError::Io)?;
+        file.write_all_at(self.bytes_mut(position, len as usize), middle_at)
+            .map_err(RunWriteError::Io)?;
+        file.write_all_at(tail, middle_at + len)
+            .map_err(RunWriteError::Io)?;
+        Ok(())
+    }
+}
+
+/// Writes the batches `(sequence, position, payload)` as one run from
+/// `arena`, then overwrites their arena bytes, as a recycling arena would.
+fn write_run_and_recycle(
+    log: &mut SegmentLog,
+    arena: &mut TestArena,
+    source: u32,
+    batches: &[(u64, u64, Vec<u8>)],
+) -> Vec<DiskLocation> {
+    for (_, position, bytes) in batches {
+        arena
+            .bytes_mut(*position, bytes.len())
+            .copy_from_slice(bytes);
+    }
+    let first = batches[0].1;
+    let end = batches
+        .last()
+        .map(|(_, position, bytes)| position + bytes.len() as u64)
+        .unwrap();
+    let placed = log
+        .write_run(source, batches[0].0, first, end - first, arena)
+        .expect("written")
+        .expect("mirrored");
+    let locations = batches
+        .iter()
+        .map(|(sequence, position, bytes)| {
+            let entry = RunEntry {
+                header: header(*sequence, bytes),
+                payload_crc: crc32c::crc32c(bytes),
+                position: *position,
+            };
+            log.append_placed(&placed, &entry).expect("appended")
+        })
+        .collect();
+    for (_, position, bytes) in batches {
+        arena.bytes_mut(*position, bytes.len()).fill(0xEE);
+    }
+    locations
+}
+
+/// Batches back to back from `position`, of the given lengths.
+fn batches_from(first_sequence: u64, position: u64, lengths: &[usize]) -> Vec<(u64, u64, Vec<u8>)> {
+    let mut at = position;
+    lengths
+        .iter()
+        .enumerate()
+        .map(|(index, &length)| {
+            let sequence = first_sequence + index as u64;
+            let bytes: Vec<u8> = (0..length)
+                .map(|i| (i as u64 * 7 + sequence) as u8)
+                .collect();
+            let batch = (sequence, at, bytes);
+            at += length as u64;
+            batch
+        })
+        .collect()
+}
+
+#[test]
+fn runs_written_from_an_arena_read_back_after_the_arena_recycled_them_and_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut arena = TestArena::new(1 << 20);
+    // Unaligned starts and ends, runs sharing pages, a gap (a refused batch).
+    let runs = [
+        batches_from(1, 100, &[10, 5000, 3]),
+        batches_from(4, 5113, &[4000, 90_000]),
+        batches_from(6, 99_500, &[1]),
+        batches_from(7, 99_501, &[8192, 4096]),
+    ];
+    let mut expected = Vec::new();
+    {
+        let (mut log, _) = SegmentLog::open(dir.path(), 1 << 30).unwrap();
+        for run in &runs {
+            let locations = write_run_and_recycle(&mut log, &mut arena, 2, run);
+            expected.extend(run.iter().cloned().zip(locations));
+        }
+        assert_eq!(
+            log.direct_io(),
+            &DirectIo::On,
+            "the test's tmp dir takes O_DIRECT"
+        );
+        assert_eq!(
+            arena.writes,
+            runs.len(),
+            "one write per run, its ends included"
+        );
+        log.sync_work().expect("work").run().expect("synced");
+        let files = log.files();
+        for ((_, _, bytes), location) in &expected {
+            let mut back = vec![0u8; bytes.len()];
+            files.read_payload(*location, &mut back).unwrap();
+            assert_eq!(&back, bytes);
+        }
+    }
+    let (_, entries) = SegmentLog::open(dir.path(), 1 << 30).unwrap();
+    assert_eq!(entries.len(), expected.len());
+    let (log, _) = SegmentLog::open(dir.path(), 1 << 30).unwrap();
+    for (entry, ((sequence, _, bytes), location)) in entries.iter().zip(&expected) {
+        assert_eq!(entry.header.sequence, *sequence);
+        assert_eq!(entry.location, *location);
+        assert_eq!(read_back(&log.files(), entry), *bytes);
+    }
+    let data = dir.path().join(format::data_file_name(1, 2));
+    let on_disk = std::fs::metadata(&data).unwrap().len();
+    assert!(
+        on_disk < 120_000,
+        "the data file mirrors the arena, {on_disk} bytes"
+    );
+}
+
+#[test]
+fn a_torn_data_file_cuts_the_entries_whose_payload_never_landed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut arena = TestArena::new(1 << 20);
+    let run = batches_from(1, 0, &[3000, 3000, 3000, 3000]);
+    {
+        let (mut log, _) = SegmentLog::open(dir.path(), 1 << 30).unwrap();
+        write_run_and_recycle(&mut log, &mut arena, 0, &run);
+    }
+    // The last two batches' pages never reached the disk.
+    let data = dir.path().join(format::data_file_name(1, 0));
+    let file = OpenOptions::new().write(true).open(&data).unwrap();
+    file.set_len(6000).unwrap();
+    file.write_all_at(&[0u8; 96], 6000 - 96).unwrap();
+    let (log, entries) = SegmentLog::open(dir.path(), 1 << 30).unwrap();
+    assert_eq!(entries.len(), 1, "the second batch lost its last bytes");
+    assert_eq!(read_back(&log.files(), &entries[0]), run[0].2);
+    let log_path = dir.path().join(format!("{}.log", segment_stem(1)));
+    assert_eq!(
+        std::fs::metadata(&log_path).unwrap().len(),
+        (ENTRY_HEADER_BYTES + format::PAYLOAD_REF_BYTES) as u64,
+        "the .log is cut after the last whole entry"
+    );
+}
+
+#[test]
+fn data_files_go_through_the_page_cache_when_o_direct_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut arena = TestArena::new(1 << 20);
+    let run = batches_from(1, 77, &[9000, 1]);
+    {
+        let (mut log, _) = SegmentLog::open(dir.path(), 1 << 30).unwrap();
+        log.refuse_direct_io("a test");
+        write_run_and_recycle(&mut log, &mut arena, 1, &run);
+        assert!(matches!(log.direct_io(), DirectIo::Refused(_)));
+    }
+    let (log, entries) = SegmentLog::open(dir.path(), 1 << 30).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(read_back(&log.files(), &entries[0]), run[0].2);
+    assert_eq!(read_back(&log.files(), &entries[1]), run[1].2);
+}
+
+#[test]
+fn sealed_segments_with_data_files_roll_read_back_and_are_deleted_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut arena = TestArena::new(1 << 20);
+    let (mut log, _) = SegmentLog::open(dir.path(), 20_000).unwrap();
+    let mut position = 0;
+    for sequence in 1..=12u64 {
+        let run = batches_from(sequence, position, &[6000]);
+        position += 6000;
+        write_run_and_recycle(&mut log, &mut arena, 0, &run);
+    }
+    let sealed = log.sealed_contents();
+    assert!(sealed.len() >= 3, "runs roll segments by their data bytes");
+    drop(log);
+    let (mut log, entries) = SegmentLog::open(dir.path(), 20_000).unwrap();
+    assert_eq!(entries.len(), 12);
+    for entry in &entries {
+        let expected = &batches_from(entry.header.sequence, 0, &[6000])[0].2;
+        assert_eq!(&read_back(&log.files(), entry), expected);
+    }
+    let first = sealed[0].first_sequence;
+    log.delete_segment(first).unwrap();
+    assert!(!dir.path().join(format::data_file_name(first, 0)).exists());
+}
+
+#[test]
+fn a_format_one_segment_is_read_and_its_rescanned_index_becomes_format_two() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log, _) = SegmentLog::open(dir.path(), 1024).unwrap();
+        append_range(&mut log, 1..=30);
+    }
+    // Rewrite every index as format 1 wrote it: `.index`, 80-byte records.
+    for item in std::fs::read_dir(dir.path()).unwrap() {
+        let path = item.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "idx") {
+            let records = std::fs::read(&path).unwrap();
+            let legacy: Vec<u8> = records
+                .chunks_exact(format::INDEX_RECORD_BYTES)
+                .flat_map(|record| record[..format::LEGACY_INDEX_RECORD_BYTES].to_vec())
+                .collect();
+            std::fs::write(path.with_extension("index"), legacy).unwrap();
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    let (log, entries) = SegmentLog::open(dir.path(), 1024).unwrap();
+    assert_eq!(entries.len(), 30);
+    for (at, entry) in entries.iter().enumerate() {
+        assert_eq!(read_back(&log.files(), entry), payload(at as u64 + 1));
+    }
+    let last = entries.last().unwrap().location.segment;
+    let stem = segment_stem(last);
+    assert!(dir.path().join(format!("{stem}.idx")).exists());
+    assert!(!dir.path().join(format!("{stem}.index")).exists());
 }
 
 proptest! {
