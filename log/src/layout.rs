@@ -441,7 +441,9 @@ pub struct SequencerLines {
 const _: () = assert!(size_of::<SequencerLines>() == 128);
 
 /// Which gateway runs the sequencer. Written by the holder only; a successor
-/// writes it with `epoch + 1` once the holder's heartbeat has stopped.
+/// writes it, once the holder's heartbeat has stopped, with an epoch above
+/// the holder's and above every epoch the successor recorded before (in its
+/// data dir): epochs only increase, across a rebuilt region too.
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 #[repr(C, align(128))]
 pub struct Lease {
