@@ -50,4 +50,4 @@ pub mod telemetry;
 
 pub use context::GatewayContext;
 pub use dispatch::DispatchTable;
-pub use server::{serve, Server, ServerHandle};
+pub use server::{serve, Server, ServerHandle, Stopped};

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cxlkafka_gateway::bench;
+use cxlkafka_gateway::cluster::EXIT_REGION_LOST;
 use cxlkafka_gateway::config::{BenchCommand, Cli, Command, ServeArgs};
-use cxlkafka_gateway::{serve, telemetry};
+use cxlkafka_gateway::{serve, telemetry, Stopped};
 use tracing::{error, info};
 
 fn main() -> ExitCode {
@@ -113,9 +114,21 @@ fn run_serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        server.stopped().await;
-        info!("stopped");
-        ExitCode::SUCCESS
+        match server.stopped().await {
+            Stopped::Requested => {
+                info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Stopped::RegionLost(change) => {
+                error!(
+                    %change,
+                    exit_code = EXIT_REGION_LOST,
+                    "stopped: the region this gateway served is gone; restart it to join the new \
+                     region at the path"
+                );
+                ExitCode::from(EXIT_REGION_LOST)
+            }
+        }
     })
 }
 

@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use thiserror::Error;
@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 use tracing::{error, info, warn};
 
-use crate::cluster::{open_cluster, ClusterLog, SinkLog};
+use crate::cluster::{open_cluster, ClusterLog, RegionChange, SinkLog};
 use crate::config::{ConfigError, ServeArgs};
 use crate::connection::Connection;
 use crate::context::GatewayContext;
@@ -173,6 +173,7 @@ impl Server {
             beside_addr,
             task,
             log,
+            region_lost: Arc::new(OnceLock::new()),
         }
     }
 }
@@ -185,6 +186,20 @@ pub struct ServerHandle {
     task: JoinHandle<()>,
     /// Left cleanly once the listener has stopped.
     log: Arc<dyn ClusterLog>,
+    /// Set when the server stopped because its region was lost.
+    region_lost: Arc<OnceLock<RegionChange>>,
+}
+
+/// Why a server stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Its shutdown future completed (a signal, or a test).
+    Requested,
+    /// The region it mapped was unlinked, replaced or formatted again
+    /// (`cluster/fence.rs`): the process must be restarted to join the
+    /// region now at its path; `cxlkafka serve` exits with
+    /// [`crate::cluster::EXIT_REGION_LOST`].
+    RegionLost(RegionChange),
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -206,13 +221,17 @@ impl ServerHandle {
         self.beside_addr
     }
 
-    /// Waits until the server has shut down.
-    pub async fn stopped(self) {
+    /// Waits until the server has shut down, and says why it did.
+    pub async fn stopped(self) -> Stopped {
         if let Err(join_error) = self.task.await {
             error!(%join_error, "server task failed");
         }
         let log = self.log;
         let _ = tokio::task::spawn_blocking(move || log.shutdown()).await;
+        match self.region_lost.get() {
+            Some(change) => Stopped::RegionLost(change.clone()),
+            None => Stopped::Requested,
+        }
     }
 }
 
@@ -288,6 +307,7 @@ pub async fn serve(
             Duration::from_millis(args.log_retention_check_interval_ms),
         );
     }
+    let shutdown = stop_on_region_loss(Arc::clone(&log), shutdown);
     let ctx = args
         .context(log, server.local_addr())?
         .with_security(args.security.config(server.beside_addr()));
@@ -314,7 +334,33 @@ pub async fn serve(
         cluster = %ctx.cluster,
         "Kafka listener ready"
     );
-    Ok(server.spawn(Arc::new(ctx), Arc::new(DispatchTable::standard()), shutdown))
+    let (shutdown, region_lost) = shutdown;
+    let mut handle = server.spawn(Arc::new(ctx), Arc::new(DispatchTable::standard()), shutdown);
+    handle.region_lost = region_lost;
+    Ok(handle)
+}
+
+/// `shutdown`, or the storage side finding its region lost, whichever comes
+/// first; the second half is set in the latter case.
+fn stop_on_region_loss(
+    log: Arc<dyn ClusterLog>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (
+    impl Future<Output = ()> + Send + 'static,
+    Arc<OnceLock<RegionChange>>,
+) {
+    let region_lost = Arc::new(OnceLock::new());
+    let lost = Arc::clone(&region_lost);
+    let either = async move {
+        tokio::select! {
+            () = shutdown => {}
+            change = log.region_lost() => {
+                warn!(%change, "shutting down: this gateway's region is gone");
+                let _ = lost.set(change);
+            }
+        }
+    };
+    (either, region_lost)
 }
 
 /// Accept-side state. Each field exists for one reason, noted beside it.

@@ -75,6 +75,9 @@ pub const ARENA_USED_BYTES: &str = "cxlkafka_arena_used_bytes";
 pub const ORDER_LOG_APPLIED_SEQUENCE: &str = "cxlkafka_order_log_applied_sequence";
 /// Order-log entries the sequencer wrote that this gateway has not applied.
 pub const ORDER_LOG_LAG_ENTRIES: &str = "cxlkafka_order_log_lag_entries";
+/// 1 once this gateway found the region it mapped unlinked, replaced or
+/// formatted again (it then acknowledges nothing and exits), else 0.
+pub const REGION_FENCED: &str = "cxlkafka_region_fenced";
 /// Publishes refused because the ring or arena stayed full until the deadline.
 pub const REGION_FULL_TOTAL: &str = "cxlkafka_region_full_total";
 /// Offset commits recycled before this gateway could read them.
@@ -333,6 +336,12 @@ pub fn describe() {
         ORDERING_LAG_SECONDS,
         Unit::Seconds,
         "Time from publishing a batch to the region to seeing its completion, for this gateway's batches."
+    );
+    describe_gauge!(
+        REGION_FENCED,
+        Unit::Count,
+        "1 once this gateway found the region it mapped unlinked, replaced or formatted again \
+         (it then acknowledges nothing and exits to be restarted), else 0."
     );
     describe_gauge!(
         REGION_SIZE_BYTES,

@@ -40,6 +40,8 @@ fn options(node_id: u16, data_dir: &Path) -> ClusterOptions {
         lease_timeout: Duration::from_millis(300),
         data_dir: data_dir.to_path_buf(),
         segment_bytes: 32 << 10,
+        region_path: None,
+        adopt_data_dir: false,
     }
 }
 

@@ -71,6 +71,8 @@ fn options(data_dir: PathBuf, port: u16) -> ClusterOptions {
         lease_timeout: Duration::from_secs(1),
         data_dir,
         segment_bytes: 1 << 20,
+        region_path: None,
+        adopt_data_dir: false,
     }
 }
 

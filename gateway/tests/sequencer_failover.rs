@@ -42,6 +42,8 @@ fn options(node_id: u16) -> ClusterOptions {
             std::process::id()
         )),
         segment_bytes: 64 << 20,
+        region_path: None,
+        adopt_data_dir: false,
     }
 }
 

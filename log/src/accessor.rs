@@ -11,6 +11,7 @@ use std::mem::size_of;
 
 use bytemuck::Pod;
 
+use crate::generation::RegionGeneration;
 use crate::layout::{CommitRecord, Frontier, GatewayIndex, GatewayInfo, Heartbeat, Layout, Lease};
 use crate::memory::MemoryBackend;
 
@@ -19,14 +20,22 @@ pub struct Region<B> {
     backend: B,
     layout: Layout,
     cluster_id: [u8; 16],
+    /// The superblock's generation when this handle attached or formatted.
+    generation: RegionGeneration,
 }
 
 impl<B: MemoryBackend> Region<B> {
-    pub(crate) fn from_parts(backend: B, layout: Layout, cluster_id: [u8; 16]) -> Self {
+    pub(crate) fn from_parts(
+        backend: B,
+        layout: Layout,
+        cluster_id: [u8; 16],
+        generation: RegionGeneration,
+    ) -> Self {
         Self {
             backend,
             layout,
             cluster_id,
+            generation,
         }
     }
 
@@ -36,6 +45,17 @@ impl<B: MemoryBackend> Region<B> {
 
     pub fn cluster_id(&self) -> [u8; 16] {
         self.cluster_id
+    }
+
+    /// The generation this handle mapped (see [`RegionGeneration`]).
+    pub fn generation(&self) -> RegionGeneration {
+        self.generation
+    }
+
+    /// The generation the superblock holds now: differs from
+    /// [`Region::generation`] once someone formatted this memory again.
+    pub fn generation_in_memory(&self) -> RegionGeneration {
+        RegionGeneration::from_bytes(self.read_fresh(self.layout.superblock_generation()))
     }
 
     pub fn backend(&self) -> &B {

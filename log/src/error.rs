@@ -22,11 +22,13 @@ pub enum RegionError {
     BadMagic { path: PathBuf, found: u64 },
     #[error("region {path} was never formatted (no magic after waiting {waited_ms} ms)")]
     NotFormatted { path: PathBuf, waited_ms: u64 },
-    #[error("region {path} has format version {found}; this build reads version {supported}")]
+    #[error("region {path} has format version {found}; this build reads version {supported} only. {advice}")]
     UnsupportedVersion {
         path: PathBuf,
         found: u32,
         supported: u32,
+        /// What the operator can do, which depends on which build is older.
+        advice: &'static str,
     },
     #[error("region {path}: superblock checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
     BadChecksum {

@@ -34,7 +34,7 @@ compile_error!("the region format is little-endian");
 /// "CXLKAFKA" as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CXLKAFKA");
 /// Bumped on every change to this file's structures or section order.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Sections start on page boundaries so device-DAX huge pages and THP map cleanly.
 pub const SECTION_ALIGN: u64 = 4096;
 pub const SUPERBLOCK_BYTES: u64 = 4096;
@@ -302,12 +302,34 @@ impl Layout {
     pub fn consumed(&self, gateway: GatewayIndex) -> usize {
         self.sequencer_view(gateway) + offset_of!(SequencerView, consumed)
     }
+
+    /// [`Superblock::generation`] (written once, by the formatter).
+    pub fn superblock_generation(&self) -> usize {
+        offset_of!(Superblock, generation)
+    }
 }
 
 /// Offset 0: written once by the gateway that formats the region.
 ///
 /// The formatter writes every field with `magic = 0`, flushes and fences, then
 /// writes `magic` last: an attacher that sees the magic sees the rest.
+///
+/// | offset | field | meaning |
+/// |---|---|---|
+/// | 0 | `magic` | "CXLKAFKA" ([`MAGIC`]), written last |
+/// | 8 | `format_version` | [`FORMAT_VERSION`] of the build that formatted it |
+/// | 12 | `superblock_bytes` | [`SUPERBLOCK_BYTES`] |
+/// | 16 | `cluster_id` | the cluster name, zero-padded to 16 bytes |
+/// | 32 | `created_unix_ns` | wall-clock time of the format |
+/// | 40 | `region_bytes` | size the region was formatted with |
+/// | 48 | `geometry` | [`Geometry`], 32 bytes |
+/// | 80 | `generation` | 128 random bits drawn at every format, never zero (since version 3) |
+/// | 96 | `crc` | CRC32C of bytes 0..96 |
+///
+/// The generation tells one formatting of a path from the next: a gateway
+/// that mapped generation G and finds another generation at its region's
+/// path (or no file at all) is serving a region nobody else sees and must
+/// stop (the gateway's `cluster/fence.rs`).
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 #[repr(C, align(128))]
 pub struct Superblock {
@@ -318,15 +340,18 @@ pub struct Superblock {
     pub created_unix_ns: u64,
     pub region_bytes: u64,
     pub geometry: Geometry,
+    /// Drawn at random each time a region is formatted; never zero.
+    pub generation: [u8; 16],
     /// CRC32C of this structure up to `crc`, computed with the magic set.
     pub crc: u32,
-    pub _pad: [u8; 44],
+    pub _pad: [u8; 28],
 }
 
 const _: () = assert!(size_of::<Superblock>() == 128);
 const _: () = assert!(offset_of!(Superblock, magic) == 0);
 const _: () = assert!(offset_of!(Superblock, geometry) == 48);
-const _: () = assert!(offset_of!(Superblock, crc) == 80);
+const _: () = assert!(offset_of!(Superblock, generation) == 80);
+const _: () = assert!(offset_of!(Superblock, crc) == 96);
 
 impl Superblock {
     pub const CRC_COVERS: usize = offset_of!(Superblock, crc);
@@ -416,7 +441,9 @@ pub struct SequencerLines {
 const _: () = assert!(size_of::<SequencerLines>() == 128);
 
 /// Which gateway runs the sequencer. Written by the holder only; a successor
-/// writes it with `epoch + 1` once the holder's heartbeat has stopped.
+/// writes it, once the holder's heartbeat has stopped, with an epoch above
+/// the holder's and above every epoch the successor recorded before (in its
+/// data dir): epochs only increase, across a rebuilt region too.
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 #[repr(C, align(128))]
 pub struct Lease {

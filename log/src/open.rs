@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::accessor::Region;
 use crate::error::RegionError;
+use crate::generation::RegionGeneration;
 use crate::layout::{Geometry, Superblock, FORMAT_VERSION, MAGIC, SUPERBLOCK_BYTES};
 use crate::memory::{Coherent, MappedMemory, MemoryBackend, NonCoherent};
 
@@ -187,7 +188,8 @@ fn io_error(path: &Path, source: std::io::Error) -> RegionError {
     }
 }
 
-/// Writes a fresh superblock, magic last, onto `backend`.
+/// Writes a fresh superblock, magic last, onto `backend`, with a new
+/// [`RegionGeneration`].
 pub fn format<B: MemoryBackend>(
     backend: B,
     geometry: Geometry,
@@ -202,6 +204,7 @@ pub fn format<B: MemoryBackend>(
             needed: layout.total_bytes,
         });
     }
+    let generation = RegionGeneration::mint();
     let created_unix_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos() as u64);
@@ -213,8 +216,9 @@ pub fn format<B: MemoryBackend>(
         created_unix_ns,
         region_bytes,
         geometry,
+        generation: generation.to_bytes(),
         crc: 0,
-        _pad: [0; 44],
+        _pad: [0; 28],
     };
     superblock.crc = superblock.compute_crc();
     let bytes = bytemuck::bytes_of(&superblock);
@@ -225,7 +229,7 @@ pub fn format<B: MemoryBackend>(
     backend.store_u64(0, MAGIC);
     backend.flush(0, 8);
     backend.store_fence();
-    Ok(Region::from_parts(backend, layout, cluster_id))
+    Ok(Region::from_parts(backend, layout, cluster_id, generation))
 }
 
 /// Validates the superblock on `backend` and returns the region it describes.
@@ -268,6 +272,14 @@ pub fn attach<B: MemoryBackend>(
             path: path_buf(),
             found: superblock.format_version,
             supported: FORMAT_VERSION,
+            advice: if superblock.format_version < FORMAT_VERSION {
+                "An older build formatted it: stop every gateway of the cluster, remove the \
+                 region file and start them with this build; the first formats a new region and \
+                 rebuilds it from its segments"
+            } else {
+                "A newer build formatted it: run that build (or stop every gateway and remove \
+                 the region file to start over with this one)"
+            },
         });
     }
     let computed = superblock.compute_crc();
@@ -309,7 +321,12 @@ pub fn attach<B: MemoryBackend>(
             });
         }
     }
-    Ok(Region::from_parts(backend, layout, superblock.cluster_id))
+    Ok(Region::from_parts(
+        backend,
+        layout,
+        superblock.cluster_id,
+        RegionGeneration::from_bytes(superblock.generation),
+    ))
 }
 
 fn read_superblock<B: MemoryBackend>(backend: &B) -> Superblock {

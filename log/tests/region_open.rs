@@ -286,9 +286,11 @@ fn a_superblock_whose_sizes_overflow_the_layout_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("region");
     let mut image = FUZZ_OVERFLOWING_GEOMETRY.to_vec();
-    // The fuzz input had its checksum repaired, as an attacker would.
+    // The fuzz input had its checksum repaired, as an attacker would, and
+    // its version set to this build's (it was found at version 2).
     let size = std::mem::size_of::<Superblock>();
     let mut superblock: Superblock = bytemuck::pod_read_unaligned(&image[..size]);
+    superblock.format_version = FORMAT_VERSION;
     superblock.crc = superblock.compute_crc();
     image[..size].copy_from_slice(bytemuck::bytes_of(&superblock));
     image.resize(image.len() + 0xb000, 0);

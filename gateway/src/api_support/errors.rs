@@ -19,6 +19,7 @@
 //! | not enough live gateways for the topic's replication factor | NOT_ENOUGH_REPLICAS (19) | acks=all, checked before publishing, as Kafka checks min.insync.replicas |
 //! | [`AppendError::TooLarge`] | MESSAGE_TOO_LARGE (10) | larger than the arena can ever hold |
 //! | [`AppendError::ShuttingDown`] | NOT_LEADER_OR_FOLLOWER (6) | the client retries on another gateway after refreshing Metadata |
+//! | [`AppendError::RegionLost`] | NOT_LEADER_OR_FOLLOWER (6) | this gateway's region was unlinked or replaced: it is about to leave, as one shutting down |
 //!
 //! InitProducerId reports append failures its own way ([`allocation_error`]),
 //! and so do offset commits ([`commit_error`]).
@@ -61,7 +62,7 @@ pub fn append_error(error: &AppendError) -> ResponseError {
         AppendError::Full | AppendError::ReplicaTimeout => ResponseError::RequestTimedOut,
         AppendError::Storage(_) => ResponseError::KafkaStorageError,
         AppendError::TooLarge(_) => ResponseError::MessageTooLarge,
-        AppendError::ShuttingDown => ResponseError::NotLeaderOrFollower,
+        AppendError::ShuttingDown | AppendError::RegionLost => ResponseError::NotLeaderOrFollower,
     }
 }
 
@@ -74,7 +75,7 @@ pub fn control_append_error(error: &AppendError) -> ResponseError {
         AppendError::Full | AppendError::ReplicaTimeout => ResponseError::RequestTimedOut,
         AppendError::Storage(_) => ResponseError::KafkaStorageError,
         AppendError::TooLarge(_) => ResponseError::InvalidRequest,
-        AppendError::ShuttingDown => ResponseError::NotController,
+        AppendError::ShuttingDown | AppendError::RegionLost => ResponseError::NotController,
     }
 }
 
@@ -87,7 +88,7 @@ pub fn allocation_error(error: &AppendError) -> ResponseError {
         AppendError::Full | AppendError::ReplicaTimeout | AppendError::Storage(_) => {
             ResponseError::CoordinatorLoadInProgress
         }
-        AppendError::ShuttingDown => ResponseError::NotCoordinator,
+        AppendError::ShuttingDown | AppendError::RegionLost => ResponseError::NotCoordinator,
         AppendError::TooLarge(_) => ResponseError::UnknownServerError,
     }
 }
@@ -105,7 +106,9 @@ pub fn commit_error(result: &Result<Completion, AppendError>) -> Option<Response
         Err(AppendError::Full | AppendError::ReplicaTimeout | AppendError::Storage(_)) => {
             Some(ResponseError::CoordinatorNotAvailable)
         }
-        Err(AppendError::ShuttingDown) => Some(ResponseError::NotCoordinator),
+        Err(AppendError::ShuttingDown | AppendError::RegionLost) => {
+            Some(ResponseError::NotCoordinator)
+        }
         Err(AppendError::TooLarge(_)) => Some(ResponseError::InvalidCommitOffsetSize),
     }
 }
@@ -149,6 +152,7 @@ mod tests {
         assert_eq!(append_error(&AppendError::Full).code(), 7);
         assert_eq!(append_error(&AppendError::TooLarge(1 << 30)).code(), 10);
         assert_eq!(append_error(&AppendError::ShuttingDown).code(), 6);
+        assert_eq!(append_error(&AppendError::RegionLost).code(), 6);
         let refused: Completion = Completion {
             error: status::OUT_OF_ORDER_SEQUENCE,
             ..bytemuck::Zeroable::zeroed()
@@ -164,6 +168,7 @@ mod tests {
         let code = |result| code_of(commit_error(&result));
         assert_eq!(code(Err(AppendError::Full)), 15);
         assert_eq!(code(Err(AppendError::ShuttingDown)), 16);
+        assert_eq!(code(Err(AppendError::RegionLost)), 16);
         assert_eq!(code(Err(AppendError::TooLarge(1 << 30))), 28);
         let ordered: Completion = bytemuck::Zeroable::zeroed();
         assert_eq!(code(Ok(ordered)), 0);
@@ -177,5 +182,6 @@ mod tests {
             42
         );
         assert_eq!(control_append_error(&AppendError::ShuttingDown).code(), 41);
+        assert_eq!(control_append_error(&AppendError::RegionLost).code(), 41);
     }
 }

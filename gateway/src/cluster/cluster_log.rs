@@ -14,6 +14,7 @@ use cxlkafka_sequencer::sequencer::unix_ns;
 
 use super::{
     lock_read, AppendBatch, AppendError, Cluster, ClusterLog, FetchRead, Member, PendingAppend,
+    RegionChange,
 };
 
 #[async_trait::async_trait]
@@ -81,7 +82,7 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
             let remaining = deadline.saturating_duration_since(Instant::now());
             self.wait_applied(completion.global_sequence, remaining)
                 .await;
-            self.wait_disk_copies(completion.global_sequence, 1, deadline)
+            self.wait_copies_unless_fenced(completion.global_sequence, 1, deadline)
                 .await?;
         }
         Ok(completion)
@@ -137,7 +138,8 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         disks: usize,
         deadline: Instant,
     ) -> Result<(), AppendError> {
-        self.wait_disk_copies(sequence, disks, deadline).await
+        self.wait_copies_unless_fenced(sequence, disks, deadline)
+            .await
     }
 
     fn retention_start(
@@ -157,5 +159,31 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
 
     fn shutdown(&self) {
         self.stop();
+    }
+
+    async fn region_lost(&self) -> RegionChange {
+        self.fence.wait_lost().await
+    }
+}
+
+impl<B: MemoryBackend> Cluster<B> {
+    /// An acks=all wait that fails as soon as this gateway is fenced: copies
+    /// of a region nobody else sees acknowledge nothing.
+    async fn wait_copies_unless_fenced(
+        &self,
+        sequence: u64,
+        disks: usize,
+        deadline: Instant,
+    ) -> Result<(), AppendError> {
+        if let Some(refusal) = self.fence.refusal() {
+            return Err(refusal);
+        }
+        tokio::select! {
+            copied = self.wait_disk_copies(sequence, disks, deadline) => {
+                copied?;
+                self.fence.refusal().map_or(Ok(()), Err)
+            }
+            _change = self.fence.wait_lost() => Err(AppendError::RegionLost),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The heartbeat thread: keeps this gateway live in the region (the lease,
-//! acks=all and arena recycling all count live gateways by it) and exports
-//! the region gauges on the same beat.
+//! acks=all and arena recycling all count live gateways by it), checks on
+//! the same beat that the region is still the one at its path (`fence.rs`)
+//! and exports the region gauges.
 
 use std::time::Duration;
 
@@ -16,6 +17,11 @@ impl<B: MemoryBackend> Cluster<B> {
         let period = Duration::from_nanos(self.lease_timeout_ns / 8).max(Duration::from_millis(10));
         let mut beats = 1u64;
         while !self.stopping() {
+            if !self.region_still_ours() {
+                // Fenced (`fence.rs`): a heartbeat would write into a region
+                // that is not this gateway's any more.
+                return;
+            }
             beats += 1;
             membership::beat(&self.region, self.gateway, self.incarnation, beats, true);
             self.record_region_gauges();

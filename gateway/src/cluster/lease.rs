@@ -1,7 +1,10 @@
 //! The sequencer thread: waits for the sequencer lease (the lowest live
 //! gateway takes it once its holder is gone), and while holding it runs
 //! [`Sequencer::pass`] over every gateway's ring. The lease word itself is
-//! the sequencer crate's ([`cxlkafka_sequencer::lease`]).
+//! the sequencer crate's ([`cxlkafka_sequencer::lease`]). Every epoch it
+//! sees or takes goes to the data dir's epoch record first (`data_dir.rs`),
+//! and a takeover's epoch is above all of them: epochs only increase, across
+//! rebuilt regions too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,12 +29,16 @@ impl<B: MemoryBackend> Cluster<B> {
         let held = metrics::gauge!(telemetry::SEQUENCER_LEASE_HELD);
         held.set(0.0);
         while !self.stopping() {
+            if self.fenced() {
+                return;
+            }
             let state = lease::read(
                 &self.region,
                 self.gateway,
                 self.incarnation,
                 self.lease_timeout_ns,
             );
+            self.record_epoch(state.lease.epoch);
             let lowest_live = membership::live_members(&self.region, self.lease_timeout_ns)
                 .first()
                 .map(|member| member.gateway);
@@ -43,13 +50,26 @@ impl<B: MemoryBackend> Cluster<B> {
             let epoch = if state.mine {
                 state.lease.epoch
             } else {
-                state.lease.epoch + 1
+                // Above the region's epoch and every one this data dir
+                // recorded (a rebuilt region's lease starts blank), and
+                // recorded before the lease word says so.
+                self.epochs.next_above(state.lease.epoch)
             };
+            self.record_epoch(epoch);
             lease::take(&self.region, self.gateway, self.incarnation, epoch);
             tracing::info!(gateway = self.gateway, epoch, "holding the sequencer lease");
             held.set(1.0);
             self.run_sequencer(epoch);
             held.set(0.0);
+        }
+    }
+
+    /// Records an epoch this gateway takes or sees in its data dir
+    /// (`data_dir.rs`); a failed write is logged once per epoch, and the
+    /// epoch is still kept in memory.
+    fn record_epoch(&self, epoch: u64) {
+        if let Err(error) = self.epochs.record(epoch, self.region.generation()) {
+            tracing::warn!(gateway = self.gateway, %error, "epoch kept in memory only");
         }
     }
 
@@ -62,6 +82,14 @@ impl<B: MemoryBackend> Cluster<B> {
         let passes = metrics::counter!(telemetry::SEQUENCER_SCAN_PASSES_TOTAL);
         let order_log_full = metrics::counter!(telemetry::SEQUENCER_ORDER_LOG_FULL_TOTAL);
         while !self.stopping() {
+            if self.fenced() {
+                tracing::warn!(
+                    gateway = self.gateway,
+                    epoch,
+                    "stopped ordering: region fenced"
+                );
+                return;
+            }
             if last_lease_check.elapsed() > LEASE_CHECK_PERIOD {
                 last_lease_check = Instant::now();
                 if !lease::still_held(&self.region, self.gateway, epoch) {

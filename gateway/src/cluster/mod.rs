@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `startup.rs` | joins the region, opens the disk tier, resumes, starts the threads; a clean stop | |
 //! | `heartbeat.rs` | bumps this gateway's heartbeat every `lease_timeout / 8`, region gauges | `heartbeat` |
+//! | `fence.rs` | checks every beat that the mapped region is still the one at its path; stops serving when not | (`heartbeat`) |
 //! | `lease.rs` | holds or waits for the sequencer lease; while holding it, orders every ring | `sequencer` |
 //! | `publisher.rs` | the ring writer, published batches awaiting their completion | `completions` |
 //! | `tailer.rs` | applies the order log to the index and wakes fetches | `tailer` |
@@ -16,6 +17,7 @@
 //! | `order_topic.rs` | `__cxlkafka_order`, the total order as a topic | |
 //! | `replica.rs` | copies ordered entries into this gateway's segments, group commit, acks=all copies, arena recycling | `replicator`, `syncer` |
 //! | `restore.rs` | fills gaps from sibling segments, rebuilds a lost region | |
+//! | `data_dir.rs` | what the data dir records beside the segments: the cluster that wrote it, the highest sequencer epoch | |
 //! | `retention.rs` | where retention moves log starts; deleting expired segments | (a tokio task) |
 //! | `index.rs` | the per-partition index of ordered batches | |
 //! | `sink.rs` | the store-nothing [`ClusterLog`] of `serve --sink` and `bench sink` | |
@@ -27,6 +29,8 @@
 //! typed accessors.
 
 mod cluster_log;
+mod data_dir;
+mod fence;
 mod heartbeat;
 mod index;
 mod lease;
@@ -46,7 +50,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use cxlkafka_log::RegionChange;
 pub use cxlkafka_sequencer::membership::Member;
+pub use fence::EXIT_REGION_LOST;
 pub use index::{BatchLocation, OrderIndex, PartitionIndex};
 pub use open::{open_cluster, slot_for_node_id, RegionSettings};
 pub use order_topic::{ORDER_STREAM, ORDER_TOPIC};
@@ -102,6 +108,10 @@ pub enum AppendError {
     /// once rather than at the timeout (Kafka's KAFKA_STORAGE_ERROR).
     #[error("the disk tier cannot write: {0}")]
     Storage(String),
+    /// The region this gateway mapped was unlinked, replaced or formatted
+    /// again (see `cluster/fence.rs`): nothing it orders counts any more.
+    #[error("this gateway's region is no longer the cluster's region")]
+    RegionLost,
 }
 
 /// A published batch whose place in the order is not known yet: the second
@@ -252,6 +262,12 @@ pub trait ClusterLog: Send + Sync + 'static {
     fn delete_expired_segments(&self) -> (u64, u64);
     /// Stops the background threads and leaves the region cleanly.
     fn shutdown(&self);
+    /// Completes once this gateway found that the region it mapped is no
+    /// longer the one at its path (see `cluster/fence.rs`); never for a
+    /// store without a region.
+    async fn region_lost(&self) -> RegionChange {
+        std::future::pending().await
+    }
 }
 
 /// The storage side of one gateway over a region mapped with backend `B`.
@@ -268,6 +284,10 @@ pub struct Cluster<B: MemoryBackend> {
     index: RwLock<OrderIndex>,
     applied: tailer::Applied,
     disk: replica::DiskTier,
+    /// Whether the region is still the one at its path.
+    fence: fence::RegionFence,
+    /// The highest sequencer epoch this data dir knows of (`data_dir.rs`).
+    epochs: data_dir::EpochRecord,
     bells: Bells,
     stop: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,

@@ -115,6 +115,9 @@ impl<B: MemoryBackend> Cluster<B> {
             if self.stopping() {
                 return Err(AppendError::ShuttingDown);
             }
+            if let Some(refusal) = self.fence.refusal() {
+                return Err(refusal);
+            }
             match self.publisher.try_publish(&self.region, header, payload) {
                 Ok(receiver) => {
                     self.bells.sequencer.ring();
@@ -151,7 +154,9 @@ impl<B: MemoryBackend> Cluster<B> {
         let publisher = &self.publisher;
         let mut backoff = Backoff::default();
         let ordering_lag = metrics::histogram!(telemetry::ORDERING_LAG_SECONDS);
-        while !self.stopping() {
+        // Once fenced, no completion is delivered: what the old region's
+        // sequencer ordered from now on is not acknowledged.
+        while !self.stopping() && !self.fenced() {
             let next = {
                 let pending = lock(&publisher.pending);
                 if pending.is_empty() {
@@ -179,7 +184,8 @@ impl<B: MemoryBackend> Cluster<B> {
                 None => backoff.wait_on(&self.bells.order, rings),
             }
         }
-        // Wake every waiter with a closed channel.
+        // Wake every waiter with a closed channel (answered as the gateway
+        // going away: NOT_LEADER_OR_FOLLOWER, retried elsewhere).
         lock(&publisher.pending).clear();
     }
 }

@@ -26,6 +26,7 @@ use cxlkafka_log::Region;
 use cxlkafka_sequencer::sequencer::RestoredEntry;
 use cxlkafka_sequencer::{lease, membership, Sequencer};
 
+use super::data_dir::EpochRecord;
 use super::replica::DiskTier;
 
 /// How long a gateway waits for another one to rebuild a lost region.
@@ -127,6 +128,7 @@ pub(super) fn restore_region<B: MemoryBackend>(
     incarnation: u64,
     lease_timeout_ns: u64,
     disk: &DiskTier,
+    epochs: &EpochRecord,
     stored: &[StoredEntry],
 ) -> Result<(), String> {
     let deadline = Instant::now() + RESTORE_WAIT;
@@ -137,7 +139,18 @@ pub(super) fn restore_region<B: MemoryBackend>(
         let state = lease::read(region, gateway, incarnation, lease_timeout_ns);
         let held_by_me = state.lease.holder == u64::from(gateway) + 1;
         if state.free || held_by_me {
-            lease::take(region, gateway, incarnation, state.lease.epoch + 1);
+            // A rebuilt region's lease starts blank: take an epoch above
+            // every one this data dir saw, so epochs never go back.
+            let epoch = epochs.next_above(state.lease.epoch);
+            if let Err(error) = epochs.record(epoch, region.generation()) {
+                tracing::warn!(%error, "taking the sequencer lease all the same");
+            }
+            lease::take(region, gateway, incarnation, epoch);
+            tracing::info!(
+                gateway,
+                epoch,
+                "holding the sequencer lease to rebuild the region"
+            );
             let began = Instant::now();
             let next = while_beating(region, gateway, incarnation, lease_timeout_ns, || {
                 replay(region, disk, stored)

@@ -13,10 +13,12 @@ use cxlkafka_log::layout::{Frontier, GatewayIndex, SequencerCheckpoint};
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::ring::RingWriter;
 use cxlkafka_log::segment::StoredEntry;
-use cxlkafka_log::Region;
+use cxlkafka_log::{Region, RegionWatch};
 use cxlkafka_sequencer::catalog::read_catalog;
 use cxlkafka_sequencer::membership;
 
+use super::data_dir::{self, EpochRecord};
+use super::fence::RegionFence;
 use super::publisher::Publisher;
 use super::replica::DiskTier;
 use super::tailer::Applied;
@@ -41,6 +43,14 @@ pub struct ClusterOptions {
     pub data_dir: PathBuf,
     /// A segment file is rolled once it would pass this many bytes.
     pub segment_bytes: u64,
+    /// The file or device node the region was mapped from: watched so that
+    /// this gateway stops serving once the path names another region
+    /// (`fence.rs`). `None` for memory without a path (the simulated
+    /// backend), where only a new format of the memory is noticed.
+    pub region_path: Option<PathBuf>,
+    /// Serve a data dir that names another cluster (`--adopt-data-dir`);
+    /// without it such a data dir is refused (`data_dir.rs`).
+    pub adopt_data_dir: bool,
 }
 
 /// Joins the region, starts the background threads, and waits until the
@@ -49,9 +59,21 @@ pub fn start<B: MemoryBackend>(
     region: Region<B>,
     options: ClusterOptions,
 ) -> Result<Arc<Cluster<B>>, String> {
+    let cluster_name = cluster_name(&region);
+    data_dir::claim_for_cluster(
+        &options.data_dir,
+        &cluster_name,
+        &crate::api_support::brokers::cluster_id(&cluster_name),
+        options.adopt_data_dir,
+    )?;
+    let watch = match &options.region_path {
+        Some(path) => RegionWatch::of_file(path, &region).map_err(|error| error.to_string())?,
+        None => RegionWatch::of_memory(&region),
+    };
     let region = Arc::new(region);
     let lease_timeout_ns = options.lease_timeout.as_nanos() as u64;
     let gateway = take_slot(&region, &options)?;
+    let epochs = EpochRecord::open(&options.data_dir, gateway)?;
     let writer = RingWriter::resume(&region, gateway);
     // Until its disk tier says what it holds, this gateway holds nothing
     // anyone may rely on (the slot's previous holder may have said more).
@@ -70,6 +92,7 @@ pub fn start<B: MemoryBackend>(
         incarnation,
         lease_timeout_ns,
         disk: &disk,
+        epochs: &epochs,
         data_dir: &options.data_dir,
         segment_dir: &segment_dir,
     };
@@ -100,6 +123,8 @@ pub fn start<B: MemoryBackend>(
         index: RwLock::new(index),
         applied: Applied::new(first),
         disk,
+        fence: RegionFence::new(watch),
+        epochs,
         bells: Bells::default(),
         stop: AtomicBool::new(false),
         threads: Mutex::new(Vec::new()),
@@ -113,6 +138,14 @@ pub fn start<B: MemoryBackend>(
         "joined the region"
     );
     Ok(cluster)
+}
+
+/// The cluster name the region was formatted for (its id is the name,
+/// zero-padded).
+fn cluster_name<B: MemoryBackend>(region: &Region<B>) -> String {
+    let id = region.cluster_id();
+    let length = id.iter().position(|&byte| byte == 0).unwrap_or(id.len());
+    String::from_utf8_lossy(&id[..length]).into_owned()
 }
 
 /// The requested slot, or the lowest free one. A gateway restarted right
@@ -143,6 +176,7 @@ struct Joining<'a, B: MemoryBackend> {
     incarnation: u64,
     lease_timeout_ns: u64,
     disk: &'a DiskTier,
+    epochs: &'a EpochRecord,
     data_dir: &'a Path,
     segment_dir: &'a Path,
 }
@@ -168,6 +202,7 @@ impl<B: MemoryBackend> Joining<'_, B> {
                     self.incarnation,
                     self.lease_timeout_ns,
                     self.disk,
+                    self.epochs,
                     &stored,
                 )?;
             }
@@ -249,7 +284,10 @@ impl<B: MemoryBackend> Cluster<B> {
         }
         // A clean stop leaves everything this gateway applied on its disk.
         let drain_until = Instant::now() + DRAIN_TIMEOUT;
-        while self.disk.durable() < self.applied() && Instant::now() < drain_until {
+        while self.disk.durable() < self.applied()
+            && Instant::now() < drain_until
+            && !self.fence.memory_reused()
+        {
             self.disk.wake();
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -261,6 +299,14 @@ impl<B: MemoryBackend> Cluster<B> {
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
             let _ = thread.join();
+        }
+        if self.fenced() {
+            // The region at the path is another one now: write nothing.
+            tracing::info!(
+                gateway = self.gateway,
+                "stopped serving a region no longer in use"
+            );
+            return;
         }
         membership::beat(
             &self.region,

@@ -91,6 +91,10 @@ impl<B: MemoryBackend> Cluster<B> {
         let mut backoff = Backoff::default();
         let mut since_prune = 0u64;
         while !self.stopping() {
+            if self.fence.memory_reused() {
+                // Another region's order log now: none of it is ours.
+                return;
+            }
             let rings = self.bells.order.rings();
             let (next, applied_any) = self.apply_pass(&mut since_prune);
             if applied_any {

@@ -31,6 +31,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a gateway: a Kafka broker attached to the cluster's shared region.
+    ///
+    /// Exit status: 0 after SIGINT or SIGTERM; 75 when the region it mapped
+    /// was unlinked, replaced by another file or formatted again (it stopped
+    /// acknowledging at once): restart it to join the region now at the
+    /// path (systemd: Restart=on-failure or RestartForceExitStatus=75); 1 or
+    /// 2 when it cannot start.
     Serve(ServeArgs),
     /// Load generators that print what Kafka's perf-test tools print.
     #[command(subcommand)]
@@ -104,6 +110,15 @@ pub struct ServeArgs {
     /// Directory of this gateway's segment files (its disk copy of the log).
     #[arg(long, env = "CXLKAFKA_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// Serve a data dir another cluster wrote. The data dir's `cluster` file
+    /// names the cluster whose log it holds; a gateway of another --cluster
+    /// refuses it (it would rebuild its region from that cluster's segments
+    /// and serve its topics as its own) unless this is set, and then the
+    /// file is rewritten to name this cluster.
+    #[arg(long, env = "CXLKAFKA_ADOPT_DATA_DIR", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub adopt_data_dir: bool,
 
     /// A segment file of the disk tier is closed and a new one started once
     /// it would pass this size (same units as --region-size). Retention
@@ -362,6 +377,26 @@ mod tests {
         assert!(parse(&["--no-metrics", "true"]));
         assert!(!parse(&["--no-metrics", "false"]));
         assert!(Cli::try_parse_from(["cxlkafka", "serve", "--no-metrics", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn adopting_another_clusters_data_dir_takes_a_flag_or_its_variable() {
+        let parse = |extra: &[&str]| {
+            let argv = ["cxlkafka", "serve"].iter().chain(extra).copied();
+            let Command::Serve(args) = Cli::try_parse_from(argv).expect("parses").command else {
+                panic!("serve flags parse as serve");
+            };
+            args.adopt_data_dir
+        };
+        assert!(!parse(&[]), "refused unless asked");
+        assert!(parse(&["--adopt-data-dir"]));
+        assert!(!parse(&["--adopt-data-dir", "false"]));
+        let help = Cli::command()
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("CXLKAFKA_ADOPT_DATA_DIR"), "{help}");
     }
 
     #[test]

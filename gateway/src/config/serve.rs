@@ -162,6 +162,8 @@ impl ServeArgs {
             lease_timeout: std::time::Duration::from_millis(self.lease_timeout_ms),
             data_dir: self.data_dir.clone(),
             segment_bytes: self.segment_bytes.0,
+            region_path: Some(self.region_path()),
+            adopt_data_dir: self.adopt_data_dir,
         })
     }
 
@@ -193,6 +195,7 @@ impl Default for ServeArgs {
             region_size: ByteSize(1 << 30),
             cluster: "default".to_owned(),
             data_dir: PathBuf::from("./data"),
+            adopt_data_dir: false,
             segment_bytes: ByteSize(256 << 20),
             log_retention_check_interval_ms: 300_000,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9644)),

@@ -100,6 +100,8 @@ impl TestGateway {
             lease_timeout: Duration::from_secs(1),
             data_dir: region_dir.path().join(format!("data-{node_id}")),
             segment_bytes: 1 << 20,
+            region_path: None,
+            adopt_data_dir: false,
         };
         let log = tokio::task::spawn_blocking(move || open_cluster(&settings, options))
             .await
