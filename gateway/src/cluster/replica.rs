@@ -60,6 +60,8 @@ pub(super) struct DiskTier {
     /// Lowest sequence from which the segments have held every entry (see
     /// `GatewayFrontiers::holds_from`); 0 until `start_at` decides it.
     holds_from: AtomicU64,
+    /// The `holds_from` last written to `dir`.
+    holds_from_recorded: AtomicU64,
     /// The segment directory, where `holds_from` is kept across restarts.
     dir: PathBuf,
 }
@@ -106,6 +108,7 @@ impl DiskTier {
                 write_fault: Mutex::new(None),
                 write_failing: AtomicBool::new(false),
                 holds_from: AtomicU64::new(holds_from),
+                holds_from_recorded: AtomicU64::new(holds_from),
                 dir: dir.to_path_buf(),
             },
             stored,
@@ -150,13 +153,28 @@ impl DiskTier {
         self.holds_from.load(Ordering::Acquire)
     }
 
-    /// Records a new `holds_from`, on disk too (a failure to record it is
-    /// logged: the value in the region still tells the peers).
+    /// Records a new `holds_from`, on disk too.
     fn set_holds_from(&self, holds_from: u64) {
-        if self.holds_from.swap(holds_from, Ordering::AcqRel) == holds_from {
+        self.raise_holds_from(holds_from);
+        self.record_holds_from();
+    }
+
+    /// Takes a new `holds_from` in memory only (see `record_holds_from`).
+    fn raise_holds_from(&self, holds_from: u64) {
+        if self.holds_from.swap(holds_from, Ordering::AcqRel) != holds_from {
+            metrics::gauge!(telemetry::REPLICA_HOLDS_FROM_SEQUENCE).set(holds_from as f64);
+        }
+    }
+
+    /// Writes `holds_from` to disk if it changed since it was last written:
+    /// once per chunk of copied entries, not once per entry missed (a
+    /// paused gateway can miss thousands at a time). A failure is logged:
+    /// the value in the region still tells the peers.
+    fn record_holds_from(&self) {
+        let holds_from = self.holds_from();
+        if self.holds_from_recorded.swap(holds_from, Ordering::AcqRel) == holds_from {
             return;
         }
-        metrics::gauge!(telemetry::REPLICA_HOLDS_FROM_SEQUENCE).set(holds_from as f64);
         if let Err(error) = write_holds_from(&self.dir, holds_from) {
             tracing::warn!(%error, holds_from, "cannot record where this gateway's copy starts");
         }
@@ -274,6 +292,7 @@ impl<B: MemoryBackend> Cluster<B> {
             let first = writer.next;
             let (next, write_error) =
                 self.copy_chunk(&mut writer.segments, &mut copier, first, applied);
+            self.disk.record_holds_from();
             let progressed = next > writer.next;
             writer.next = next;
             if !copier.located.is_empty() {
@@ -467,7 +486,7 @@ impl<B: MemoryBackend> Cluster<B> {
     /// data (see `Cluster::holders`).
     fn missed(&self, sequence: u64, why: &str) {
         if sequence >= self.disk.holds_from() {
-            self.disk.set_holds_from(sequence + 1);
+            self.disk.raise_holds_from(sequence + 1);
             self.region
                 .set_frontier(self.gateway, Frontier::HoldsFrom, sequence + 1);
         }
