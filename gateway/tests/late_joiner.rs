@@ -113,39 +113,68 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_late_joiner_with_an_empty_data_dir_serves_nothing_it_lacks() {
-    let geometry = geometry();
-    let bytes = geometry.layout().unwrap().total_bytes;
-    let memory = SimulatedMemory::new(bytes as usize);
-    let id = cluster_id("late").unwrap();
-    drop(format(memory.participant(SimFaults::none(1)), geometry, bytes, id).unwrap());
-    let gateway = |slot: u16, seed: u64, dir: &Path| -> Arc<dyn ClusterLog> {
+/// A formatted simulated region that gateways join, each as its own host
+/// (its own participant with hostile cache faults).
+struct SimRegion {
+    memory: Arc<SimulatedMemory>,
+    geometry: Geometry,
+}
+
+impl SimRegion {
+    fn format(cluster: &str, seed: u64) -> Self {
+        let geometry = geometry();
+        let bytes = geometry.layout().unwrap().total_bytes;
+        let memory = SimulatedMemory::new(bytes as usize);
+        let id = cluster_id(cluster).unwrap();
+        drop(
+            format(
+                memory.participant(SimFaults::none(seed)),
+                geometry,
+                bytes,
+                id,
+            )
+            .unwrap(),
+        );
+        Self { memory, geometry }
+    }
+
+    /// Starts gateway `slot` with its segments in `dir`.
+    fn join(&self, slot: u16, seed: u64, dir: &Path) -> Arc<dyn ClusterLog> {
         let region = attach(
-            memory.participant(SimFaults::hostile(seed)),
+            self.memory.participant(SimFaults::hostile(seed)),
             Path::new("sim"),
-            Some(&geometry),
+            Some(&self.geometry),
             None,
             Duration::ZERO,
         )
         .unwrap();
         start(region, options(slot, dir)).expect("gateway starts")
-    };
-    let first_dir = tempfile::tempdir().unwrap();
-    let late_dir = tempfile::tempdir().unwrap();
+    }
+}
 
-    let first = gateway(0, 10, first_dir.path());
+/// Creates a one-partition topic; returns its stream.
+async fn create_topic(log: &dyn ClusterLog, name: &str, replication_factor: u16) -> u32 {
     let created = ControlRecord::CreateTopic {
-        name: "kept".into(),
+        name: name.into(),
         partitions: 1,
         topic_id: [4; 16],
         retention_ms: -1,
         retention_bytes: -1,
         configs: String::new(),
-        replication_factor: 2,
+        replication_factor,
     };
-    let completion = first.control(&created, TIMEOUT).await.expect("created");
-    let stream = stream_of(completion.base_offset as u32, 0);
+    let completion = log.control(&created, TIMEOUT).await.expect("created");
+    stream_of(completion.base_offset as u32, 0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_with_an_empty_data_dir_serves_nothing_it_lacks() {
+    let region = SimRegion::format("late", 1);
+    let first_dir = tempfile::tempdir().unwrap();
+    let late_dir = tempfile::tempdir().unwrap();
+
+    let first = region.join(0, 10, first_dir.path());
+    let stream = create_topic(first.as_ref(), "kept", 2).await;
     produce(first.as_ref(), stream, 0..BATCHES / 2).await;
     let commit = ControlRecord::CommitOffsets {
         group: "readers".into(),
@@ -161,7 +190,7 @@ async fn a_late_joiner_with_an_empty_data_dir_serves_nothing_it_lacks() {
     // 0's disk only.
     produce(first.as_ref(), stream, BATCHES / 2..BATCHES).await;
 
-    let late = gateway(1, 11, late_dir.path());
+    let late = region.join(1, 11, late_dir.path());
     assert!(first.holds_everything());
     assert!(
         !late.holds_everything(),
@@ -197,7 +226,7 @@ async fn a_late_joiner_with_an_empty_data_dir_serves_nothing_it_lacks() {
 
     // It comes back with its data dir and leads again; what is produced
     // from now on reaches both disks.
-    let first = gateway(0, 12, first_dir.path());
+    let first = region.join(0, 12, first_dir.path());
     assert!(first.holds_everything());
     produce(late.as_ref(), stream, BATCHES + 10..BATCHES + 20).await;
     assert_all_readable(first.as_ref(), stream, BATCHES + 20).await;
@@ -208,36 +237,12 @@ async fn a_late_joiner_with_an_empty_data_dir_serves_nothing_it_lacks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_that_restarts_where_it_left_off_still_holds_everything() {
-    let geometry = geometry();
-    let bytes = geometry.layout().unwrap().total_bytes;
-    let memory = SimulatedMemory::new(bytes as usize);
-    let id = cluster_id("again").unwrap();
-    drop(format(memory.participant(SimFaults::none(2)), geometry, bytes, id).unwrap());
+    let region = SimRegion::format("again", 2);
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let gateway = |slot: u16, seed: u64| -> Arc<dyn ClusterLog> {
-        let region = attach(
-            memory.participant(SimFaults::hostile(seed)),
-            Path::new("sim"),
-            Some(&geometry),
-            None,
-            Duration::ZERO,
-        )
-        .unwrap();
-        start(region, options(slot, dirs[usize::from(slot)].path())).expect("gateway starts")
-    };
+    let gateway = |slot: u16, seed: u64| region.join(slot, seed, dirs[usize::from(slot)].path());
     let zero = gateway(0, 20);
     let one = gateway(1, 21);
-    let created = ControlRecord::CreateTopic {
-        name: "both".into(),
-        partitions: 1,
-        topic_id: [5; 16],
-        retention_ms: -1,
-        retention_bytes: -1,
-        configs: String::new(),
-        replication_factor: 3,
-    };
-    let completion = zero.control(&created, TIMEOUT).await.expect("created");
-    let stream = stream_of(completion.base_offset as u32, 0);
+    let stream = create_topic(zero.as_ref(), "both", 3).await;
     produce(zero.as_ref(), stream, 0..40).await;
     assert_eq!(
         slots(&zero.holders()),
