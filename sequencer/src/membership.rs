@@ -118,19 +118,41 @@ pub fn live_members<B: MemoryBackend>(region: &Region<B>, timeout_ns: u64) -> Ve
 /// paused is live but not among them. A gateway still starting (0) never
 /// is; when no slot has published yet, every live gateway is returned.
 pub fn holders<B: MemoryBackend>(region: &Region<B>, timeout_ns: u64) -> Vec<Member> {
+    let most_complete = most_complete(region);
+    live_members(region, timeout_ns)
+        .into_iter()
+        .filter(|member| holds_enough(region, member.gateway, most_complete))
+        .collect()
+}
+
+/// Whether gateway `gateway` is one of [`holders`], without building the
+/// list (no advertised names decoded): what every Fetch asks of its own
+/// gateway.
+pub fn is_holder<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+    timeout_ns: u64,
+) -> bool {
+    is_live(region, gateway, timeout_ns) && holds_enough(region, gateway, most_complete(region))
+}
+
+/// The lowest `holds_from` any slot published, live or not; `None` when
+/// none has.
+fn most_complete<B: MemoryBackend>(region: &Region<B>) -> Option<u64> {
     let slots = region.layout().geometry.max_gateways as GatewayIndex;
-    let most_complete = (0..slots)
+    (0..slots)
         .map(|gateway| region.frontier(gateway, Frontier::HoldsFrom))
         .filter(|&from| from != 0)
-        .min();
-    let live = live_members(region, timeout_ns);
-    let Some(most_complete) = most_complete else {
-        return live;
-    };
-    live.into_iter()
-        .filter(|member| {
-            let from = region.frontier(member.gateway, Frontier::HoldsFrom);
-            from != 0 && from <= most_complete
-        })
-        .collect()
+        .min()
+}
+
+/// Whether `gateway`'s published `holds_from` reaches `most_complete`
+/// (every gateway does while no slot has published).
+fn holds_enough<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+    most_complete: Option<u64>,
+) -> bool {
+    let from = region.frontier(gateway, Frontier::HoldsFrom);
+    most_complete.is_none_or(|most| from != 0 && from <= most)
 }

@@ -31,6 +31,10 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         membership::holders(&self.region, self.lease_timeout_ns)
     }
 
+    fn holds_everything(&self) -> bool {
+        membership::is_holder(&self.region, self.gateway, self.lease_timeout_ns)
+    }
+
     fn topics(&self) -> Vec<Topic> {
         self.all_topics()
     }

@@ -87,11 +87,17 @@ pub struct StoredEntry {
 }
 
 /// The files of one segment a reader opens: its `.log` and its data files.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct SegmentReaders {
     log: Option<Arc<File>>,
     /// (source gateway, data file).
     data: Vec<(u32, Arc<DataReader>)>,
+}
+
+/// The file a payload is read from.
+enum PayloadFile {
+    Log(Arc<File>),
+    Data(Arc<DataReader>),
 }
 
 /// The files of a chain, for readers on any thread.
@@ -106,25 +112,35 @@ impl SegmentFiles {
     /// retention meanwhile.
     pub fn read_payload(&self, location: DiskLocation, dst: &mut [u8]) -> io::Result<()> {
         let gone = || io::Error::new(io::ErrorKind::NotFound, "segment deleted");
-        let readers = self
-            .files
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&location.segment)
-            .cloned()
-            .ok_or_else(gone)?;
-        match location.payload {
-            None => readers
-                .log
-                .ok_or_else(gone)?
-                .read_exact_at(dst, location.position + ENTRY_HEADER_BYTES as u64),
-            Some(payload) => readers
-                .data
-                .iter()
-                .find(|(source, _)| *source == payload.source)
-                .ok_or_else(gone)?
-                .1
-                .read_exact_at(dst, payload.offset),
+        // Only the one file leaves the lock (an Arc): a fetch allocates
+        // nothing here and reads without holding the lock.
+        let (file, at) = {
+            let files = self
+                .files
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let readers = files.get(&location.segment).ok_or_else(gone)?;
+            match location.payload {
+                None => (
+                    PayloadFile::Log(readers.log.clone().ok_or_else(gone)?),
+                    location.position + ENTRY_HEADER_BYTES as u64,
+                ),
+                Some(payload) => (
+                    PayloadFile::Data(
+                        readers
+                            .data
+                            .iter()
+                            .find(|(source, _)| *source == payload.source)
+                            .map(|(_, file)| Arc::clone(file))
+                            .ok_or_else(gone)?,
+                    ),
+                    payload.offset,
+                ),
+            }
+        };
+        match file {
+            PayloadFile::Log(file) => file.read_exact_at(dst, at),
+            PayloadFile::Data(file) => file.read_exact_at(dst, at),
         }
     }
 
