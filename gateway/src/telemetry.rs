@@ -104,6 +104,15 @@ pub const REPLICA_WRITE_ERRORS_TOTAL: &str = "cxlkafka_replica_write_errors_tota
 pub const REPLICA_DIRECT_IO: &str = "cxlkafka_replica_direct_io";
 /// Lowest order sequence from which this gateway's disk holds every entry.
 pub const REPLICA_HOLDS_FROM_SEQUENCE: &str = "cxlkafka_replica_holds_from_sequence";
+/// Entries this gateway copied into its segments from a peer's segments
+/// (over the peer-copy listener) because they had left the region.
+pub const PEER_COPY_ENTRIES_TOTAL: &str = "cxlkafka_peer_copy_entries_total";
+/// Payload bytes of those entries.
+pub const PEER_COPY_BYTES_TOTAL: &str = "cxlkafka_peer_copy_bytes_total";
+/// Entries this gateway's peer-copy listener sent to peers.
+pub const PEER_SERVED_ENTRIES_TOTAL: &str = "cxlkafka_peer_served_entries_total";
+/// Peer-copy connections refused or cut, by `reason`.
+pub const PEER_COPY_REFUSED_TOTAL: &str = "cxlkafka_peer_copy_refused_total";
 /// Partitions with fewer complete disk copies on live gateways than their
 /// replication factor asks for.
 pub const UNDER_REPLICATED_PARTITIONS: &str = "cxlkafka_under_replicated_partitions";
@@ -422,6 +431,26 @@ pub fn describe() {
         REPLICA_DIRECT_IO,
         Unit::Count,
         "1 while the disk tier writes data batches with O_DIRECT straight from the region, 0 when the data dir's filesystem refused O_DIRECT and they go through the page cache."
+    );
+    describe_counter!(
+        PEER_COPY_ENTRIES_TOTAL,
+        Unit::Count,
+        "Entries this gateway copied from a peer's segments when it joined, restarted empty or had a gap: what had left the region before it could copy it."
+    );
+    describe_counter!(
+        PEER_COPY_BYTES_TOTAL,
+        Unit::Bytes,
+        "Payload bytes of the entries copied from a peer's segments."
+    );
+    describe_counter!(
+        PEER_SERVED_ENTRIES_TOTAL,
+        Unit::Count,
+        "Entries this gateway's peer-copy listener sent to peers that lacked them."
+    );
+    describe_counter!(
+        PEER_COPY_REFUSED_TOTAL,
+        Unit::Count,
+        "Peer-copy connections refused or cut, by reason (wrong_region: the peer mapped another region; malformed; io)."
     );
     describe_gauge!(
         REPLICA_HOLDS_FROM_SEQUENCE,

@@ -1,9 +1,11 @@
 //! Gateways that share nothing but the region: one that joins late with an
 //! empty data dir (as on a new host) lacks the entries recycled from the
-//! region before it came, so it must neither lead, coordinate nor answer
-//! reads of older offsets; the gateways that hold every entry do, and while
-//! all of them are down nobody serves a copy with holes. On the simulated
-//! non-coherent backend (hostile faults).
+//! region before it came. It copies them from a live gateway that holds
+//! every entry and serves copies (`peer_copy/`), and then holds everything
+//! itself; when no such gateway is there, it must neither lead, coordinate
+//! nor answer reads of older offsets, and while all complete gateways are
+//! down nobody serves a copy with holes. On the simulated non-coherent
+//! backend (hostile faults).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cxlkafka_gateway::cluster::{start, AppendBatch, ClusterLog, ClusterOptions, FetchRead};
 use cxlkafka_log::layout::{Geometry, SEQUENCER_STATE_MIN_BYTES};
-use cxlkafka_log::memory::{SimFaults, SimulatedMemory};
+use cxlkafka_log::memory::{SimFaults, Simulated, SimulatedMemory};
 use cxlkafka_log::open::{attach, cluster_id, format};
 use cxlkafka_sequencer::catalog::stream_of;
 use cxlkafka_sequencer::control::{CommittedOffset, ControlRecord};
@@ -30,7 +32,7 @@ fn geometry() -> Geometry {
     }
 }
 
-fn options(node_id: u16, data_dir: &Path) -> ClusterOptions {
+fn options(node_id: u16, data_dir: &Path, serves_copies: bool) -> ClusterOptions {
     ClusterOptions {
         node_id: Some(node_id),
         advertised_host: "127.0.0.1".into(),
@@ -40,6 +42,7 @@ fn options(node_id: u16, data_dir: &Path) -> ClusterOptions {
         segment_bytes: 32 << 10,
         region_path: None,
         adopt_data_dir: false,
+        peer_listen: serves_copies.then(|| "127.0.0.1:0".parse().unwrap()),
     }
 }
 
@@ -138,17 +141,27 @@ impl SimRegion {
         Self { memory, geometry }
     }
 
-    /// Starts gateway `slot` with its segments in `dir`.
+    /// Starts gateway `slot` with its segments in `dir`, serving no copies
+    /// of them to peers.
     fn join(&self, slot: u16, seed: u64, dir: &Path) -> Arc<dyn ClusterLog> {
-        let region = attach(
+        start(self.participant(seed), options(slot, dir, false)).expect("gateway starts")
+    }
+
+    /// Starts gateway `slot` with its segments in `dir`, serving copies of
+    /// them to peers that lack entries.
+    fn join_serving(&self, slot: u16, seed: u64, dir: &Path) -> Arc<dyn ClusterLog> {
+        start(self.participant(seed), options(slot, dir, true)).expect("gateway starts")
+    }
+
+    fn participant(&self, seed: u64) -> cxlkafka_log::Region<Simulated> {
+        attach(
             self.memory.participant(SimFaults::hostile(seed)),
             Path::new("sim"),
             Some(&self.geometry),
             None,
             Duration::ZERO,
         )
-        .unwrap();
-        start(region, options(slot, dir)).expect("gateway starts")
+        .unwrap()
     }
 }
 
@@ -261,4 +274,142 @@ async fn a_gateway_that_restarts_where_it_left_off_still_holds_everything() {
     assert_all_readable(zero.as_ref(), stream, BATCHES).await;
     one.shutdown();
     zero.shutdown();
+}
+
+/// Produces far past what the arena and the order log hold, with a
+/// committed offset in the middle; returns the stream.
+async fn produce_past_the_region(log: &dyn ClusterLog, topic: &str) -> u32 {
+    let stream = create_topic(log, topic, 2).await;
+    produce(log, stream, 0..BATCHES / 2).await;
+    let commit = ControlRecord::CommitOffsets {
+        group: "readers".into(),
+        offsets: vec![CommittedOffset {
+            stream,
+            offset: 33,
+            leader_epoch: -1,
+            metadata: String::new(),
+        }],
+    };
+    log.control(&commit, TIMEOUT).await.expect("committed");
+    produce(log, stream, BATCHES / 2..BATCHES).await;
+    stream
+}
+
+fn committed(log: &dyn ClusterLog, stream: u32) -> Option<i64> {
+    log.committed_offsets("readers")
+        .get(&stream)
+        .map(|committed| committed.offset)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_copies_what_it_lacks_from_a_holder_and_then_holds_everything() {
+    let region = SimRegion::format("copied", 3);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let first = region.join_serving(0, 30, dirs[0].path());
+    let stream = produce_past_the_region(first.as_ref(), "copied").await;
+
+    // An empty data dir, as on a new host: it copies from gateway 0 first.
+    let late = region.join_serving(1, 31, dirs[1].path());
+    assert!(late.holds_everything(), "it copied what left the region");
+    assert_eq!(slots(&late.holders()), vec![0, 1]);
+    assert_eq!(slots(&first.holders()), vec![0, 1], "every gateway agrees");
+    produce(late.as_ref(), stream, BATCHES..BATCHES + 10).await;
+
+    // With the gateway it copied from down, it alone serves every offset.
+    first.shutdown();
+    drop(first);
+    eventually("gateway 0 is no longer live", || {
+        slots(&late.members()) == vec![1]
+    })
+    .await;
+    assert_eq!(slots(&late.holders()), vec![1]);
+    assert_all_readable(late.as_ref(), stream, BATCHES + 10).await;
+    assert_eq!(committed(late.as_ref(), stream), Some(33));
+
+    // Gateway 0 comes back with an empty data dir: it copies everything
+    // back from gateway 1, the entries gateway 1 itself copied included.
+    std::fs::remove_dir_all(dirs[0].path().join("gateway-0")).unwrap();
+    let first = region.join_serving(0, 32, dirs[0].path());
+    assert!(first.holds_everything());
+    late.shutdown();
+    drop(late);
+    eventually("gateway 1 is no longer live", || {
+        slots(&first.members()) == vec![0]
+    })
+    .await;
+    assert_eq!(slots(&first.holders()), vec![0]);
+    assert_all_readable(first.as_ref(), stream, BATCHES + 10).await;
+    first.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_with_a_gap_is_copied_anew_from_a_holder() {
+    let region = SimRegion::format("gap", 4);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let first = region.join_serving(0, 40, dirs[0].path());
+    let one = region.join_serving(1, 41, dirs[1].path());
+    let stream = produce_past_the_region(first.as_ref(), "gap").await;
+    one.shutdown();
+    drop(one);
+    // What a gateway that missed entries while paused records: it holds
+    // every entry only from sequence 60 on.
+    let chain = dirs[1].path().join("gateway-1");
+    std::fs::write(chain.join("holds-from"), "60\n").unwrap();
+
+    let one = region.join_serving(1, 42, dirs[1].path());
+    assert!(one.holds_everything(), "the gap was filled");
+    assert_eq!(
+        std::fs::read_to_string(chain.join("holds-from")).unwrap(),
+        "1\n",
+        "it holds everything from the start again"
+    );
+    assert!(
+        !dirs[1].path().join("gateway-1.gap").exists(),
+        "the copy with the gap is gone once the new one is complete"
+    );
+    first.shutdown();
+    drop(first);
+    eventually("gateway 0 is no longer live", || {
+        slots(&one.members()) == vec![1]
+    })
+    .await;
+    assert_all_readable(one.as_ref(), stream, BATCHES).await;
+    assert_eq!(committed(one.as_ref(), stream), Some(33));
+    one.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peer_copy_listener_answers_only_a_participant_of_its_region() {
+    use std::io::{Read, Write};
+
+    let region = SimRegion::format("guarded", 5);
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = region.join_serving(0, 50, dir.path());
+    let view = region.participant(51);
+    let (host, port) =
+        cxlkafka_sequencer::membership::peer_address(&view, 0).expect("a peer port is published");
+    let ask = |generation: [u8; 16]| {
+        let mut stream = std::net::TcpStream::connect((host.as_str(), port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut request = Vec::new();
+        request.extend_from_slice(b"CXLKPEER");
+        request.extend_from_slice(&1u16.to_le_bytes());
+        request.extend_from_slice(&generation);
+        request.extend_from_slice(&1u64.to_le_bytes());
+        stream.write_all(&request).unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        answer
+    };
+    assert_eq!(
+        ask([0xAB; 16]),
+        vec![1],
+        "another region's gateway is refused"
+    );
+    let answer = ask(view.generation().to_bytes());
+    assert_eq!(answer[0], 0, "a participant is answered");
+    assert_eq!(answer.last(), Some(&0), "with a complete stream");
+    gateway.shutdown();
 }

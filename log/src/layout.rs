@@ -34,7 +34,7 @@ compile_error!("the region format is little-endian");
 /// "CXLKAFKA" as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CXLKAFKA");
 /// Bumped on every change to this file's structures or section order.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Sections start on page boundaries so device-DAX huge pages and THP map cleanly.
 pub const SECTION_ALIGN: u64 = 4096;
 pub const SUPERBLOCK_BYTES: u64 = 4096;
@@ -383,10 +383,17 @@ pub struct GatewayInfo {
     pub pid: u32,
     pub advertised_port: u16,
     pub advertised_host_len: u16,
-    pub advertised_host: [u8; 240],
+    /// Port on the advertised host where this gateway serves copies of its
+    /// segments to peers that lack entries (0: it serves none). Added in
+    /// format version 4.
+    pub peer_port: u16,
+    pub _reserved: [u8; 6],
+    pub advertised_host: [u8; 232],
 }
 
 const _: () = assert!(size_of::<GatewayInfo>() == 256);
+const _: () = assert!(offset_of!(GatewayInfo, peer_port) == 16);
+const _: () = assert!(offset_of!(GatewayInfo, advertised_host) == 24);
 
 /// Liveness: a live gateway bumps `beats` several times per lease timeout.
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]

@@ -53,18 +53,30 @@ pub fn choose_slot<B: MemoryBackend>(
     }
 }
 
+/// Where a gateway is reached: by clients, and by peers for copies of its
+/// segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint<'a> {
+    pub host: &'a str,
+    /// The Kafka listener's port.
+    pub port: u16,
+    /// The peer-copy listener's port on the same host (0: none).
+    pub peer_port: u16,
+}
+
 /// Writes this gateway's info line and first heartbeat; returns its incarnation.
 pub fn join<B: MemoryBackend>(
     region: &Region<B>,
     gateway: GatewayIndex,
-    host: &str,
-    port: u16,
+    endpoint: Endpoint<'_>,
 ) -> u64 {
     let incarnation = region.gateway_info(gateway).incarnation + 1;
     let mut info: GatewayInfo = bytemuck::Zeroable::zeroed();
     info.incarnation = incarnation;
     info.pid = std::process::id();
-    info.advertised_port = port;
+    info.advertised_port = endpoint.port;
+    info.peer_port = endpoint.peer_port;
+    let host = endpoint.host;
     let host = &host.as_bytes()[..host.len().min(info.advertised_host.len())];
     info.advertised_host_len = host.len() as u16;
     info.advertised_host[..host.len()].copy_from_slice(host);
@@ -97,14 +109,28 @@ pub fn live_members<B: MemoryBackend>(region: &Region<B>, timeout_ns: u64) -> Ve
         .filter(|&gateway| is_live(region, gateway, timeout_ns))
         .map(|gateway| {
             let info = region.gateway_info(gateway);
-            let len = (info.advertised_host_len as usize).min(info.advertised_host.len());
             Member {
                 gateway,
-                host: String::from_utf8_lossy(&info.advertised_host[..len]).into_owned(),
+                host: advertised_host(&info),
                 port: info.advertised_port,
             }
         })
         .collect()
+}
+
+/// Where gateway `gateway` serves copies of its segments: its advertised
+/// host and peer port; `None` when it serves none.
+pub fn peer_address<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+) -> Option<(String, u16)> {
+    let info = region.gateway_info(gateway);
+    (info.peer_port != 0).then(|| (advertised_host(&info), info.peer_port))
+}
+
+fn advertised_host(info: &GatewayInfo) -> String {
+    let len = (info.advertised_host_len as usize).min(info.advertised_host.len());
+    String::from_utf8_lossy(&info.advertised_host[..len]).into_owned()
 }
 
 /// The live gateways whose disks hold every entry that the most complete

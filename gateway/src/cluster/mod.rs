@@ -17,6 +17,7 @@
 //! | `order_topic.rs` | `__cxlkafka_order`, the total order as a topic | |
 //! | `replica.rs` | copies ordered entries into this gateway's segments, group commit, acks=all copies, arena recycling | `replicator`, `syncer` |
 //! | `restore.rs` | fills gaps from sibling segments, rebuilds a lost region | |
+//! | `peer_copy/` | serves copies of this gateway's segments to peers; copies what its own lack from a holder at startup | `peer-copy` |
 //! | `data_dir.rs` | what the data dir records beside the segments: the cluster that wrote it, the highest sequencer epoch | |
 //! | `retention.rs` | where retention moves log starts; deleting expired segments | (a tokio task) |
 //! | `index.rs` | the per-partition index of ordered batches | |
@@ -36,6 +37,7 @@ mod index;
 mod lease;
 mod open;
 pub mod order_topic;
+mod peer_copy;
 mod publisher;
 mod reader;
 mod replica;
@@ -289,6 +291,9 @@ pub struct Cluster<B: MemoryBackend> {
     /// The highest sequencer epoch this data dir knows of (`data_dir.rs`).
     epochs: data_dir::EpochRecord,
     bells: Bells,
+    /// The peer-copy listener until its thread takes it (`None` when this
+    /// gateway serves no copies).
+    peer_listener: Mutex<Option<std::net::TcpListener>>,
     stop: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }

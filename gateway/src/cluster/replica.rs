@@ -184,6 +184,18 @@ impl DiskTier {
         &self.files
     }
 
+    /// The segment directory.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Takes `holds_from` from a peer whose segments this chain, empty
+    /// before, now copies (entries retention deleted there count as held
+    /// here too). Before the threads start.
+    pub(super) fn adopt_peer_holds_from(&self, peer_holds_from: u64) {
+        self.set_holds_from(peer_holds_from);
+    }
+
     /// Next sequence not yet copied.
     pub(super) fn replicated(&self) -> u64 {
         self.replicated.load(Ordering::Acquire)
@@ -717,7 +729,7 @@ fn report_direct_io(now: &DirectIo, reported: &mut Option<bool>) {
 }
 
 /// `holds_from` as recorded in `dir` (0 when never recorded).
-fn read_holds_from(dir: &Path) -> Result<u64, String> {
+pub(super) fn read_holds_from(dir: &Path) -> Result<u64, String> {
     match std::fs::read_to_string(dir.join(HOLDS_FROM_FILE)) {
         Ok(text) => text.trim().parse().map_err(|error| {
             format!(

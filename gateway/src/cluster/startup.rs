@@ -19,6 +19,8 @@ use cxlkafka_sequencer::membership;
 
 use super::data_dir::{self, EpochRecord};
 use super::fence::RegionFence;
+use super::peer_copy;
+use super::peer_copy::fetch::Copying;
 use super::publisher::Publisher;
 use super::replica::DiskTier;
 use super::tailer::Applied;
@@ -51,6 +53,11 @@ pub struct ClusterOptions {
     /// Serve a data dir that names another cluster (`--adopt-data-dir`);
     /// without it such a data dir is refused (`data_dir.rs`).
     pub adopt_data_dir: bool,
+    /// Where to listen for peers that copy this gateway's segments
+    /// (`peer_copy/`); its port is published in the region, beside the
+    /// advertised host. `None`: serve no copies (this gateway still copies
+    /// from peers that do).
+    pub peer_listen: Option<std::net::SocketAddr>,
 }
 
 /// Joins the region, starts the background threads, and waits until the
@@ -78,14 +85,36 @@ pub fn start<B: MemoryBackend>(
     // Until its disk tier says what it holds, this gateway holds nothing
     // anyone may rely on (the slot's previous holder may have said more).
     region.set_frontier(gateway, Frontier::HoldsFrom, 0);
+    let peer_listener = options
+        .peer_listen
+        .map(peer_copy::serve::bind)
+        .transpose()?;
+    let peer_port = match &peer_listener {
+        Some(listener) => listener
+            .local_addr()
+            .map_err(|error| format!("peer-copy listener: {error}"))?
+            .port(),
+        None => 0,
+    };
+    let segment_dir = options.data_dir.join(format!("gateway-{gateway}"));
+    let copying = Copying {
+        region: &region,
+        gateway,
+        lease_timeout_ns,
+    };
+    let (disk, stored) = open_disk_tier(&copying, &segment_dir, options.segment_bytes)?;
+    // From here the arena keeps every entry this gateway has not copied
+    // yet; what left it before is on disk here, or on a holder's disk.
+    region.set_frontier(gateway, Frontier::Durable, disk.last_stored() + 1);
     let incarnation = membership::join(
         &region,
         gateway,
-        &options.advertised_host,
-        options.advertised_port,
+        membership::Endpoint {
+            host: &options.advertised_host,
+            port: options.advertised_port,
+            peer_port,
+        },
     );
-    let segment_dir = options.data_dir.join(format!("gateway-{gateway}"));
-    let (disk, stored) = DiskTier::open(&segment_dir, options.segment_bytes)?;
     let joining = Joining {
         region: &region,
         gateway,
@@ -126,6 +155,7 @@ pub fn start<B: MemoryBackend>(
         fence: RegionFence::new(watch),
         epochs,
         bells: Bells::default(),
+        peer_listener: Mutex::new(peer_listener),
         stop: AtomicBool::new(false),
         threads: Mutex::new(Vec::new()),
     });
@@ -138,6 +168,38 @@ pub fn start<B: MemoryBackend>(
         "joined the region"
     );
     Ok(cluster)
+}
+
+/// Opens this gateway's disk tier and, unless the region is blank (being
+/// rebuilt from segments), first copies from a live holder what the
+/// segments lack: everything for an empty data dir, a whole new copy for a
+/// chain with a gap, the entries after its last one otherwise. All of it
+/// before joining, so the arena recycles as usual meanwhile.
+fn open_disk_tier<B: MemoryBackend>(
+    copying: &Copying<'_, B>,
+    segment_dir: &Path,
+    segment_bytes: u64,
+) -> Result<(DiskTier, Vec<StoredEntry>), String> {
+    if restore::region_is_blank(copying.region) {
+        return DiskTier::open(segment_dir, segment_bytes);
+    }
+    let set_aside = copying.set_aside_a_copy_with_a_gap(segment_dir)?;
+    let (disk, mut stored) = DiskTier::open(segment_dir, segment_bytes)?;
+    let (copied, complete) = copying.copy_before_joining(&disk);
+    stored.extend(copied);
+    match set_aside {
+        None => Ok((disk, stored)),
+        Some(set_aside) if complete => {
+            set_aside.discard();
+            Ok((disk, stored))
+        }
+        Some(set_aside) => {
+            tracing::warn!("no holder completed a new copy: keeping the copy with a gap");
+            drop(disk);
+            set_aside.restore()?;
+            DiskTier::open(segment_dir, segment_bytes)
+        }
+    }
 }
 
 /// The cluster name the region was formatted for (its id is the name,
@@ -207,6 +269,17 @@ impl<B: MemoryBackend> Joining<'_, B> {
                 )?;
             }
         }
+        // What left the arena between the copy before joining and the join
+        // (the order log may still name it), from a holder. Before the
+        // order's position is read: nothing copied can be beyond it.
+        let copying = Copying {
+            region: self.region,
+            gateway: self.gateway,
+            lease_timeout_ns: self.lease_timeout_ns,
+        };
+        if let Some(copy) = copying.copy_from_a_holder(self.disk) {
+            stored.extend(copy.entries);
+        }
         let layout = *self.region.layout();
         let checkpoint: SequencerCheckpoint = self.region.read_fresh(layout.checkpoint());
         let next_sequence = checkpoint.next_sequence.max(1);
@@ -216,7 +289,8 @@ impl<B: MemoryBackend> Joining<'_, B> {
             .saturating_sub(layout.geometry.order_log_entries - 1)
             .max(checkpoint.region_first_sequence)
             .max(1);
-        // What was ordered and recycled while this gateway was away.
+        // What was ordered and recycled while this gateway was away, from a
+        // sibling chain in a shared data dir.
         stored.extend(restore::backfill(
             self.disk,
             self.data_dir,
@@ -273,6 +347,7 @@ fn spawn_threads<B: MemoryBackend>(
         spawn("sequencer", Cluster::sequencer_loop)?,
         spawn("replicator", Cluster::replicate_loop)?,
         spawn("syncer", Cluster::sync_loop)?,
+        spawn("peer-copy", Cluster::peer_copy_loop)?,
     ])
 }
 

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use super::values::{
-    duration_ms, parse_advertised, parse_cluster_name, parse_positive_usize, ByteSize,
+    duration_ms, parse_advertised, parse_cluster_name, parse_peer_listen, parse_positive_usize,
+    ByteSize, PeerListen,
 };
 use crate::context::{
     AdvertisedListener, DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
@@ -119,6 +120,17 @@ pub struct ServeArgs {
     #[arg(long, env = "CXLKAFKA_ADOPT_DATA_DIR", default_value_t = false, action = ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub adopt_data_dir: bool,
+
+    /// Where this gateway serves copies of its segments to peers that lack
+    /// entries (a gateway that joins late, restarts with an empty data dir
+    /// or missed entries copies them from a gateway that holds everything
+    /// before it serves them): ip:port, port 0 picks a free one, published
+    /// in the region beside the advertised host; `off` serves none.
+    /// Defaults to the Kafka listener's IP, any free port. Peers prove they
+    /// map the same region; the listener needs no other access control,
+    /// but bind it where only the gateways reach it.
+    #[arg(long, env = "CXLKAFKA_PEER_LISTEN", value_parser = parse_peer_listen)]
+    pub peer_listen: Option<PeerListen>,
 
     /// A segment file of the disk tier is closed and a new one started once
     /// it would pass this size (same units as --region-size). Retention

@@ -18,4 +18,4 @@ mod values;
 
 pub use cli::{BenchCommand, Cli, Command, MemoryBackendKind, ServeArgs};
 pub use serve::ConfigError;
-pub use values::{ByteSize, ByteSizeError};
+pub use values::{ByteSize, ByteSizeError, PeerListen};

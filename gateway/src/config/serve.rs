@@ -14,7 +14,7 @@ use tracing_subscriber::filter::ParseError;
 use tracing_subscriber::EnvFilter;
 
 use super::cli::{MemoryBackendKind, ServeArgs};
-use super::values::{duration_ms, ByteSize};
+use super::values::{duration_ms, ByteSize, PeerListen};
 use crate::cluster::{slot_for_node_id, ClusterLog, ClusterOptions, RegionSettings};
 use crate::context::{
     AdvertisedListener, GatewayContext, Limits, TopicDefaults, DEFAULT_FRAME_TIMEOUT,
@@ -164,6 +164,11 @@ impl ServeArgs {
             segment_bytes: self.segment_bytes.0,
             region_path: Some(self.region_path()),
             adopt_data_dir: self.adopt_data_dir,
+            peer_listen: match self.peer_listen {
+                None => Some(SocketAddr::new(bound.ip(), 0)),
+                Some(PeerListen::Off) => None,
+                Some(PeerListen::At(address)) => Some(address),
+            },
         })
     }
 
@@ -196,6 +201,7 @@ impl Default for ServeArgs {
             cluster: "default".to_owned(),
             data_dir: PathBuf::from("./data"),
             adopt_data_dir: false,
+            peer_listen: None,
             segment_bytes: ByteSize(256 << 20),
             log_retention_check_interval_ms: 300_000,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9644)),

@@ -35,6 +35,26 @@ pub(super) fn parse_cluster_name(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--peer-listen`: where this gateway serves copies of its segments to
+/// peers, or not at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerListen {
+    /// Serve no copies.
+    Off,
+    /// Listen at this address.
+    At(std::net::SocketAddr),
+}
+
+/// Parses `off` or an `ip:port` (port 0 picks a free one).
+pub(super) fn parse_peer_listen(s: &str) -> Result<PeerListen, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(PeerListen::Off);
+    }
+    s.parse()
+        .map(PeerListen::At)
+        .map_err(|_| format!("expected ip:port or off, got {s:?}"))
+}
+
 /// Parses `host:port`, `[v6]:port`, or either behind `PLAINTEXT://`.
 pub(super) fn parse_advertised(s: &str) -> Result<AdvertisedListener, String> {
     let rest = s.strip_prefix("PLAINTEXT://").unwrap_or(s);

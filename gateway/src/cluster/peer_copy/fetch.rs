@@ -1,0 +1,309 @@
+//! Copying from a peer: at startup, a gateway whose segments lack entries
+//! that already left the region copies them from a live holder.
+//!
+//! Three cases, all before this gateway counts as a holder:
+//!
+//! - **empty** (a new gateway, or one restarted with an empty data dir): it
+//!   copies everything the holder has and takes the holder's `holds_from`;
+//! - **behind** (it was down while entries were ordered and recycled): it
+//!   copies the entries after its last one;
+//! - **a gap** inside its own copy (it missed entries while paused): a
+//!   segment chain only appends, so the gap cannot be filled in place; the
+//!   chain is set aside (`<dir>.gap`), copied anew from the holder, and the
+//!   old chain deleted once the new one is complete, or put back if it is
+//!   not.
+
+use std::io::{self, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cxlkafka_log::layout::{Frontier, GatewayIndex};
+use cxlkafka_log::memory::MemoryBackend;
+use cxlkafka_log::segment::format::ENTRY_HEADER_BYTES;
+use cxlkafka_log::segment::{EntryHeader, StoredEntry};
+use cxlkafka_log::Region;
+use cxlkafka_sequencer::membership;
+
+use super::{read_answer, Request, Status, TAG_END, TAG_ENTRY};
+use crate::cluster::replica::{read_holds_from, DiskTier};
+use crate::telemetry;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the copy waits for the next bytes from the peer.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+const RECEIVE_BUFFER_BYTES: usize = 1 << 20;
+/// The largest payload a peer may announce: far above any batch the
+/// region can hold, so only a corrupt stream reaches it.
+const MAX_PAYLOAD_BYTES: u32 = 1 << 30;
+/// Copies before joining repeat while each still brings this many payload
+/// bytes: what was produced during one copy is copied by the next, until
+/// the rest is small enough to take while this gateway holds the arena.
+const SHORT_COPY_BYTES: u64 = 64 << 20;
+const MAX_COPIES_BEFORE_JOINING: usize = 8;
+
+/// What one copy from a peer brought.
+pub(in crate::cluster) struct PeerCopy {
+    pub entries: Vec<StoredEntry>,
+    pub bytes: u64,
+}
+
+/// A gateway about to join, and what it needs to find and ask a holder.
+pub(in crate::cluster) struct Copying<'a, B: MemoryBackend> {
+    pub region: &'a Region<B>,
+    pub gateway: GatewayIndex,
+    pub lease_timeout_ns: u64,
+}
+
+impl<B: MemoryBackend> Copying<'_, B> {
+    /// Live holders other than this gateway that serve copies and have
+    /// published what they hold (a gateway still starting answers no
+    /// copy yet), with their `holds_from`, lowest first.
+    fn serving_holders(&self) -> Vec<(GatewayIndex, u64)> {
+        let mut holders: Vec<(GatewayIndex, u64)> =
+            membership::holders(self.region, self.lease_timeout_ns)
+                .into_iter()
+                .filter(|member| member.gateway != self.gateway)
+                .map(|member| {
+                    let from = self.region.frontier(member.gateway, Frontier::HoldsFrom);
+                    (member.gateway, from)
+                })
+                .filter(|&(gateway, from)| {
+                    from != 0 && membership::peer_address(self.region, gateway).is_some()
+                })
+                .collect();
+        holders.sort_by_key(|&(gateway, from)| (from, gateway));
+        holders
+    }
+
+    /// When this gateway's own chain in `dir` has a gap that a live holder
+    /// can fill (its recorded `holds_from` is above the holder's), moves
+    /// the chain aside so that it is copied anew.
+    pub(in crate::cluster) fn set_aside_a_copy_with_a_gap(
+        &self,
+        dir: &Path,
+    ) -> Result<Option<SetAside>, String> {
+        let own = read_holds_from(dir)?;
+        let Some(&(holder, holder_from)) = self.serving_holders().first() else {
+            return Ok(None);
+        };
+        // 0: never recorded (no gap known); 1: complete from the start.
+        if own <= 1 || own <= holder_from {
+            return Ok(None);
+        }
+        let aside = dir.with_extension("gap");
+        if aside.exists() {
+            std::fs::remove_dir_all(&aside)
+                .map_err(|error| format!("cannot remove {}: {error}", aside.display()))?;
+        }
+        std::fs::rename(dir, &aside).map_err(|error| {
+            format!(
+                "cannot move {} aside to {}: {error}",
+                dir.display(),
+                aside.display()
+            )
+        })?;
+        tracing::warn!(
+            dir = %dir.display(),
+            holds_from = own,
+            holder,
+            holder_holds_from = holder_from,
+            "this gateway's copy has a gap: copying it anew from a holder"
+        );
+        Ok(Some(SetAside {
+            dir: dir.to_path_buf(),
+            aside,
+        }))
+    }
+
+    /// Copies, before joining, what this gateway lacks from a holder, again
+    /// while each copy brings much (the region moved on meanwhile); returns
+    /// every entry copied and whether a holder answered.
+    pub(in crate::cluster) fn copy_before_joining(
+        &self,
+        disk: &DiskTier,
+    ) -> (Vec<StoredEntry>, bool) {
+        let mut copied = Vec::new();
+        let mut answered = false;
+        for _ in 0..MAX_COPIES_BEFORE_JOINING {
+            let Some(copy) = self.copy_from_a_holder(disk) else {
+                break;
+            };
+            answered = true;
+            let bytes = copy.bytes;
+            copied.extend(copy.entries);
+            if bytes < SHORT_COPY_BYTES {
+                break;
+            }
+        }
+        (copied, answered)
+    }
+
+    /// One copy of what this gateway's segments lack after their last
+    /// entry, from the first live holder that answers; `None` when none does.
+    pub(in crate::cluster) fn copy_from_a_holder(&self, disk: &DiskTier) -> Option<PeerCopy> {
+        for (holder, _) in self.serving_holders() {
+            let Some((host, port)) = membership::peer_address(self.region, holder) else {
+                continue;
+            };
+            match self.copy_from(&host, port, disk) {
+                Ok(copy) => {
+                    if !copy.entries.is_empty() {
+                        tracing::info!(
+                            from = holder,
+                            entries = copy.entries.len(),
+                            bytes = copy.bytes,
+                            "copied the entries this gateway lacked from a holder"
+                        );
+                    }
+                    return Some(copy);
+                }
+                Err(error) => tracing::warn!(
+                    peer = holder,
+                    %host,
+                    port,
+                    %error,
+                    "cannot copy from this holder"
+                ),
+            }
+        }
+        None
+    }
+
+    fn copy_from(&self, host: &str, port: u16, disk: &DiskTier) -> Result<PeerCopy, String> {
+        let last = disk.last_stored();
+        let from = last + 1;
+        let address = (host, port)
+            .to_socket_addrs()
+            .map_err(|error| format!("cannot resolve {host}: {error}"))?
+            .next()
+            .ok_or_else(|| format!("{host} resolves to no address"))?;
+        let stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)
+            .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+        let io_error = |error: io::Error| format!("{address}: {error}");
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .map_err(io_error)?;
+        (&stream)
+            .write_all(
+                &Request {
+                    generation: self.region.generation().to_bytes(),
+                    from_sequence: from,
+                }
+                .encode(),
+            )
+            .map_err(io_error)?;
+        let mut input = BufReader::with_capacity(RECEIVE_BUFFER_BYTES, &stream);
+        let ready = match read_answer(&mut input).map_err(io_error)? {
+            Ok(ready) => ready,
+            Err(Status::WrongRegion) => return Err("it mapped another region".into()),
+            Err(Status::NotReady) => return Err("it is still starting".into()),
+            Err(status) => return Err(format!("it refused the request ({status:?})")),
+        };
+        // A chain with entries can only be continued by a copy without a
+        // hole right after them.
+        if last > 0 && ready.holds_from > from {
+            return Err(format!(
+                "it holds entries only from {}, and this gateway needs {from} on",
+                ready.holds_from
+            ));
+        }
+        let mut copy = PeerCopy {
+            entries: Vec::new(),
+            bytes: 0,
+        };
+        let outcome = receive_entries(&mut input, from, ready.durable, disk, &mut copy);
+        // What arrived is valid whatever came after it: keep it durable.
+        disk.sync_now()?;
+        metrics::counter!(telemetry::PEER_COPY_ENTRIES_TOTAL).increment(copy.entries.len() as u64);
+        metrics::counter!(telemetry::PEER_COPY_BYTES_TOTAL).increment(copy.bytes);
+        outcome.map_err(|error| {
+            format!(
+                "{address}: the copy stopped after {} entries: {error}",
+                copy.entries.len()
+            )
+        })?;
+        if last == 0 {
+            disk.adopt_peer_holds_from(ready.holds_from);
+        }
+        Ok(copy)
+    }
+}
+
+/// Appends the entries of the stream in `input` to `disk` until its end
+/// tag; fails on a cut or corrupt stream.
+fn receive_entries(
+    input: &mut impl Read,
+    from: u64,
+    durable: u64,
+    disk: &DiskTier,
+    copy: &mut PeerCopy,
+) -> Result<(), String> {
+    let mut payload = Vec::new();
+    let mut previous = from.saturating_sub(1);
+    loop {
+        let mut tag = [0u8; 1];
+        input
+            .read_exact(&mut tag)
+            .map_err(|error| error.to_string())?;
+        match tag[0] {
+            TAG_END => return Ok(()),
+            TAG_ENTRY => {}
+            other => return Err(format!("unknown tag {other}")),
+        }
+        let mut header_bytes = [0u8; ENTRY_HEADER_BYTES];
+        input
+            .read_exact(&mut header_bytes)
+            .map_err(|error| error.to_string())?;
+        let (header, crc) =
+            EntryHeader::decode(&header_bytes).ok_or("an entry header without its magic")?;
+        if header.sequence <= previous || header.sequence >= durable {
+            return Err(format!(
+                "sequence {} out of order (after {previous}, below {durable})",
+                header.sequence
+            ));
+        }
+        if header.length > MAX_PAYLOAD_BYTES {
+            return Err(format!("a payload of {} bytes", header.length));
+        }
+        payload.resize(header.length as usize, 0);
+        input
+            .read_exact(&mut payload)
+            .map_err(|error| error.to_string())?;
+        if !EntryHeader::crc_matches(&header_bytes, &payload, crc) {
+            return Err(format!("entry {} fails its CRC", header.sequence));
+        }
+        copy.entries.push(disk.append_copied(&header, &payload)?);
+        copy.bytes += u64::from(header.length);
+        previous = header.sequence;
+    }
+}
+
+/// A chain moved aside while it is copied anew.
+pub(in crate::cluster) struct SetAside {
+    dir: PathBuf,
+    aside: PathBuf,
+}
+
+impl SetAside {
+    /// The new copy is complete: the old one goes.
+    pub(in crate::cluster) fn discard(self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.aside) {
+            tracing::warn!(dir = %self.aside.display(), %error, "cannot remove the copy set aside");
+        }
+    }
+
+    /// The new copy failed: the old one comes back (the caller closed the
+    /// new chain first).
+    pub(in crate::cluster) fn restore(self) -> Result<(), String> {
+        std::fs::remove_dir_all(&self.dir)
+            .and_then(|()| std::fs::rename(&self.aside, &self.dir))
+            .map_err(|error| {
+                format!(
+                    "cannot put {} back as {}: {error}",
+                    self.aside.display(),
+                    self.dir.display()
+                )
+            })
+    }
+}
