@@ -1,15 +1,19 @@
 """Gateways that share nothing but the region (each its own data dir, as on
-separate hosts), after the region recycled what was produced first:
+separate hosts), after the region recycled what was produced first: a
+fourth gateway joins with an empty data dir, and one of the first three is
+SIGKILLed and restarted with its data dir wiped.
 
-- a fourth gateway joins with an empty data dir, and one of the first three
-  is SIGKILLed and restarted with its data dir wiped;
-- Metadata sends clients only to gateways that hold every entry (the two
-  untouched ones): no partition is led by a gateway that lacks older data;
-- a consumer bootstrapped on any of the four gateways reads back every
-  acknowledged record, and every committed offset, byte for byte;
-- a gateway that lacks older data answers a fetch with
-  NOT_LEADER_OR_FOLLOWER (never an empty read), and says what it lacks in
+- With peer copies (the default), both copy what left the region from a
+  gateway that holds everything before they join: then all four lead
+  partitions, and each one answers a fetch of every acknowledged record
+  itself, byte for byte.
+- With `--peer-listen off` (no gateway serves copies), Metadata sends
+  clients only to gateways that hold every entry (the two untouched ones),
+  and a gateway that lacks older data answers a fetch with
+  NOT_LEADER_OR_FOLLOWER (never an empty read) and says what it lacks in
   `cxlkafka_replica_holds_from_sequence`.
+- Either way, a consumer bootstrapped on any of the four gateways reads back
+  every acknowledged record, and every committed offset.
 """
 
 from __future__ import annotations
@@ -70,57 +74,101 @@ def _fill(bootstrap: str, topic: str, megabytes: int) -> None:
     assert done["acked"] == count, (done, errors[:3])
 
 
-def test_late_and_emptied_gateways_send_clients_to_complete_copies(cluster, start_gateway, topic_name):
-    gws = cluster(3, **FLAGS)
-    region = (gws[0].region_path, gws[0].cluster_name)
-    bootstrap = ",".join(g.bootstrap for g in gws)
+class _Scenario:
+    """Three gateways, records and committed offsets, a region recycled
+    past them, a late fourth gateway and an emptied second one."""
 
-    msgs = cc.make_messages(RECORDS, PARTITIONS, seed=91)
-    p, perrors = cc.producer(bootstrap, **{"message.timeout.ms": 60000})
-    tracker = cc.DeliveryTracker(RECORDS)
-    cc.produce_all(p, topic_name, msgs, tracker)
-    cc.flush(p, tracker, timeout=90)
-    assert tracker.failures() == [], (tracker.failures()[:3], perrors[:3])
+    def __init__(self, pool, topic: str, **flags):
+        flags = {**FLAGS, **flags}
+        gws = pool.cluster(3, **flags)
+        region = (gws[0].region_path, gws[0].cluster_name)
+        bootstrap = ",".join(g.bootstrap for g in gws)
 
-    group = f"{topic_name}-readers"
-    committed = {q: 10 + 7 * q for q in range(PARTITIONS)}
-    c, _ = cc.consumer(bootstrap, **{"group.id": group})
-    c.commit(offsets=[TopicPartition(topic_name, q, o) for q, o in committed.items()],
-             asynchronous=False)
-    c.close()
+        self.topic = topic
+        self.msgs = cc.make_messages(RECORDS, PARTITIONS, seed=91)
+        p, perrors = cc.producer(bootstrap, **{"message.timeout.ms": 60000})
+        self.tracker = cc.DeliveryTracker(RECORDS)
+        cc.produce_all(p, topic, self.msgs, self.tracker)
+        cc.flush(p, self.tracker, timeout=90)
+        assert self.tracker.failures() == [], (self.tracker.failures()[:3], perrors[:3])
 
-    _fill(bootstrap, f"{topic_name}-filler", 64)
+        self.group = f"{topic}-readers"
+        self.committed = {q: 10 + 7 * q for q in range(PARTITIONS)}
+        c, _ = cc.consumer(bootstrap, **{"group.id": self.group})
+        c.commit(offsets=[TopicPartition(topic, q, o) for q, o in self.committed.items()],
+                 asynchronous=False)
+        c.close()
 
-    late = start_gateway(region=region, node_id=3, **FLAGS)
-    emptied = gws[1]
-    emptied.kill()
-    shutil.rmtree(emptied.data_dir)
-    emptied.data_dir.mkdir()
-    emptied.start()
-    _wait_listed(gws[0], {0, 1, 2, 3})
-    everyone = [gws[0], emptied, gws[2], late]
+        _fill(bootstrap, f"{topic}-filler", 64)
 
-    complete = {0, 2}
-    for gw in everyone:
-        deadline = time.monotonic() + 20
-        while set(_leaders(gw, topic_name)) - complete:
-            assert time.monotonic() < deadline, \
-                f"{gw.name} still sends clients to a gateway that lacks data: {_leaders(gw, topic_name)}"
-            time.sleep(0.3)
+        self.late = pool.start(region=region, node_id=3, **flags)
+        self.emptied = gws[1]
+        self.emptied.kill()
+        shutil.rmtree(self.emptied.data_dir)
+        self.emptied.data_dir.mkdir()
+        self.emptied.start()
+        pool.wait_ready(self.emptied)
+        _wait_listed(gws[0], {0, 1, 2, 3})
+        self.complete = [gws[0], gws[2]]
+        self.everyone = [gws[0], self.emptied, gws[2], self.late]
 
-    for gw in everyone:
-        got = cc.consume_from_beginning(gw.bootstrap, topic_name, PARTITIONS, RECORDS, timeout=60)
-        cc.check_round_trip(msgs, tracker, got)
-        c, _ = cc.consumer(gw.bootstrap, **{"group.id": group})
-        try:
-            back = c.committed([TopicPartition(topic_name, q) for q in range(PARTITIONS)], timeout=20)
-        finally:
-            c.close()
-        assert {tp.partition: tp.offset for tp in back} == committed, f"via {gw.name}"
+    def wait_leaders_among(self, nodes: set[int]) -> None:
+        for gw in self.everyone:
+            deadline = time.monotonic() + 20
+            while set(_leaders(gw, self.topic)) - nodes:
+                assert time.monotonic() < deadline, \
+                    f"{gw.name} sends clients to a gateway outside {nodes}: {_leaders(gw, self.topic)}"
+                time.sleep(0.3)
 
-    for lacking in (late, emptied):
+    def assert_read_back_through_everyone(self) -> None:
+        for gw in self.everyone:
+            got = cc.consume_from_beginning(gw.bootstrap, self.topic, PARTITIONS, RECORDS,
+                                            timeout=60)
+            cc.check_round_trip(self.msgs, self.tracker, got)
+            c, _ = cc.consumer(gw.bootstrap, **{"group.id": self.group})
+            try:
+                back = c.committed([TopicPartition(self.topic, q) for q in range(PARTITIONS)],
+                                   timeout=20)
+            finally:
+                c.close()
+            assert {tp.partition: tp.offset for tp in back} == self.committed, f"via {gw.name}"
+
+    def assert_served_directly(self, gw) -> None:
+        """A fetch straight to `gw` (not through Metadata) answers every
+        acknowledged record from offset 0 itself."""
+        with gw.connect() as conn:
+            got = wire.fetch_all(conn, 4, self.topic, list(range(PARTITIONS)), 60)
+        at = {(p, rec.offset): rec for p, recs in got.items() for rec in recs}
+        for i, (p, off) in self.tracker.acked().items():
+            rec = at.get((p, off))
+            assert rec is not None, f"{gw.name}: acknowledged message {i} missing at {p}/{off}"
+            assert (rec.key, rec.value) == (self.msgs[i].key, self.msgs[i].value), \
+                f"{gw.name}: message {i} differs at {p}/{off}"
+
+
+def test_late_and_emptied_gateways_copy_from_a_holder_and_serve_everything(
+        _gateway_pool, topic_name):
+    scenario = _Scenario(_gateway_pool, topic_name)
+    scenario.wait_leaders_among({0, 1, 2, 3})
+    leaders = set(_leaders(scenario.complete[0], topic_name))
+    assert leaders & {1, 3}, f"the copying gateways lead no partition: {leaders}"
+    reference = _metric(scenario.complete[0], "cxlkafka_replica_holds_from_sequence")
+    for copier in (scenario.late, scenario.emptied):
+        assert _metric(copier, "cxlkafka_peer_copy_entries_total") > 0, copier.name
+        assert _metric(copier, "cxlkafka_replica_holds_from_sequence") == reference, copier.name
+    for gw in scenario.everyone:
+        scenario.assert_served_directly(gw)
+    scenario.assert_read_back_through_everyone()
+
+
+def test_without_peer_copies_clients_go_only_to_complete_gateways(
+        _gateway_pool, topic_name):
+    scenario = _Scenario(_gateway_pool, topic_name, peer_listen="off")
+    scenario.wait_leaders_among({0, 2})
+    scenario.assert_read_back_through_everyone()
+    for lacking in (scenario.late, scenario.emptied):
         assert _metric(lacking, "cxlkafka_replica_holds_from_sequence") > \
-            _metric(gws[0], "cxlkafka_replica_holds_from_sequence"), lacking.name
+            _metric(scenario.complete[0], "cxlkafka_replica_holds_from_sequence"), lacking.name
         _assert_fetch_refused(lacking, topic_name)
 
 
