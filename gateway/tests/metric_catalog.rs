@@ -33,6 +33,22 @@ const NOT_PRODUCED_HERE: &[(&str, &str)] = &[
     ),
     ("cxlkafka_region_full_total", "needs a full arena"),
     (
+        "cxlkafka_peer_copy_entries_total",
+        "needs a gateway that lacks entries and a holder (compat-tests/test_shared_nothing.py)",
+    ),
+    (
+        "cxlkafka_peer_copy_bytes_total",
+        "needs a gateway that lacks entries and a holder (tests/late_joiner.rs)",
+    ),
+    (
+        "cxlkafka_peer_served_entries_total",
+        "needs a peer that copies (tests/late_joiner.rs)",
+    ),
+    (
+        "cxlkafka_peer_copy_refused_total",
+        "needs a peer of another region (tests/late_joiner.rs)",
+    ),
+    (
         "cxlkafka_offset_commits_lost_total",
         "needs a gateway a whole arena behind",
     ),

@@ -208,6 +208,11 @@ impl<B: MemoryBackend> Copying<'_, B> {
                 ready.holds_from
             ));
         }
+        if last == 0 {
+            // An empty chain continues the holder's from here on, cut or
+            // not: whatever arrives starts where the holder's copy starts.
+            disk.adopt_peer_holds_from(ready.holds_from);
+        }
         let mut copy = PeerCopy {
             entries: Vec::new(),
             bytes: 0,
@@ -223,9 +228,6 @@ impl<B: MemoryBackend> Copying<'_, B> {
                 copy.entries.len()
             )
         })?;
-        if last == 0 {
-            disk.adopt_peer_holds_from(ready.holds_from);
-        }
         Ok(copy)
     }
 }
