@@ -42,6 +42,7 @@ fn options(node_id: u16, data_dir: &Path) -> ClusterOptions {
         segment_bytes: 32 << 10,
         region_path: None,
         adopt_data_dir: false,
+        unclean_region_rebuild: false,
         peer_listen: None,
     }
 }

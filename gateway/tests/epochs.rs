@@ -27,7 +27,13 @@ fn started<B: MemoryBackend + 'static>(
     node: u16,
     data_dir: &Path,
 ) -> Started {
-    let log: Arc<dyn ClusterLog> = start(region, options(node, data_dir, None)).expect("started");
+    // Gateway 0 rebuilds the lost region alone, without gateway 1, which
+    // was live when it last ran: the operator's override.
+    let options = cxlkafka_gateway::cluster::ClusterOptions {
+        unclean_region_rebuild: true,
+        ..options(node, data_dir, None)
+    };
+    let log: Arc<dyn ClusterLog> = start(region, options).expect("started");
     (log, Box::new(move || watcher.lease()))
 }
 

@@ -42,6 +42,7 @@ fn options(node_id: u16, data_dir: &Path, serves_copies: bool) -> ClusterOptions
         segment_bytes: 32 << 10,
         region_path: None,
         adopt_data_dir: false,
+        unclean_region_rebuild: false,
         peer_listen: serves_copies.then(|| "127.0.0.1:0".parse().unwrap()),
     }
 }
@@ -398,6 +399,7 @@ async fn the_peer_copy_listener_answers_only_a_participant_of_its_region() {
         request.extend_from_slice(&1u16.to_le_bytes());
         request.extend_from_slice(&generation);
         request.extend_from_slice(&1u64.to_le_bytes());
+        request.extend_from_slice(&0u32.to_le_bytes());
         stream.write_all(&request).unwrap();
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).unwrap();
@@ -412,4 +414,193 @@ async fn the_peer_copy_listener_answers_only_a_participant_of_its_region() {
     assert_eq!(answer[0], 0, "a participant is answered");
     assert_eq!(answer.last(), Some(&0), "with a complete stream");
     gateway.shutdown();
+}
+
+/// Produces batches `range` of `stream` with content shifted by `salt`
+/// (another history writes other bytes at the same offsets).
+async fn produce_salted(
+    log: &dyn ClusterLog,
+    stream: u32,
+    range: std::ops::Range<usize>,
+    salt: usize,
+) {
+    for index in range {
+        let payload = batch_bytes(index + salt);
+        let batch = AppendBatch {
+            stream,
+            payload: &payload,
+            record_count: 1,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            max_timestamp: index as i64,
+        };
+        let completion = log.append(batch, TIMEOUT).await.expect("ordered");
+        assert_eq!(completion.base_offset, index as i64);
+        log.wait_durable(completion.global_sequence, 1, Instant::now() + TIMEOUT)
+            .await
+            .expect("on a disk");
+    }
+}
+
+/// Reads offsets `range` and checks them against `produce_salted(.., salt)`.
+async fn assert_readable_salted(
+    log: &dyn ClusterLog,
+    stream: u32,
+    range: std::ops::Range<usize>,
+    salt: usize,
+) {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut offset = range.start as i64;
+    while offset < range.end as i64 {
+        match log.read(stream, offset, 1 << 20) {
+            FetchRead::Batches { batches, .. } if !batches.is_empty() => {
+                for batch in batches {
+                    if offset >= range.end as i64 {
+                        break;
+                    }
+                    let expected = batch_bytes(offset as usize + salt);
+                    assert_eq!(&batch[8..], &expected[8..], "batch {offset} (salt {salt})");
+                    offset += 1;
+                }
+            }
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "offset {offset} never readable: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+/// Starts gateway `slot` on `region` on a blocking thread: on a blank
+/// region it may wait for others before it returns.
+fn join_later(
+    region: &Arc<SimRegion>,
+    slot: u16,
+    seed: u64,
+    dir: &Path,
+    unclean: bool,
+) -> tokio::task::JoinHandle<Arc<dyn ClusterLog>> {
+    let region = Arc::clone(region);
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let options = ClusterOptions {
+            unclean_region_rebuild: unclean,
+            ..options(slot, &dir, true)
+        };
+        start(region.participant(seed), options).expect("gateway starts") as Arc<dyn ClusterLog>
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_region_waits_for_the_gateways_that_were_live_and_takes_the_longest_chain() {
+    let lost = SimRegion::format("lost", 6);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let zero = lost.join_serving(0, 60, dirs[0].path());
+    let one = lost.join_serving(1, 61, dirs[1].path());
+    let stream = create_topic(zero.as_ref(), "kept", 2).await;
+    produce(zero.as_ref(), stream, 0..40).await;
+    // Gateway 1 leaves; what comes after is on gateway 0's disk only.
+    one.shutdown();
+    drop(one);
+    produce(zero.as_ref(), stream, 40..80).await;
+    zero.shutdown();
+    drop(zero);
+
+    // The region is lost. Gateway 1 comes back first: gateway 0 was live
+    // when it last ran, so it waits rather than rebuild from its 40.
+    let region = Arc::new(SimRegion::format("lost", 7));
+    let one = join_later(&region, 1, 62, dirs[1].path(), false);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !one.is_finished(),
+        "gateway 1 must not rebuild without gateway 0"
+    );
+    let zero = join_later(&region, 0, 63, dirs[0].path(), false)
+        .await
+        .unwrap();
+    let one = one.await.unwrap();
+    assert_all_readable(zero.as_ref(), stream, 80).await;
+    assert_all_readable(one.as_ref(), stream, 80).await;
+    assert!(
+        one.holds_everything(),
+        "it copied the 40 it lacked from gateway 0"
+    );
+    one.shutdown();
+    zero.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_most_complete_chain_rebuilds_a_lost_region_with_a_longer_chains_end() {
+    let lost = SimRegion::format("ends", 8);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let zero = lost.join_serving(0, 80, dirs[0].path());
+    let one = lost.join_serving(1, 81, dirs[1].path());
+    let stream = create_topic(zero.as_ref(), "ends", 2).await;
+    produce(one.as_ref(), stream, 0..40).await;
+    zero.shutdown();
+    drop(zero);
+    produce(one.as_ref(), stream, 40..80).await;
+    one.shutdown();
+    drop(one);
+    // Gateway 1's chain reaches furthest but has a gap (as if it had been
+    // paused): gateway 0's is the complete one.
+    std::fs::write(dirs[1].path().join("gateway-1").join("holds-from"), "5\n").unwrap();
+
+    let region = Arc::new(SimRegion::format("ends", 9));
+    let zero = join_later(&region, 0, 82, dirs[0].path(), false);
+    let one = join_later(&region, 1, 83, dirs[1].path(), false);
+    let (zero, one) = (zero.await.unwrap(), one.await.unwrap());
+    // Gateway 0 rebuilt the region with the 40 it lacked, copied from
+    // gateway 1's end first; gateway 1 still has its gap.
+    assert_all_readable(zero.as_ref(), stream, 80).await;
+    assert!(zero.holds_everything());
+    assert!(!one.holds_everything());
+    one.shutdown();
+    zero.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_of_another_history_are_set_aside_and_copied_anew() {
+    for more in [30, 5] {
+        let lost = SimRegion::format("split", 10);
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let zero = lost.join_serving(0, 100, dirs[0].path());
+        let one = lost.join_serving(1, 101, dirs[1].path());
+        let stream = create_topic(zero.as_ref(), "split", 2).await;
+        produce(zero.as_ref(), stream, 0..40).await;
+        one.shutdown();
+        drop(one);
+        produce(zero.as_ref(), stream, 40..60).await;
+        zero.shutdown();
+        drop(zero);
+
+        // The operator rebuilds the lost region from gateway 1 alone, and
+        // gateway 1 takes other records at offsets 40 on.
+        let region = Arc::new(SimRegion::format("split", 11));
+        let one = join_later(&region, 1, 102, dirs[1].path(), true)
+            .await
+            .unwrap();
+        produce_salted(one.as_ref(), stream, 40..40 + more, 1000).await;
+
+        // Gateway 0 comes back with segments of the old history: 30 more
+        // take the order past its last entry (a holder's entry there
+        // differs), 5 leave it behind its last entry. Either way they are
+        // set aside, kept, and replaced by a copy of the region's history.
+        let zero = join_later(&region, 0, 103, dirs[0].path(), false)
+            .await
+            .unwrap();
+        one.shutdown();
+        drop(one);
+        assert_readable_salted(zero.as_ref(), stream, 0..40, 0).await;
+        assert_readable_salted(zero.as_ref(), stream, 40..40 + more, 1000).await;
+        assert!(
+            dirs[0].path().join("gateway-0.diverged").is_dir(),
+            "the old history is kept for the operator"
+        );
+        zero.shutdown();
+    }
 }

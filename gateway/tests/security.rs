@@ -73,6 +73,7 @@ fn options(data_dir: PathBuf, port: u16) -> ClusterOptions {
         segment_bytes: 1 << 20,
         region_path: None,
         adopt_data_dir: false,
+        unclean_region_rebuild: false,
         peer_listen: None,
     }
 }

@@ -44,6 +44,7 @@ fn options(node_id: u16) -> ClusterOptions {
         segment_bytes: 64 << 20,
         region_path: None,
         adopt_data_dir: false,
+        unclean_region_rebuild: false,
         peer_listen: None,
     }
 }

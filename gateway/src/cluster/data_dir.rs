@@ -17,6 +17,12 @@
 //! `<data dir>/gateway-<slot>.epoch`, and the first epoch it takes on any
 //! region is above every epoch recorded in its data dir.
 //!
+//! Members: `<data dir>/gateway-<slot>.members` lists the gateways that
+//! were live the last time this one looked (rewritten when that changes).
+//! A lost region is rebuilt only once every one of them is back (or the
+//! operator says `--unclean-region-rebuild`): their segments may hold
+//! acknowledged entries that this gateway's lack (issue 20).
+//!
 //! Each file is written whole and atomically: a temporary file, fsync,
 //! rename over the old one, fsync of the directory; a reader finds the old
 //! record or the new one, never a torn one.
@@ -33,6 +39,7 @@ use cxlkafka_log::RegionGeneration;
 use super::lock;
 
 const EPOCH_SUFFIX: &str = ".epoch";
+const MEMBERS_SUFFIX: &str = ".members";
 const IDENTITY_FILE: &str = "cluster";
 
 /// Records that `data_dir` holds cluster `name`'s log, or checks that it
@@ -150,6 +157,63 @@ impl EpochMark {
             return Err(format!("{}: no epoch line", path.display()));
         }
         Ok(mark)
+    }
+}
+
+/// The gateways that were live when this one last looked.
+pub(super) struct MembersRecord {
+    dir: PathBuf,
+    file_name: String,
+    /// What the file says (as read at start, or last written).
+    recorded: Mutex<Vec<GatewayIndex>>,
+}
+
+impl MembersRecord {
+    pub(super) fn open(data_dir: &Path, gateway: GatewayIndex) -> Result<Self, String> {
+        let file_name = format!("gateway-{gateway}{MEMBERS_SUFFIX}");
+        let path = data_dir.join(&file_name);
+        let recorded = match std::fs::read_to_string(&path) {
+            Ok(text) => parse_fields(&text)
+                .filter(|(key, _)| *key == "gateway")
+                .map(|(_, value)| {
+                    value
+                        .parse()
+                        .map_err(|_| format!("{}: {value:?} is not a gateway", path.display()))
+                })
+                .collect::<Result<Vec<GatewayIndex>, String>>()?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+        };
+        Ok(Self {
+            dir: data_dir.to_path_buf(),
+            file_name,
+            recorded: Mutex::new(recorded),
+        })
+    }
+
+    /// The gateways recorded (none when never recorded).
+    pub(super) fn recorded(&self) -> Vec<GatewayIndex> {
+        lock(&self.recorded).clone()
+    }
+
+    /// Records `live` (lowest first) if it differs from what is recorded.
+    pub(super) fn record(&self, live: &[GatewayIndex]) -> Result<(), String> {
+        let mut recorded = lock(&self.recorded);
+        if recorded.as_slice() == live {
+            return Ok(());
+        }
+        let text: String = live
+            .iter()
+            .map(|gateway| format!("gateway={gateway}\n"))
+            .collect();
+        write_atomically(&self.dir, &self.file_name, &text).map_err(|error| {
+            format!(
+                "cannot record the live gateways in {}: {error}",
+                self.dir.join(&self.file_name).display()
+            )
+        })?;
+        *recorded = live.to_vec();
+        Ok(())
     }
 }
 
@@ -297,6 +361,28 @@ mod tests {
         }
         let text = std::fs::read_to_string(dir.path().join("cluster")).unwrap();
         assert!(text.contains("cluster.name=alpha\n"), "{text}");
+    }
+
+    #[test]
+    fn the_live_gateways_recorded_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let members = MembersRecord::open(dir.path(), 1).unwrap();
+        assert!(members.recorded().is_empty(), "never recorded");
+        members.record(&[0, 1, 2]).unwrap();
+        members.record(&[0, 1, 2]).unwrap();
+        assert_eq!(
+            MembersRecord::open(dir.path(), 1).unwrap().recorded(),
+            vec![0, 1, 2]
+        );
+        members.record(&[1]).unwrap();
+        assert_eq!(
+            MembersRecord::open(dir.path(), 1).unwrap().recorded(),
+            vec![1]
+        );
+        assert!(MembersRecord::open(dir.path(), 2)
+            .unwrap()
+            .recorded()
+            .is_empty());
     }
 
     #[test]

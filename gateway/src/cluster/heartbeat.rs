@@ -10,6 +10,7 @@ use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_sequencer::membership;
 
 use super::Cluster;
+use crate::limits::LogGate;
 use crate::telemetry;
 
 impl<B: MemoryBackend> Cluster<B> {
@@ -24,8 +25,24 @@ impl<B: MemoryBackend> Cluster<B> {
             }
             beats += 1;
             membership::beat(&self.region, self.gateway, self.incarnation, beats, true);
+            self.record_members();
             self.record_region_gauges();
             std::thread::sleep(period);
+        }
+    }
+
+    /// Keeps the data dir's record of the live gateways current: a lost
+    /// region is rebuilt only once they are all back (`restore.rs`).
+    fn record_members(&self) {
+        static RECORD_LOG: LogGate = LogGate::new();
+        let live: Vec<_> = membership::live_members(&self.region, self.lease_timeout_ns)
+            .iter()
+            .map(|member| member.gateway)
+            .collect();
+        if let Err(error) = self.members.record(&live) {
+            if let Some(suppressed) = RECORD_LOG.admit() {
+                tracing::warn!(%error, suppressed, "cannot record the live gateways");
+            }
         }
     }
 

@@ -285,15 +285,17 @@ pub struct Cluster<B: MemoryBackend> {
     /// What the tailer applied (written by the tailer, read by all).
     index: RwLock<OrderIndex>,
     applied: tailer::Applied,
-    disk: replica::DiskTier,
+    /// Shared with the peer-copy thread, which runs from before the join.
+    disk: Arc<replica::DiskTier>,
     /// Whether the region is still the one at its path.
     fence: fence::RegionFence,
     /// The highest sequencer epoch this data dir knows of (`data_dir.rs`).
     epochs: data_dir::EpochRecord,
+    /// The gateways live when this one last looked (`data_dir.rs`).
+    members: data_dir::MembersRecord,
     bells: Bells,
-    /// The peer-copy listener until its thread takes it (`None` when this
-    /// gateway serves no copies).
-    peer_listener: Mutex<Option<std::net::TcpListener>>,
+    /// The peer-copy thread (`None` when this gateway serves no copies).
+    peer_server: Mutex<Option<peer_copy::serve::PeerServer>>,
     stop: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }

@@ -64,6 +64,9 @@ pub(super) struct DiskTier {
     holds_from_recorded: AtomicU64,
     /// The segment directory, where `holds_from` is kept across restarts.
     dir: PathBuf,
+    /// The header of the last entry stored when the threads start (kept by
+    /// `open` and `append_copied`; the replicator does not update it).
+    last_at_startup: Mutex<Option<EntryHeader>>,
 }
 
 /// The file in a segment directory that keeps `holds_from` across restarts
@@ -95,7 +98,14 @@ impl DiskTier {
         let files = segments.files();
         let next = segments.last_sequence() + 1;
         let (durable_tx, _) = watch::channel(next);
-        let holds_from = read_holds_from(dir)?;
+        let recorded = read_holds_from(dir)?;
+        let holds_from = match recorded {
+            // No record, yet entries: a chain written before the record
+            // existed, which had no way to know of a gap (`start_at`
+            // records it).
+            0 if next > 1 => 1,
+            recorded => recorded,
+        };
         Ok((
             Self {
                 writer: Mutex::new(ReplicaWriter { segments, next }),
@@ -108,8 +118,9 @@ impl DiskTier {
                 write_fault: Mutex::new(None),
                 write_failing: AtomicBool::new(false),
                 holds_from: AtomicU64::new(holds_from),
-                holds_from_recorded: AtomicU64::new(holds_from),
+                holds_from_recorded: AtomicU64::new(recorded),
                 dir: dir.to_path_buf(),
+                last_at_startup: Mutex::new(stored.last().map(|entry| entry.header)),
             },
             stored,
         ))
@@ -184,6 +195,11 @@ impl DiskTier {
         &self.files
     }
 
+    /// The header of the last entry stored, before the threads start.
+    pub(super) fn last_header_at_startup(&self) -> Option<EntryHeader> {
+        *lock(&self.last_at_startup)
+    }
+
     /// The segment directory.
     pub(super) fn dir(&self) -> &Path {
         &self.dir
@@ -252,6 +268,7 @@ impl DiskTier {
             .append(header, payload)
             .map_err(|error| format!("cannot copy into the disk tier: {error}"))?;
         writer.next = header.sequence + 1;
+        *lock(&self.last_at_startup) = Some(*header);
         Ok(StoredEntry {
             header: *header,
             location,

@@ -9,17 +9,18 @@
 //!   recycled from the region; it copies them from the longest sibling
 //!   chain, so it can serve every offset;
 //! - **a lost region** (file deleted, machine rebooted): the region comes
-//!   back blank; the first gateway with segments takes the sequencer lease,
-//!   copies what siblings have beyond its own chain, and replays its chain
-//!   into the region with [`Sequencer::restore`]: the same topics, offsets,
-//!   log starts, committed offsets and producer ids. Gateways starting
-//!   meanwhile wait for it.
+//!   back blank; the gateway with the most complete segments ([`Rebuild`])
+//!   takes the sequencer lease, copies what siblings (or, over the
+//!   peer-copy listener, other gateways) have beyond its own chain, and
+//!   replays its chain into the region with [`Sequencer::restore`]: the
+//!   same topics, offsets, log starts, committed offsets and producer ids.
+//!   Gateways starting meanwhile wait for it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cxlkafka_log::layout::{kind, GatewayIndex, SequencerCheckpoint};
+use cxlkafka_log::layout::{kind, Frontier, GatewayIndex, SequencerCheckpoint};
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::segment::{read_chain, StoredEntry};
 use cxlkafka_log::Region;
@@ -27,7 +28,9 @@ use cxlkafka_sequencer::sequencer::RestoredEntry;
 use cxlkafka_sequencer::{lease, membership, Sequencer};
 
 use super::data_dir::EpochRecord;
+use super::peer_copy::fetch::Copying;
 use super::replica::DiskTier;
+use crate::limits::LogGate;
 
 /// How long a gateway waits for another one to rebuild a lost region.
 const RESTORE_WAIT: Duration = Duration::from_secs(120);
@@ -118,60 +121,212 @@ pub(super) fn region_is_blank<B: MemoryBackend>(region: &Region<B>) -> bool {
     checkpoint.next_sequence <= 1 && checkpoint.catalog_version == 0
 }
 
-/// A blank region and segments to fill it: rebuilds the region from them
-/// (taking the sequencer lease first, so that no batch is ordered before
-/// the restored ones), or waits while another gateway does. Returns once
-/// the region is no longer blank.
-pub(super) fn restore_region<B: MemoryBackend>(
-    region: &Arc<Region<B>>,
+/// A gateway with segments on a blank region: it rebuilds the region from
+/// them, or waits while another gateway does.
+///
+/// Every such gateway published what its chain holds in its slot before
+/// joining (`holds_from` and, as its durable frontier, the sequence after
+/// its last entry). The region is rebuilt only:
+///
+/// - once every gateway that was live when this one last ran is live again
+///   (their segments may hold acknowledged entries this one lacks), unless
+///   the operator said `--unclean-region-rebuild`;
+/// - after a short gathering time (two lease timeouts), so that gateways
+///   restarted together all show their chains;
+/// - by the gateway whose chain is most complete (lowest `holds_from`, then
+///   furthest end, then lowest slot), which first copies from any longer
+///   chain the entries after its own last one.
+pub(super) struct Rebuild<'a, B: MemoryBackend> {
+    pub region: &'a Arc<Region<B>>,
+    pub gateway: GatewayIndex,
+    pub incarnation: u64,
+    pub lease_timeout_ns: u64,
+    pub disk: &'a DiskTier,
+    pub epochs: &'a EpochRecord,
+    pub copying: &'a Copying<'a, B>,
+    /// The gateways live when this one last ran (`data_dir::MembersRecord`).
+    pub last_members: Vec<GatewayIndex>,
+    /// Rebuild without waiting for them.
+    pub unclean: bool,
+}
+
+/// One gateway's chain as it published it on the blank region.
+#[derive(Clone, Copy, Debug)]
+struct Chain {
     gateway: GatewayIndex,
-    incarnation: u64,
-    lease_timeout_ns: u64,
-    disk: &DiskTier,
-    epochs: &EpochRecord,
-    stored: &[StoredEntry],
-) -> Result<(), String> {
-    let deadline = Instant::now() + RESTORE_WAIT;
-    loop {
-        if !region_is_blank(region) {
-            return Ok(());
-        }
-        let state = lease::read(region, gateway, incarnation, lease_timeout_ns);
-        let held_by_me = state.lease.holder == u64::from(gateway) + 1;
-        if state.free || held_by_me {
-            // A rebuilt region's lease starts blank: take an epoch above
-            // every one this data dir saw, so epochs never go back.
-            let epoch = epochs.next_above(state.lease.epoch);
-            if let Err(error) = epochs.record(epoch, region.generation()) {
-                tracing::warn!(%error, "taking the sequencer lease all the same");
+    holds_from: u64,
+    /// The sequence after its last entry.
+    end: u64,
+}
+
+/// What this gateway does about the blank region now.
+enum Turn {
+    Rebuild,
+    Wait(String),
+}
+
+static WAITING_LOG: LogGate = LogGate::new();
+
+impl<B: MemoryBackend> Rebuild<'_, B> {
+    /// Returns once the region is no longer blank (rebuilt by this gateway
+    /// with `stored` and what it copied, added to `stored`, or by another).
+    pub(super) fn run(&self, stored: &mut Vec<StoredEntry>) -> Result<(), String> {
+        let began = Instant::now();
+        let gathering = Duration::from_nanos(self.lease_timeout_ns.saturating_mul(2));
+        let deadline = began + RESTORE_WAIT;
+        let mut why = String::from("another gateway holds the sequencer lease");
+        loop {
+            if !region_is_blank(self.region) {
+                // Rebuilt by another: until this gateway caught up, it
+                // holds nothing anyone may rely on.
+                self.region
+                    .set_frontier(self.gateway, Frontier::HoldsFrom, 0);
+                return Ok(());
             }
-            lease::take(region, gateway, incarnation, epoch);
-            tracing::info!(
-                gateway,
-                epoch,
-                "holding the sequencer lease to rebuild the region"
+            let state = lease::read(
+                self.region,
+                self.gateway,
+                self.incarnation,
+                self.lease_timeout_ns,
             );
-            let began = Instant::now();
-            let next = while_beating(region, gateway, incarnation, lease_timeout_ns, || {
-                replay(region, disk, stored)
-            })?;
-            tracing::info!(
-                entries = stored.len(),
-                next_sequence = next,
-                took_ms = began.elapsed().as_millis() as u64,
-                "rebuilt the lost region from this gateway's segments"
-            );
-            return Ok(());
+            let held_by_me = state.lease.holder == u64::from(self.gateway) + 1;
+            if state.free || held_by_me {
+                match self.turn(began.elapsed() >= gathering) {
+                    Turn::Rebuild => return self.rebuild(stored, state.lease.epoch),
+                    Turn::Wait(reason) => why = reason,
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the region is blank and was not rebuilt within {} s: {why}",
+                    RESTORE_WAIT.as_secs()
+                ));
+            }
+            if let Some(suppressed) = WAITING_LOG.admit() {
+                tracing::warn!(
+                    gateway = self.gateway,
+                    suppressed,
+                    "waiting to rebuild the lost region: {why}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "the region is blank and gateway {} holds the sequencer lease without \
-                 rebuilding it from segments within {} s",
-                state.lease.holder - 1,
-                RESTORE_WAIT.as_secs()
+    }
+
+    fn turn(&self, gathered: bool) -> Turn {
+        let live: Vec<GatewayIndex> = membership::live_members(self.region, self.lease_timeout_ns)
+            .iter()
+            .map(|member| member.gateway)
+            .collect();
+        let missing: Vec<GatewayIndex> = self
+            .last_members
+            .iter()
+            .copied()
+            .filter(|gateway| *gateway != self.gateway && !live.contains(gateway))
+            .collect();
+        if !missing.is_empty() && !self.unclean {
+            return Turn::Wait(format!(
+                "gateways {missing:?} were live when this one last ran, and their segments may \
+                 hold acknowledged entries this one lacks: start them, or pass \
+                 --unclean-region-rebuild to rebuild from the segments present"
             ));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        if !gathered {
+            return Turn::Wait("gathering the chains of gateways restarting together".into());
+        }
+        match self.chains(&live).first() {
+            Some(best) if best.gateway != self.gateway => Turn::Wait(format!(
+                "gateway {} holds the most complete segments and rebuilds the region",
+                best.gateway
+            )),
+            _ => Turn::Rebuild,
+        }
+    }
+
+    /// The chains the live gateways published, most complete first.
+    fn chains(&self, live: &[GatewayIndex]) -> Vec<Chain> {
+        let mut chains: Vec<Chain> = live
+            .iter()
+            .map(|&gateway| Chain {
+                gateway,
+                holds_from: self.region.frontier(gateway, Frontier::HoldsFrom),
+                end: self.region.frontier(gateway, Frontier::Durable),
+            })
+            .filter(|chain| chain.holds_from != 0)
+            .collect();
+        chains.sort_by_key(|chain| {
+            (
+                chain.holds_from,
+                std::cmp::Reverse(chain.end),
+                chain.gateway,
+            )
+        });
+        chains
+    }
+
+    fn rebuild(&self, stored: &mut Vec<StoredEntry>, lease_epoch: u64) -> Result<(), String> {
+        self.copy_longer_tail(stored);
+        // A rebuilt region's lease starts blank: take an epoch above every
+        // one this data dir saw, so epochs never go back.
+        let epoch = self.epochs.next_above(lease_epoch);
+        if let Err(error) = self.epochs.record(epoch, self.region.generation()) {
+            tracing::warn!(%error, "taking the sequencer lease all the same");
+        }
+        lease::take(self.region, self.gateway, self.incarnation, epoch);
+        tracing::info!(
+            gateway = self.gateway,
+            epoch,
+            "holding the sequencer lease to rebuild the region"
+        );
+        let began = Instant::now();
+        let next = while_beating(
+            self.region,
+            self.gateway,
+            self.incarnation,
+            self.lease_timeout_ns,
+            || replay(self.region, self.disk, stored),
+        )?;
+        tracing::info!(
+            entries = stored.len(),
+            next_sequence = next,
+            took_ms = began.elapsed().as_millis() as u64,
+            "rebuilt the lost region from this gateway's segments"
+        );
+        Ok(())
+    }
+
+    /// Copies, from the live gateway whose chain reaches furthest beyond
+    /// this one's, the entries after this chain's last one.
+    fn copy_longer_tail(&self, stored: &mut Vec<StoredEntry>) {
+        let own_end = self.disk.last_stored() + 1;
+        let live: Vec<GatewayIndex> = membership::live_members(self.region, self.lease_timeout_ns)
+            .iter()
+            .map(|member| member.gateway)
+            .collect();
+        let mut longer: Vec<Chain> = self
+            .chains(&live)
+            .into_iter()
+            .filter(|chain| chain.gateway != self.gateway && chain.end > own_end)
+            .collect();
+        longer.sort_by_key(|chain| std::cmp::Reverse(chain.end));
+        for chain in longer {
+            match self.copying.copy_from_gateway(chain.gateway, self.disk) {
+                Ok(copy) => {
+                    tracing::info!(
+                        from = chain.gateway,
+                        entries = copy.entries.len(),
+                        "copied the end of a longer chain before rebuilding the region"
+                    );
+                    stored.extend(copy.entries);
+                    return;
+                }
+                Err(error) => tracing::warn!(
+                    from = chain.gateway,
+                    %error,
+                    "cannot copy the end of a longer chain"
+                ),
+            }
+        }
     }
 }
 

@@ -17,10 +17,11 @@ use cxlkafka_log::{Region, RegionWatch};
 use cxlkafka_sequencer::catalog::read_catalog;
 use cxlkafka_sequencer::membership;
 
-use super::data_dir::{self, EpochRecord};
+use super::data_dir::{self, EpochRecord, MembersRecord};
 use super::fence::RegionFence;
 use super::peer_copy;
-use super::peer_copy::fetch::Copying;
+use super::peer_copy::fetch::{self, AsideReason, Copying, Diverged};
+use super::peer_copy::serve::PeerServer;
 use super::publisher::Publisher;
 use super::replica::DiskTier;
 use super::tailer::Applied;
@@ -53,6 +54,11 @@ pub struct ClusterOptions {
     /// Serve a data dir that names another cluster (`--adopt-data-dir`);
     /// without it such a data dir is refused (`data_dir.rs`).
     pub adopt_data_dir: bool,
+    /// Rebuild a lost region from the segments of the gateways present even
+    /// when gateways that were live before are not back
+    /// (`--unclean-region-rebuild`): acknowledged records only they hold are
+    /// lost.
+    pub unclean_region_rebuild: bool,
     /// Where to listen for peers that copy this gateway's segments
     /// (`peer_copy/`); its port is published in the region, beside the
     /// advertised host. `None`: serve no copies (this gateway still copies
@@ -73,15 +79,43 @@ pub fn start<B: MemoryBackend>(
         &crate::api_support::brokers::cluster_id(&cluster_name),
         options.adopt_data_dir,
     )?;
-    let watch = match &options.region_path {
-        Some(path) => RegionWatch::of_file(path, &region).map_err(|error| error.to_string())?,
-        None => RegionWatch::of_memory(&region),
-    };
     let region = Arc::new(region);
+    match start_once(&region, &options, false)? {
+        Started::Joined(cluster) => Ok(cluster),
+        Started::Diverged(why) => {
+            // Its chain holds entries the region's history does not: copy
+            // it anew from a holder, keeping the old one aside.
+            tracing::warn!("{why}: setting this gateway's segments aside and copying them anew");
+            match start_once(&region, &options, true)? {
+                Started::Joined(cluster) => Ok(cluster),
+                Started::Diverged(why) => Err(why),
+            }
+        }
+    }
+}
+
+/// How one attempt at starting ended.
+enum Started<B: MemoryBackend> {
+    Joined(Arc<Cluster<B>>),
+    /// This gateway's segments hold another history than the region's; it
+    /// left the region again.
+    Diverged(String),
+}
+
+fn start_once<B: MemoryBackend>(
+    region: &Arc<Region<B>>,
+    options: &ClusterOptions,
+    set_aside_own: bool,
+) -> Result<Started<B>, String> {
+    let watch = match &options.region_path {
+        Some(path) => RegionWatch::of_file(path, region).map_err(|error| error.to_string())?,
+        None => RegionWatch::of_memory(region),
+    };
     let lease_timeout_ns = options.lease_timeout.as_nanos() as u64;
-    let gateway = take_slot(&region, &options)?;
+    let gateway = take_slot(region, options)?;
     let epochs = EpochRecord::open(&options.data_dir, gateway)?;
-    let writer = RingWriter::resume(&region, gateway);
+    let members = MembersRecord::open(&options.data_dir, gateway)?;
+    let writer = RingWriter::resume(region, gateway);
     // Until its disk tier says what it holds, this gateway holds nothing
     // anyone may rely on (the slot's previous holder may have said more).
     region.set_frontier(gateway, Frontier::HoldsFrom, 0);
@@ -98,16 +132,27 @@ pub fn start<B: MemoryBackend>(
     };
     let segment_dir = options.data_dir.join(format!("gateway-{gateway}"));
     let copying = Copying {
-        region: &region,
+        region,
         gateway,
         lease_timeout_ns,
     };
-    let (disk, stored) = open_disk_tier(&copying, &segment_dir, options.segment_bytes)?;
+    let (disk, stored) =
+        open_disk_tier(&copying, &segment_dir, options.segment_bytes, set_aside_own)?;
+    let disk = Arc::new(disk);
+    // From before joining: a gateway rebuilding a lost region may copy
+    // from this one.
+    let peer_server = peer_listener
+        .map(|listener| PeerServer::start(listener, Arc::clone(region), Arc::clone(&disk)))
+        .transpose()?;
+    if restore::region_is_blank(region) {
+        // What this chain holds, for the gateways deciding who rebuilds.
+        region.set_frontier(gateway, Frontier::HoldsFrom, disk.holds_from());
+    }
     // From here the arena keeps every entry this gateway has not copied
     // yet; what left it before is on disk here, or on a holder's disk.
     region.set_frontier(gateway, Frontier::Durable, disk.last_stored() + 1);
     let incarnation = membership::join(
-        &region,
+        region,
         gateway,
         membership::Endpoint {
             host: &options.advertised_host,
@@ -116,25 +161,35 @@ pub fn start<B: MemoryBackend>(
         },
     );
     let joining = Joining {
-        region: &region,
+        region,
         gateway,
         incarnation,
         lease_timeout_ns,
         disk: &disk,
         epochs: &epochs,
+        copying: &copying,
+        last_members: members.recorded(),
+        unclean_rebuild: options.unclean_region_rebuild,
         data_dir: &options.data_dir,
         segment_dir: &segment_dir,
     };
-    let (stored, first) = joining.catch_up(stored)?;
+    let (stored, first) = match joining.catch_up(stored)? {
+        CaughtUp::At(stored, first) => (stored, first),
+        CaughtUp::Diverged(why) => {
+            drop(peer_server);
+            membership::beat(region, gateway, incarnation, u64::MAX, false);
+            return Ok(Started::Diverged(why));
+        }
+    };
     let mut index = OrderIndex::default();
-    index.set_topics(read_catalog(&region));
+    index.set_topics(read_catalog(region));
     index.load_stored(&stored, disk.files());
     index.next_sequence = first;
-    index.set_topics(read_catalog(&region));
+    index.set_topics(read_catalog(region));
     disk.start_at(first);
     region.set_frontier(gateway, Frontier::Durable, first);
     region.set_frontier(gateway, Frontier::HoldsFrom, disk.holds_from());
-    let recycle_from = recycle_start(&region, gateway, &writer);
+    let recycle_from = recycle_start(region, gateway, &writer);
     tracing::info!(
         gateway,
         dir = %segment_dir.display(),
@@ -144,7 +199,7 @@ pub fn start<B: MemoryBackend>(
     );
     drop(stored);
     let cluster = Arc::new(Cluster {
-        region,
+        region: Arc::clone(region),
         gateway,
         incarnation,
         lease_timeout_ns,
@@ -154,8 +209,9 @@ pub fn start<B: MemoryBackend>(
         disk,
         fence: RegionFence::new(watch),
         epochs,
+        members,
         bells: Bells::default(),
-        peer_listener: Mutex::new(peer_listener),
+        peer_server: Mutex::new(peer_server),
         stop: AtomicBool::new(false),
         threads: Mutex::new(Vec::new()),
     });
@@ -167,38 +223,65 @@ pub fn start<B: MemoryBackend>(
         backend = cluster.region.backend().name(),
         "joined the region"
     );
-    Ok(cluster)
+    Ok(Started::Joined(cluster))
 }
 
 /// Opens this gateway's disk tier and, unless the region is blank (being
 /// rebuilt from segments), first copies from a live holder what the
 /// segments lack: everything for an empty data dir, a whole new copy for a
-/// chain with a gap, the entries after its last one otherwise. All of it
-/// before joining, so the arena recycles as usual meanwhile.
+/// chain with a gap or another history (`set_aside_own`, or a holder that
+/// says so), the entries after its last one otherwise. All of it before
+/// joining, so the arena recycles as usual meanwhile.
 fn open_disk_tier<B: MemoryBackend>(
     copying: &Copying<'_, B>,
     segment_dir: &Path,
     segment_bytes: u64,
+    set_aside_own: bool,
 ) -> Result<(DiskTier, Vec<StoredEntry>), String> {
     if restore::region_is_blank(copying.region) {
         return DiskTier::open(segment_dir, segment_bytes);
     }
-    let set_aside = copying.set_aside_a_copy_with_a_gap(segment_dir)?;
-    let (disk, mut stored) = DiskTier::open(segment_dir, segment_bytes)?;
-    let (copied, complete) = copying.copy_before_joining(&disk);
-    stored.extend(copied);
-    match set_aside {
-        None => Ok((disk, stored)),
-        Some(set_aside) if complete => {
-            set_aside.discard();
-            Ok((disk, stored))
-        }
-        Some(set_aside) => {
-            tracing::warn!("no holder completed a new copy: keeping the copy with a gap");
-            drop(disk);
-            set_aside.restore()?;
-            DiskTier::open(segment_dir, segment_bytes)
-        }
+    let mut set_aside = if set_aside_own && segment_dir.exists() {
+        Some(fetch::set_aside(segment_dir, AsideReason::Diverged)?)
+    } else {
+        copying.set_aside_a_copy_with_a_gap(segment_dir)?
+    };
+    loop {
+        let (disk, mut stored) = DiskTier::open(segment_dir, segment_bytes)?;
+        let complete = match copying.copy_before_joining(&disk) {
+            Ok((copied, complete)) => {
+                stored.extend(copied);
+                complete
+            }
+            Err(Diverged { holder }) if set_aside.is_none() => {
+                tracing::warn!(
+                    holder,
+                    "this gateway's segments hold another history than the holder's: \
+                     copying them anew"
+                );
+                drop(disk);
+                set_aside = Some(fetch::set_aside(segment_dir, AsideReason::Diverged)?);
+                continue;
+            }
+            Err(Diverged { holder }) => {
+                return Err(format!(
+                    "a new copy of the segments diverges from gateway {holder}'s at once"
+                ))
+            }
+        };
+        return match set_aside {
+            None => Ok((disk, stored)),
+            Some(set_aside) if complete => {
+                set_aside.discard();
+                Ok((disk, stored))
+            }
+            Some(set_aside) => {
+                tracing::warn!("no holder completed a new copy: keeping the old one");
+                drop(disk);
+                set_aside.restore()?;
+                DiskTier::open(segment_dir, segment_bytes)
+            }
+        };
     }
 }
 
@@ -239,15 +322,27 @@ struct Joining<'a, B: MemoryBackend> {
     lease_timeout_ns: u64,
     disk: &'a DiskTier,
     epochs: &'a EpochRecord,
+    copying: &'a Copying<'a, B>,
+    /// The gateways live when this one last ran.
+    last_members: Vec<GatewayIndex>,
+    unclean_rebuild: bool,
     data_dir: &'a Path,
     segment_dir: &'a Path,
+}
+
+/// Where a joining gateway's catching up ended.
+enum CaughtUp {
+    /// Every stored entry, and the first sequence to take from the region.
+    At(Vec<StoredEntry>, u64),
+    /// Its segments hold another history than the region's.
+    Diverged(String),
 }
 
 impl<B: MemoryBackend> Joining<'_, B> {
     /// Rebuilds a blank region from segments, fills what this gateway's
     /// segments lack, and returns every stored entry with the first
     /// sequence to take from the region.
-    fn catch_up(&self, mut stored: Vec<StoredEntry>) -> Result<(Vec<StoredEntry>, u64), String> {
+    fn catch_up(&self, mut stored: Vec<StoredEntry>) -> Result<CaughtUp, String> {
         if restore::region_is_blank(self.region) {
             // A new region, or a lost one: what any gateway's segments hold
             // is the order so far.
@@ -258,27 +353,31 @@ impl<B: MemoryBackend> Joining<'_, B> {
                 None,
             )?);
             if !stored.is_empty() {
-                restore::restore_region(
-                    self.region,
-                    self.gateway,
-                    self.incarnation,
-                    self.lease_timeout_ns,
-                    self.disk,
-                    self.epochs,
-                    &stored,
-                )?;
+                restore::Rebuild {
+                    region: self.region,
+                    gateway: self.gateway,
+                    incarnation: self.incarnation,
+                    lease_timeout_ns: self.lease_timeout_ns,
+                    disk: self.disk,
+                    epochs: self.epochs,
+                    copying: self.copying,
+                    last_members: self.last_members.clone(),
+                    unclean: self.unclean_rebuild,
+                }
+                .run(&mut stored)?;
             }
         }
         // What left the arena between the copy before joining and the join
         // (the order log may still name it), from a holder. Before the
         // order's position is read: nothing copied can be beyond it.
-        let copying = Copying {
-            region: self.region,
-            gateway: self.gateway,
-            lease_timeout_ns: self.lease_timeout_ns,
-        };
-        if let Some(copy) = copying.copy_from_a_holder(self.disk) {
-            stored.extend(copy.entries);
+        match self.copying.copy_from_a_holder(self.disk) {
+            Ok(Some(copy)) => stored.extend(copy.entries),
+            Ok(None) => {}
+            Err(Diverged { holder }) => {
+                return Ok(CaughtUp::Diverged(format!(
+                    "gateway {holder} holds another entry where this gateway's segments end"
+                )))
+            }
         }
         let layout = *self.region.layout();
         let checkpoint: SequencerCheckpoint = self.region.read_fresh(layout.checkpoint());
@@ -298,17 +397,16 @@ impl<B: MemoryBackend> Joining<'_, B> {
             Some(first_in_region - 1),
         )?);
         if self.disk.last_stored() >= next_sequence {
-            return Err(format!(
+            return Ok(CaughtUp::Diverged(format!(
                 "the segments in {} hold sequences up to {} but the region's order is only at {}: \
-                 the region was recreated without them; move that directory away or start the \
-                 gateway that rebuilds the region from it first",
+                 the region was rebuilt without them",
                 self.segment_dir.display(),
                 self.disk.last_stored(),
                 next_sequence
-            ));
+            )));
         }
         let first = first_in_region.max(self.disk.last_stored() + 1);
-        Ok((stored, first))
+        Ok(CaughtUp::At(stored, first))
     }
 }
 
@@ -347,7 +445,6 @@ fn spawn_threads<B: MemoryBackend>(
         spawn("sequencer", Cluster::sequencer_loop)?,
         spawn("replicator", Cluster::replicate_loop)?,
         spawn("syncer", Cluster::sync_loop)?,
-        spawn("peer-copy", Cluster::peer_copy_loop)?,
     ])
 }
 
@@ -374,6 +471,9 @@ impl<B: MemoryBackend> Cluster<B> {
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
             let _ = thread.join();
+        }
+        if let Some(mut server) = lock(&self.peer_server).take() {
+            server.stop();
         }
         if self.fenced() {
             // The region at the path is another one now: write nothing.

@@ -121,6 +121,19 @@ pub struct ServeArgs {
           num_args = 0..=1, default_missing_value = "true")]
     pub adopt_data_dir: bool,
 
+    /// Rebuild a lost region from the segments of the gateways present even
+    /// when gateways that were live before it was lost are not back (their
+    /// data dirs' `gateway-<id>.members` name them). Without it a gateway
+    /// waits for them (and exits after two minutes, to be restarted): their
+    /// segments may hold acknowledged records the others lack, as Kafka
+    /// keeps a partition offline rather than elect an out-of-sync replica
+    /// (`unclean.leader.election.enable=false`). With it, records only they
+    /// hold are lost, and their segments, when they come back, are set
+    /// aside (`gateway-<id>.diverged`) rather than merged.
+    #[arg(long, env = "CXLKAFKA_UNCLEAN_REGION_REBUILD", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub unclean_region_rebuild: bool,
+
     /// Where this gateway serves copies of its segments to peers that lack
     /// entries (a gateway that joins late, restarts with an empty data dir
     /// or missed entries copies them from a gateway that holds everything

@@ -164,6 +164,7 @@ impl ServeArgs {
             segment_bytes: self.segment_bytes.0,
             region_path: Some(self.region_path()),
             adopt_data_dir: self.adopt_data_dir,
+            unclean_region_rebuild: self.unclean_region_rebuild,
             peer_listen: match self.peer_listen {
                 None => Some(SocketAddr::new(bound.ip(), 0)),
                 Some(PeerListen::Off) => None,
@@ -201,6 +202,7 @@ impl Default for ServeArgs {
             cluster: "default".to_owned(),
             data_dir: PathBuf::from("./data"),
             adopt_data_dir: false,
+            unclean_region_rebuild: false,
             peer_listen: None,
             segment_bytes: ByteSize(256 << 20),
             log_retention_check_interval_ms: 300_000,

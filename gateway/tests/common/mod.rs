@@ -102,6 +102,7 @@ impl TestGateway {
             segment_bytes: 1 << 20,
             region_path: None,
             adopt_data_dir: false,
+            unclean_region_rebuild: false,
             peer_listen: None,
         };
         let log = tokio::task::spawn_blocking(move || open_cluster(&settings, options))

@@ -37,6 +37,7 @@ pub fn options(node_id: u16, data_dir: &Path, region_path: Option<PathBuf>) -> C
         segment_bytes: 32 << 10,
         region_path,
         adopt_data_dir: false,
+        unclean_region_rebuild: false,
         peer_listen: None,
     }
 }

@@ -11,7 +11,11 @@
 //!   segment chain only appends, so the gap cannot be filled in place; the
 //!   chain is set aside (`<dir>.gap`), copied anew from the holder, and the
 //!   old chain deleted once the new one is complete, or put back if it is
-//!   not.
+//!   not;
+//! - **another history** (its last entry differs from the holder's at that
+//!   sequence, or it reaches past the region's order: the region was
+//!   rebuilt without its last entries): set aside as `<dir>.diverged`,
+//!   kept, and copied anew; never merged with the region's history.
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -25,7 +29,7 @@ use cxlkafka_log::segment::{EntryHeader, StoredEntry};
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::membership;
 
-use super::{read_answer, Request, Status, TAG_END, TAG_ENTRY};
+use super::{fingerprint, read_answer, Request, Status, TAG_END, TAG_ENTRY};
 use crate::cluster::replica::{read_holds_from, DiskTier};
 use crate::telemetry;
 
@@ -91,18 +95,6 @@ impl<B: MemoryBackend> Copying<'_, B> {
         if own <= 1 || own <= holder_from {
             return Ok(None);
         }
-        let aside = dir.with_extension("gap");
-        if aside.exists() {
-            std::fs::remove_dir_all(&aside)
-                .map_err(|error| format!("cannot remove {}: {error}", aside.display()))?;
-        }
-        std::fs::rename(dir, &aside).map_err(|error| {
-            format!(
-                "cannot move {} aside to {}: {error}",
-                dir.display(),
-                aside.display()
-            )
-        })?;
         tracing::warn!(
             dir = %dir.display(),
             holds_from = own,
@@ -110,10 +102,7 @@ impl<B: MemoryBackend> Copying<'_, B> {
             holder_holds_from = holder_from,
             "this gateway's copy has a gap: copying it anew from a holder"
         );
-        Ok(Some(SetAside {
-            dir: dir.to_path_buf(),
-            aside,
-        }))
+        set_aside(dir, AsideReason::Gap).map(Some)
     }
 
     /// Copies, before joining, what this gateway lacks from a holder, again
@@ -122,11 +111,11 @@ impl<B: MemoryBackend> Copying<'_, B> {
     pub(in crate::cluster) fn copy_before_joining(
         &self,
         disk: &DiskTier,
-    ) -> (Vec<StoredEntry>, bool) {
+    ) -> Result<(Vec<StoredEntry>, bool), Diverged> {
         let mut copied = Vec::new();
         let mut answered = false;
         for _ in 0..MAX_COPIES_BEFORE_JOINING {
-            let Some(copy) = self.copy_from_a_holder(disk) else {
+            let Some(copy) = self.copy_from_a_holder(disk)? else {
                 break;
             };
             answered = true;
@@ -136,17 +125,19 @@ impl<B: MemoryBackend> Copying<'_, B> {
                 break;
             }
         }
-        (copied, answered)
+        Ok((copied, answered))
     }
 
     /// One copy of what this gateway's segments lack after their last
-    /// entry, from the first live holder that answers; `None` when none does.
-    pub(in crate::cluster) fn copy_from_a_holder(&self, disk: &DiskTier) -> Option<PeerCopy> {
+    /// entry, from the first live holder that answers; `None` when none
+    /// does. A holder whose entry before that differs says the two copies
+    /// hold different histories: [`Diverged`].
+    pub(in crate::cluster) fn copy_from_a_holder(
+        &self,
+        disk: &DiskTier,
+    ) -> Result<Option<PeerCopy>, Diverged> {
         for (holder, _) in self.serving_holders() {
-            let Some((host, port)) = membership::peer_address(self.region, holder) else {
-                continue;
-            };
-            match self.copy_from(&host, port, disk) {
+            match self.copy_from_gateway(holder, disk) {
                 Ok(copy) => {
                     if !copy.entries.is_empty() {
                         tracing::info!(
@@ -156,21 +147,28 @@ impl<B: MemoryBackend> Copying<'_, B> {
                             "copied the entries this gateway lacked from a holder"
                         );
                     }
-                    return Some(copy);
+                    return Ok(Some(copy));
                 }
-                Err(error) => tracing::warn!(
-                    peer = holder,
-                    %host,
-                    port,
-                    %error,
-                    "cannot copy from this holder"
-                ),
+                Err(CopyError::Diverged) => return Err(Diverged { holder }),
+                Err(error) => tracing::warn!(peer = holder, %error, "cannot copy from this holder"),
             }
         }
-        None
+        Ok(None)
     }
 
-    fn copy_from(&self, host: &str, port: u16, disk: &DiskTier) -> Result<PeerCopy, String> {
+    /// What this gateway's segments lack after their last entry, from
+    /// gateway `peer`.
+    pub(in crate::cluster) fn copy_from_gateway(
+        &self,
+        peer: GatewayIndex,
+        disk: &DiskTier,
+    ) -> Result<PeerCopy, CopyError> {
+        let (host, port) = membership::peer_address(self.region, peer)
+            .ok_or_else(|| CopyError::Failed("it serves no copies".into()))?;
+        self.copy_from(&host, port, disk)
+    }
+
+    fn copy_from(&self, host: &str, port: u16, disk: &DiskTier) -> Result<PeerCopy, CopyError> {
         let last = disk.last_stored();
         let from = last + 1;
         let address = (host, port)
@@ -184,11 +182,16 @@ impl<B: MemoryBackend> Copying<'_, B> {
         stream
             .set_read_timeout(Some(READ_TIMEOUT))
             .map_err(io_error)?;
+        let previous_fingerprint = disk
+            .last_header_at_startup()
+            .filter(|header| header.sequence == last)
+            .map_or(0, |header| fingerprint(&header));
         (&stream)
             .write_all(
                 &Request {
                     generation: self.region.generation().to_bytes(),
                     from_sequence: from,
+                    previous_fingerprint,
                 }
                 .encode(),
             )
@@ -196,9 +199,10 @@ impl<B: MemoryBackend> Copying<'_, B> {
         let mut input = BufReader::with_capacity(RECEIVE_BUFFER_BYTES, &stream);
         let ready = match read_answer(&mut input).map_err(io_error)? {
             Ok(ready) => ready,
+            Err(Status::Diverged) => return Err(CopyError::Diverged),
             Err(Status::WrongRegion) => return Err("it mapped another region".into()),
             Err(Status::NotReady) => return Err("it is still starting".into()),
-            Err(status) => return Err(format!("it refused the request ({status:?})")),
+            Err(status) => return Err(format!("it refused the request ({status:?})").into()),
         };
         // A chain with entries can only be continued by a copy without a
         // hole right after them.
@@ -206,7 +210,8 @@ impl<B: MemoryBackend> Copying<'_, B> {
             return Err(format!(
                 "it holds entries only from {}, and this gateway needs {from} on",
                 ready.holds_from
-            ));
+            )
+            .into());
         }
         if last == 0 {
             // An empty chain continues the holder's from here on, cut or
@@ -219,17 +224,82 @@ impl<B: MemoryBackend> Copying<'_, B> {
         };
         let outcome = receive_entries(&mut input, from, ready.durable, disk, &mut copy);
         // What arrived is valid whatever came after it: keep it durable.
-        disk.sync_now()?;
+        disk.sync_now().map_err(CopyError::Failed)?;
         metrics::counter!(telemetry::PEER_COPY_ENTRIES_TOTAL).increment(copy.entries.len() as u64);
         metrics::counter!(telemetry::PEER_COPY_BYTES_TOTAL).increment(copy.bytes);
         outcome.map_err(|error| {
-            format!(
+            CopyError::Failed(format!(
                 "{address}: the copy stopped after {} entries: {error}",
                 copy.entries.len()
-            )
+            ))
         })?;
         Ok(copy)
     }
+}
+
+/// A holder's entry before the ones asked for differs from this gateway's
+/// last: the two copies hold different histories.
+#[derive(Debug)]
+pub(in crate::cluster) struct Diverged {
+    pub holder: GatewayIndex,
+}
+
+/// Why a copy from one peer did not happen or was cut.
+#[derive(Debug, thiserror::Error)]
+pub(in crate::cluster) enum CopyError {
+    #[error("its entry before the ones asked for differs from this gateway's last")]
+    Diverged,
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for CopyError {
+    fn from(error: String) -> Self {
+        CopyError::Failed(error)
+    }
+}
+
+impl From<&str> for CopyError {
+    fn from(error: &str) -> Self {
+        CopyError::Failed(error.into())
+    }
+}
+
+/// Why a chain is set aside: its name's extension, and whether it is
+/// deleted once the new copy is complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::cluster) enum AsideReason {
+    /// It lacks entries a holder has (`<dir>.gap`): deleted after.
+    Gap,
+    /// It holds another history than the region's (`<dir>.diverged`):
+    /// its own entries may be records acknowledged before the region was
+    /// rebuilt without them, so it is kept for the operator.
+    Diverged,
+}
+
+/// Moves the chain in `dir` aside (replacing an older one set aside for the
+/// same reason) so that it is copied anew into an empty `dir`.
+pub(in crate::cluster) fn set_aside(dir: &Path, reason: AsideReason) -> Result<SetAside, String> {
+    let aside = dir.with_extension(match reason {
+        AsideReason::Gap => "gap",
+        AsideReason::Diverged => "diverged",
+    });
+    if aside.exists() {
+        std::fs::remove_dir_all(&aside)
+            .map_err(|error| format!("cannot remove {}: {error}", aside.display()))?;
+    }
+    std::fs::rename(dir, &aside).map_err(|error| {
+        format!(
+            "cannot move {} aside to {}: {error}",
+            dir.display(),
+            aside.display()
+        )
+    })?;
+    Ok(SetAside {
+        dir: dir.to_path_buf(),
+        aside,
+        reason,
+    })
 }
 
 /// Appends the entries of the stream in `input` to `disk` until its end
@@ -285,11 +355,20 @@ fn receive_entries(
 pub(in crate::cluster) struct SetAside {
     dir: PathBuf,
     aside: PathBuf,
+    reason: AsideReason,
 }
 
 impl SetAside {
-    /// The new copy is complete: the old one goes.
+    /// The new copy is complete: a copy with a gap goes; one with another
+    /// history stays where it is, named in a log line.
     pub(in crate::cluster) fn discard(self) {
+        if self.reason == AsideReason::Diverged {
+            tracing::warn!(
+                dir = %self.aside.display(),
+                "kept the segments with another history for inspection; delete them when done"
+            );
+            return;
+        }
         if let Err(error) = std::fs::remove_dir_all(&self.aside) {
             tracing::warn!(dir = %self.aside.display(), %error, "cannot remove the copy set aside");
         }

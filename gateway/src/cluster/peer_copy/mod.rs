@@ -20,8 +20,14 @@
 //! | 2 | protocol version (1) |
 //! | 16 | the region generation the asking gateway mapped: only a participant of the same region is answered (it is the credential: whoever can read it can read the whole region anyway) |
 //! | 8 | first sequence wanted |
+//! | 4 | the [`fingerprint`] of the asking gateway's entry just before it (0 when it has none) |
 //!
-//! The answer is one status byte ([`Status`]); after `Ready`, the server's
+//! When the server holds the entry before the first sequence wanted and its
+//! fingerprint differs, the two copies hold different histories (one was
+//! written by a region rebuilt without the other's last entries): the
+//! answer is `Diverged`, and the asking gateway copies anew instead of
+//! continuing its chain. The answer is one status byte ([`Status`]); after
+//! `Ready`, the server's
 //! `holds_from` (8 bytes) and its durable frontier (8 bytes, no entry at or
 //! above it is sent), then every entry it holds from the first sequence
 //! wanted, oldest first, each as `1`, its 72-byte segment entry header (the
@@ -34,9 +40,11 @@ pub(super) mod serve;
 
 use std::io::{self, Read, Write};
 
+use cxlkafka_log::segment::EntryHeader;
+
 const MAGIC: [u8; 8] = *b"CXLKPEER";
 const VERSION: u16 = 1;
-const REQUEST_BYTES: usize = 8 + 2 + 16 + 8;
+const REQUEST_BYTES: usize = 8 + 2 + 16 + 8 + 4;
 /// Tags before each item of the entry stream.
 const TAG_END: u8 = 0;
 const TAG_ENTRY: u8 = 1;
@@ -53,6 +61,8 @@ enum Status {
     NotReady = 2,
     /// The request's magic or version is not this protocol's.
     Unsupported = 3,
+    /// The entry before the first sequence wanted differs here.
+    Diverged = 4,
 }
 
 impl Status {
@@ -62,6 +72,7 @@ impl Status {
             Self::WrongRegion,
             Self::NotReady,
             Self::Unsupported,
+            Self::Diverged,
         ]
         .into_iter()
         .find(|status| *status as u8 == byte)
@@ -73,6 +84,8 @@ impl Status {
 struct Request {
     generation: [u8; 16],
     from_sequence: u64,
+    /// [`fingerprint`] of the asking gateway's entry `from_sequence - 1`.
+    previous_fingerprint: u32,
 }
 
 impl Request {
@@ -82,6 +95,7 @@ impl Request {
         bytes[8..10].copy_from_slice(&VERSION.to_le_bytes());
         bytes[10..26].copy_from_slice(&self.generation);
         bytes[26..34].copy_from_slice(&self.from_sequence.to_le_bytes());
+        bytes[34..38].copy_from_slice(&self.previous_fingerprint.to_le_bytes());
         bytes
     }
 
@@ -93,8 +107,17 @@ impl Request {
         Some(Self {
             generation: bytes[10..26].try_into().ok()?,
             from_sequence: u64::from_le_bytes(bytes[26..34].try_into().ok()?),
+            previous_fingerprint: u32::from_le_bytes(bytes[34..38].try_into().ok()?),
         })
     }
+}
+
+/// What identifies an entry across copies: a CRC32C of its header fields
+/// (sequence, partition, offsets, counts, producer, timestamps), which two
+/// copies of one entry share whatever their on-disk form, and two entries
+/// ordered at one sequence by different histories almost never do.
+pub(in crate::cluster) fn fingerprint(header: &EntryHeader) -> u32 {
+    crc32c::crc32c(&header.encode_with_payload_crc(0))
 }
 
 /// The server's answer before the entries.
@@ -140,6 +163,7 @@ mod tests {
         let request = Request {
             generation: [7; 16],
             from_sequence: 1234,
+            previous_fingerprint: 0xDEAD_BEEF,
         };
         let bytes = request.encode();
         assert_eq!(Request::decode(&bytes), Some(request));

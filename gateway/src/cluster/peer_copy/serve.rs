@@ -1,16 +1,22 @@
 //! The peer-copy listener: sends this gateway's durable entries to a peer of
 //! the same region that lacks them. One connection at a time (copies are
-//! rare: a gateway joining or restarting empty), on the `peer-copy` thread.
+//! rare: a gateway joining, restarting empty or rebuilding a lost region),
+//! on the `peer-copy` thread.
 
 use std::io::{self, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::segment::read_chain;
+use cxlkafka_log::Region;
 
-use super::{write_ready, Ready, Request, Status, REQUEST_BYTES, TAG_END, TAG_ENTRY};
-use crate::cluster::{lock, Cluster};
+use super::{fingerprint, write_ready, Ready, Request, Status, REQUEST_BYTES, TAG_END, TAG_ENTRY};
+use crate::cluster::replica::DiskTier;
 use crate::limits::LogGate;
 use crate::telemetry;
 
@@ -59,97 +65,154 @@ impl Refusal {
     }
 }
 
-impl<B: MemoryBackend> Cluster<B> {
-    /// Answers peers until this gateway stops.
-    pub(in crate::cluster) fn peer_copy_loop(&self) {
-        let Some(listener) = lock(&self.peer_listener).take() else {
-            return;
-        };
-        while !self.stopping() {
-            match listener.accept() {
-                Ok((stream, peer)) => match self.serve_copy(stream) {
-                    Ok(sent) => {
-                        tracing::info!(%peer, entries = sent, "sent a peer the entries it lacked")
-                    }
-                    Err(refusal) => {
-                        metrics::counter!(telemetry::PEER_COPY_REFUSED_TOTAL, "reason" => refusal.reason())
-                            .increment(1);
-                        if let Some(suppressed) = REFUSED_LOG.admit() {
-                            tracing::warn!(%peer, %refusal, suppressed, "a peer copy was refused or cut");
-                        }
-                    }
-                },
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(ACCEPT_POLL)
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "peer-copy listener cannot accept");
-                    std::thread::sleep(ACCEPT_POLL);
-                }
-            }
-        }
+/// The `peer-copy` thread, from before this gateway joins (a gateway
+/// rebuilding a lost region may copy from it) until it stops.
+pub(in crate::cluster) struct PeerServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PeerServer {
+    /// Starts answering peers on `listener` with the entries of `disk`.
+    pub(in crate::cluster) fn start<B: MemoryBackend>(
+        listener: TcpListener,
+        region: Arc<Region<B>>,
+        disk: Arc<DiskTier>,
+    ) -> Result<Self, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("cxlkafka-peer-copy".into())
+            .spawn(move || accept_loop(&listener, &region, &disk, &stopping))
+            .map_err(|error| format!("cannot start the peer-copy thread: {error}"))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
     }
 
-    /// Reads one request and sends every durable entry from its first
-    /// sequence on; returns how many were sent.
-    fn serve_copy(&self, stream: TcpStream) -> Result<u64, Refusal> {
-        stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-        stream.set_nodelay(true)?;
-        let mut out = BufWriter::with_capacity(SEND_BUFFER_BYTES, stream);
-        let mut request = [0u8; REQUEST_BYTES];
-        out.get_mut().read_exact(&mut request)?;
-        let Some(request) = Request::decode(&request) else {
-            out.write_all(&[Status::Unsupported as u8])?;
-            out.flush()?;
-            return Err(Refusal::Malformed);
-        };
-        if request.generation != self.region.generation().to_bytes() {
-            out.write_all(&[Status::WrongRegion as u8])?;
-            out.flush()?;
-            return Err(Refusal::WrongRegion);
+    /// Stops answering (a copy being sent is cut) and waits for the thread.
+    pub(in crate::cluster) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
-        let holds_from = self.disk.holds_from();
-        if holds_from == 0 {
-            out.write_all(&[Status::NotReady as u8])?;
-            out.flush()?;
-            return Ok(0);
-        }
-        // Only what is durable here: an entry above it may still be half
-        // written (its payload lands before its header is indexed).
-        let durable = self.disk.durable();
-        let (entries, files) =
-            read_chain(self.disk.dir()).map_err(|error| io::Error::other(error.to_string()))?;
-        write_ready(
-            &mut out,
-            Ready {
-                holds_from,
-                durable,
-            },
-        )?;
-        let served = metrics::counter!(telemetry::PEER_SERVED_ENTRIES_TOTAL);
-        let mut payload = Vec::new();
-        let mut sent = 0;
-        for entry in entries
-            .iter()
-            .filter(|entry| (request.from_sequence..durable).contains(&entry.header.sequence))
-        {
-            if self.stopping() {
-                return Err(Refusal::Stopping);
-            }
-            payload.resize(entry.header.length as usize, 0);
-            // The files stay open while retention may unlink them: what
-            // this copy began with is what it sends.
-            files.read_payload(entry.location, &mut payload)?;
-            out.write_all(&[TAG_ENTRY])?;
-            out.write_all(&entry.header.encode(&payload))?;
-            out.write_all(&payload)?;
-            sent += 1;
-            served.increment(1);
-        }
-        out.write_all(&[TAG_END])?;
-        out.flush()?;
-        Ok(sent)
     }
+}
+
+impl Drop for PeerServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn accept_loop<B: MemoryBackend>(
+    listener: &TcpListener,
+    region: &Region<B>,
+    disk: &DiskTier,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Acquire) {
+        match listener.accept() {
+            Ok((stream, peer)) => match serve_copy(stream, region, disk, stop) {
+                Ok(sent) => {
+                    tracing::info!(%peer, entries = sent, "sent a peer the entries it lacked")
+                }
+                Err(refusal) => {
+                    metrics::counter!(telemetry::PEER_COPY_REFUSED_TOTAL, "reason" => refusal.reason())
+                        .increment(1);
+                    if let Some(suppressed) = REFUSED_LOG.admit() {
+                        tracing::warn!(%peer, %refusal, suppressed, "a peer copy was refused or cut");
+                    }
+                }
+            },
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(ACCEPT_POLL)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "peer-copy listener cannot accept");
+                std::thread::sleep(ACCEPT_POLL);
+            }
+        }
+    }
+}
+
+/// Reads one request and sends every durable entry from its first sequence
+/// on; returns how many were sent.
+fn serve_copy<B: MemoryBackend>(
+    stream: TcpStream,
+    region: &Region<B>,
+    disk: &DiskTier,
+    stop: &AtomicBool,
+) -> Result<u64, Refusal> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    stream.set_nodelay(true)?;
+    let mut out = BufWriter::with_capacity(SEND_BUFFER_BYTES, stream);
+    let mut request = [0u8; REQUEST_BYTES];
+    out.get_mut().read_exact(&mut request)?;
+    let answer = |out: &mut BufWriter<TcpStream>, status: Status| -> io::Result<()> {
+        out.write_all(&[status as u8])?;
+        out.flush()
+    };
+    let Some(request) = Request::decode(&request) else {
+        answer(&mut out, Status::Unsupported)?;
+        return Err(Refusal::Malformed);
+    };
+    if request.generation != region.generation().to_bytes() {
+        answer(&mut out, Status::WrongRegion)?;
+        return Err(Refusal::WrongRegion);
+    }
+    let holds_from = disk.holds_from();
+    if holds_from == 0 {
+        answer(&mut out, Status::NotReady)?;
+        return Ok(0);
+    }
+    // Only what is durable here: an entry above it may still be half
+    // written (its payload lands before its header is indexed).
+    let durable = disk.durable();
+    let (entries, files) =
+        read_chain(disk.dir()).map_err(|error| io::Error::other(error.to_string()))?;
+    let previous = request.from_sequence.checked_sub(1).and_then(|sequence| {
+        entries
+            .binary_search_by_key(&sequence, |entry| entry.header.sequence)
+            .ok()
+            .map(|at| &entries[at])
+    });
+    if previous.is_some_and(|entry| fingerprint(&entry.header) != request.previous_fingerprint) {
+        answer(&mut out, Status::Diverged)?;
+        return Ok(0);
+    }
+    write_ready(
+        &mut out,
+        Ready {
+            holds_from,
+            durable,
+        },
+    )?;
+    let served = metrics::counter!(telemetry::PEER_SERVED_ENTRIES_TOTAL);
+    let mut payload = Vec::new();
+    let mut sent = 0;
+    let first = entries.partition_point(|entry| entry.header.sequence < request.from_sequence);
+    for entry in entries[first..]
+        .iter()
+        .take_while(|entry| entry.header.sequence < durable)
+    {
+        if stop.load(Ordering::Acquire) {
+            return Err(Refusal::Stopping);
+        }
+        payload.resize(entry.header.length as usize, 0);
+        // The files stay open while retention may unlink them: what this
+        // copy began with is what it sends.
+        files.read_payload(entry.location, &mut payload)?;
+        out.write_all(&[TAG_ENTRY])?;
+        out.write_all(&entry.header.encode(&payload))?;
+        out.write_all(&payload)?;
+        sent += 1;
+        served.increment(1);
+    }
+    out.write_all(&[TAG_END])?;
+    out.flush()?;
+    Ok(sent)
 }
