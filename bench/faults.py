@@ -9,6 +9,9 @@ values to a topic of several partitions for the whole run. Faults, drawn
 with a seeded RNG until the duration is up:
 
   kill       SIGKILL a gateway; restarted a few seconds later (same data dir)
+  wipe       SIGKILL a gateway and delete its data dir, as a host replaced
+             with an empty disk; restarted a few seconds later, it copies
+             what it lacks from a gateway that holds everything
   pause      SIGSTOP a gateway for 5-20 s, then SIGCONT
   unlink     delete the region file under the running gateways; they must
              notice and stop (a fenced gateway exits), and are restarted,
@@ -211,7 +214,7 @@ def main() -> None:
     parser.add_argument("--binary", default=str(Path(__file__).resolve().parent.parent
                                                 / "target/release/cxlkafka"))
     parser.add_argument("--work", default=None, help="where data dirs and logs go")
-    parser.add_argument("--faults", default="kill,pause,unlink,disk-full",
+    parser.add_argument("--faults", default="kill,wipe,pause,unlink,disk-full",
                         help="comma-separated kinds to draw from")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -262,6 +265,17 @@ def main() -> None:
                 if kind == "kill":
                     log(f"kill -9 gateway {victim.node}")
                     victim.signal(signal.SIGKILL)
+                    victim.down_until = now + rng.uniform(1, 6)
+                elif kind == "wipe":
+                    log(f"kill -9 gateway {victim.node} and delete its data dir")
+                    victim.signal(signal.SIGKILL)
+                    if victim.proc is not None:
+                        victim.proc.wait()
+                    for item in victim.data_dir.iterdir():
+                        if item.is_dir():
+                            shutil.rmtree(item, ignore_errors=True)
+                        else:
+                            item.unlink(missing_ok=True)
                     victim.down_until = now + rng.uniform(1, 6)
                 elif kind == "pause":
                     seconds = rng.uniform(5, 20)

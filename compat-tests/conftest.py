@@ -267,11 +267,11 @@ class GatewayPool:
 
     def start(self, *, region: tuple[Path, str] | None = None,
               node_id: int | None = None, wait_ready: bool = True,
-              **flags) -> Gateway:
+              name: str | None = None, **flags) -> Gateway:
         binary = gateway_binary()
         region_path, cluster = region or self.new_region()
         idx = len(self.gateways)
-        name = f"g{idx}" if node_id is None else f"node{node_id}"
+        name = name or (f"g{idx}" if node_id is None else f"node{node_id}")
         last_error = None
         for attempt in range(3):
             port, mport = free_port(), free_port()

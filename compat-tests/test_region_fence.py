@@ -5,9 +5,10 @@ Two gateways share one region file. Records are produced with acks=all and
 acknowledged; then the file is unlinked while a raw connection keeps
 producing to one gateway. Each gateway must notice, answer nothing but
 NOT_LEADER_OR_FOLLOWER (6) from then on, log why, and exit with status 75
-("restart me to join the new region"). Restarted on their data dirs, the
-gateways format a new region, rebuild it from their segments, and every
-acknowledged record (the raw connection's included) is still there.
+("restart me to join the new region"). Restarted together on their data
+dirs, the gateways format a new region, the most complete segments rebuild
+it, and every acknowledged record (the raw connection's included) is still
+there.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ def produce_until_closed(conn, version: int, topic: str, deadline: float) -> lis
     return answers
 
 
-def test_gateways_on_an_unlinked_region_stop_acknowledging_exit_and_rejoin(cluster, start_gateway,
+def test_gateways_on_an_unlinked_region_stop_acknowledging_exit_and_rejoin(_gateway_pool,
                                                                            topic_name):
-    gws = cluster(2, default_replication_factor=3, default_partitions=PARTITIONS)
+    gws = _gateway_pool.cluster(2, default_replication_factor=3, default_partitions=PARTITIONS)
     for g in gws:
         g.require("Metadata", "Produce", "Fetch")
     # Every gateway holds a disk copy (replication factor 3 = region + 2), so
@@ -105,9 +106,16 @@ def test_gateways_on_an_unlinked_region_stop_acknowledging_exit_and_rejoin(clust
     # rebuilds it from its segments; nothing acknowledged is lost.
     # (No node id: the pool names a gateway by it and would reuse the old
     # one's directories; started in turn, they take slots 0 and 1 again.)
-    restarted = [start_gateway(region=(region, gws[0].cluster_name),
-                               default_replication_factor=3, data_dir=str(g.data_dir))
-                 for g in gws]
+    # Restarted together, as a supervisor does: each waits for the other
+    # (both were live when the region went) before the most complete
+    # segments rebuild the region.
+    restarted = [_gateway_pool.start(region=(region, gws[0].cluster_name), node_id=i,
+                                     name=f"restarted{i}",
+                                     default_replication_factor=3, data_dir=str(g.data_dir),
+                                     wait_ready=False)
+                 for i, g in enumerate(gws)]
+    for g in restarted:
+        _gateway_pool.wait_ready(g)
     assert [g.metadata().brokers and g.api_versions is not None for g in restarted]
     for g in restarted:
         assert scraped(g, "cxlkafka_region_fenced") == 0.0, g.name

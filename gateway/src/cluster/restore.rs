@@ -175,7 +175,12 @@ impl<B: MemoryBackend> Rebuild<'_, B> {
         let gathering = Duration::from_nanos(self.lease_timeout_ns.saturating_mul(2));
         let deadline = began + RESTORE_WAIT;
         let mut why = String::from("another gateway holds the sequencer lease");
+        // Its heartbeat thread does not run yet: it beats here, so that the
+        // others see it live while they decide (and wait for it).
+        let mut beats = 1u64;
         loop {
+            beats += 1;
+            membership::beat(self.region, self.gateway, self.incarnation, beats, true);
             if !region_is_blank(self.region) {
                 // Rebuilt by another: until this gateway caught up, it
                 // holds nothing anyone may rely on.
@@ -265,7 +270,13 @@ impl<B: MemoryBackend> Rebuild<'_, B> {
     }
 
     fn rebuild(&self, stored: &mut Vec<StoredEntry>, lease_epoch: u64) -> Result<(), String> {
-        self.copy_longer_tail(stored);
+        while_beating(
+            self.region,
+            self.gateway,
+            self.incarnation,
+            self.lease_timeout_ns,
+            || self.copy_longer_tail(stored),
+        );
         // A rebuilt region's lease starts blank: take an epoch above every
         // one this data dir saw, so epochs never go back.
         let epoch = self.epochs.next_above(lease_epoch);
@@ -328,6 +339,51 @@ impl<B: MemoryBackend> Rebuild<'_, B> {
             }
         }
     }
+}
+
+/// A gateway without segments on a blank region: while gateways with
+/// segments are live (they restart together after losing the region), it
+/// waits until one of them rebuilt it, instead of beginning a new history
+/// that would set all their segments aside. It goes on when a running
+/// gateway holds the sequencer lease already (a new cluster whose history
+/// began), or when no gateway with segments showed up within one lease
+/// timeout (a new cluster's first gateway).
+pub(super) fn wait_for_a_rebuild<B: MemoryBackend>(
+    region: &Region<B>,
+    gateway: GatewayIndex,
+    incarnation: u64,
+    lease_timeout_ns: u64,
+) -> Result<(), String> {
+    let began = Instant::now();
+    let gathering = Duration::from_nanos(lease_timeout_ns);
+    let mut beats = 1u64;
+    while region_is_blank(region) {
+        beats += 1;
+        membership::beat(region, gateway, incarnation, beats, true);
+        // A chain's summary: what it holds from, and the sequence after its
+        // last entry (a running gateway of a new cluster publishes 1).
+        let chains_present = membership::live_members(region, lease_timeout_ns)
+            .iter()
+            .any(|member| {
+                member.gateway != gateway
+                    && region.frontier(member.gateway, Frontier::HoldsFrom) != 0
+                    && region.frontier(member.gateway, Frontier::Durable) > 1
+            });
+        if !chains_present {
+            let lease = lease::read(region, gateway, incarnation, lease_timeout_ns);
+            if !lease.free || began.elapsed() >= gathering {
+                return Ok(());
+            }
+        }
+        if began.elapsed() >= RESTORE_WAIT {
+            return Err(format!(
+                "the region is blank and the gateways with segments did not rebuild it within {} s",
+                RESTORE_WAIT.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// Runs `work` while keeping this gateway's heartbeat fresh (its own

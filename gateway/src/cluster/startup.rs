@@ -365,6 +365,13 @@ impl<B: MemoryBackend> Joining<'_, B> {
                     unclean: self.unclean_rebuild,
                 }
                 .run(&mut stored)?;
+            } else {
+                restore::wait_for_a_rebuild(
+                    self.region,
+                    self.gateway,
+                    self.incarnation,
+                    self.lease_timeout_ns,
+                )?;
             }
         }
         // What left the arena between the copy before joining and the join
