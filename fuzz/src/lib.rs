@@ -192,6 +192,13 @@ fn repair_batch_crcs(bytes: &mut [u8]) {
     }
 }
 
+/// A peer-copy request and answer, decoded as the serving and the copying
+/// gateway do: a refused, cut or corrupt answer is an error, never a panic
+/// or an allocation beyond the bytes given.
+pub fn peer_copy(data: &[u8]) {
+    let _ = cxlkafka_gateway::cluster::decode_peer_copy_exchange(data);
+}
+
 /// A region file image through `attach_file` (as a gateway joining an
 /// existing region does), then reads at every offset the attached layout
 /// names. Attach must refuse a bad image with a typed error; an image it

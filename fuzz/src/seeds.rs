@@ -14,6 +14,7 @@ use cxlkafka_gateway::DispatchTable;
 use cxlkafka_log::layout::{Geometry, SUPERBLOCK_BYTES};
 use cxlkafka_log::memory::Coherent;
 use cxlkafka_log::open::{cluster_id, open_or_create, RegionOptions};
+use cxlkafka_log::segment::EntryHeader;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -33,6 +34,48 @@ fn main() {
     request_seeds(&root.join("request"));
     batch_seeds(&root.join("record_batch"));
     region_seeds(&root.join("region_attach"));
+    peer_copy_seeds(&root.join("peer_copy"));
+}
+
+/// A peer-copy request (from sequence `from`) and a ready answer with an
+/// entry per payload, at sequences `from`, `from + 1`, ...
+fn peer_copy_exchange(from: u64, payloads: &[&[u8]], end: bool) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"CXLKPEER");
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&[7; 16]);
+    bytes.extend_from_slice(&from.to_le_bytes());
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&1u64.to_le_bytes());
+    bytes.extend_from_slice(&(from + payloads.len() as u64).to_le_bytes());
+    for (at, payload) in payloads.iter().enumerate() {
+        let header = EntryHeader {
+            sequence: from + at as u64,
+            base_offset: at as i64,
+            stream: 256,
+            record_count: 1,
+            length: payload.len() as u32,
+            ..EntryHeader::default()
+        };
+        bytes.push(1);
+        bytes.extend_from_slice(&header.encode(payload));
+        bytes.extend_from_slice(payload);
+    }
+    if end {
+        bytes.push(0);
+    }
+    bytes
+}
+
+fn peer_copy_seeds(dir: &Path) {
+    write(dir, "empty", &peer_copy_exchange(1, &[], true));
+    write(dir, "three", &peer_copy_exchange(5, &[b"one", b"", b"three"], true));
+    write(dir, "cut", &peer_copy_exchange(5, &[b"one", b"two"], false));
+    let mut refused = peer_copy_exchange(1, &[], false);
+    refused.truncate(38);
+    refused.push(4);
+    write(dir, "diverged", &refused);
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {

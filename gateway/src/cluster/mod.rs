@@ -58,6 +58,7 @@ pub use fence::EXIT_REGION_LOST;
 pub use index::{BatchLocation, OrderIndex, PartitionIndex};
 pub use open::{open_cluster, slot_for_node_id, RegionSettings};
 pub use order_topic::{ORDER_STREAM, ORDER_TOPIC};
+pub use peer_copy::decode_exchange as decode_peer_copy_exchange;
 pub use sink::{SinkFetches, SinkLog};
 pub use startup::{start, ClusterOptions};
 

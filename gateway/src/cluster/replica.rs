@@ -312,6 +312,7 @@ impl<B: MemoryBackend> Cluster<B> {
         // Exported from the start, so a dashboard sees 0 rather than nothing.
         metrics::counter!(telemetry::REPLICA_MISSED_ENTRIES_TOTAL).increment(0);
         metrics::counter!(telemetry::REPLICA_WRITE_ERRORS_TOTAL).increment(0);
+        super::peer_copy::serve::export_counters();
         let mut direct_io = None;
         let mut retry = FIRST_WRITE_RETRY;
         while !self.stopping() {

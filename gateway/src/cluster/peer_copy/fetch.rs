@@ -17,19 +17,18 @@
 //!   rebuilt without its last entries): set aside as `<dir>.diverged`,
 //!   kept, and copied anew; never merged with the region's history.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cxlkafka_log::layout::{Frontier, GatewayIndex};
 use cxlkafka_log::memory::MemoryBackend;
-use cxlkafka_log::segment::format::ENTRY_HEADER_BYTES;
-use cxlkafka_log::segment::{EntryHeader, StoredEntry};
+use cxlkafka_log::segment::StoredEntry;
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::membership;
 
-use super::{fingerprint, read_answer, Request, Status, TAG_END, TAG_ENTRY};
+use super::{fingerprint, read_answer, read_entries, Request, Status};
 use crate::cluster::replica::{read_holds_from, DiskTier};
 use crate::telemetry;
 
@@ -37,9 +36,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the copy waits for the next bytes from the peer.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const RECEIVE_BUFFER_BYTES: usize = 1 << 20;
-/// The largest payload a peer may announce: far above any batch the
-/// region can hold, so only a corrupt stream reaches it.
-const MAX_PAYLOAD_BYTES: u32 = 1 << 30;
 /// Copies before joining repeat while each still brings this many payload
 /// bytes: what was produced during one copy is copied by the next, until
 /// the rest is small enough to take while this gateway holds the arena.
@@ -222,7 +218,11 @@ impl<B: MemoryBackend> Copying<'_, B> {
             entries: Vec::new(),
             bytes: 0,
         };
-        let outcome = receive_entries(&mut input, from, ready.durable, disk, &mut copy);
+        let outcome = read_entries(&mut input, from, ready.durable, |header, payload| {
+            copy.entries.push(disk.append_copied(header, payload)?);
+            copy.bytes += u64::from(header.length);
+            Ok(())
+        });
         // What arrived is valid whatever came after it: keep it durable.
         disk.sync_now().map_err(CopyError::Failed)?;
         metrics::counter!(telemetry::PEER_COPY_ENTRIES_TOTAL).increment(copy.entries.len() as u64);
@@ -300,55 +300,6 @@ pub(in crate::cluster) fn set_aside(dir: &Path, reason: AsideReason) -> Result<S
         aside,
         reason,
     })
-}
-
-/// Appends the entries of the stream in `input` to `disk` until its end
-/// tag; fails on a cut or corrupt stream.
-fn receive_entries(
-    input: &mut impl Read,
-    from: u64,
-    durable: u64,
-    disk: &DiskTier,
-    copy: &mut PeerCopy,
-) -> Result<(), String> {
-    let mut payload = Vec::new();
-    let mut previous = from.saturating_sub(1);
-    loop {
-        let mut tag = [0u8; 1];
-        input
-            .read_exact(&mut tag)
-            .map_err(|error| error.to_string())?;
-        match tag[0] {
-            TAG_END => return Ok(()),
-            TAG_ENTRY => {}
-            other => return Err(format!("unknown tag {other}")),
-        }
-        let mut header_bytes = [0u8; ENTRY_HEADER_BYTES];
-        input
-            .read_exact(&mut header_bytes)
-            .map_err(|error| error.to_string())?;
-        let (header, crc) =
-            EntryHeader::decode(&header_bytes).ok_or("an entry header without its magic")?;
-        if header.sequence <= previous || header.sequence >= durable {
-            return Err(format!(
-                "sequence {} out of order (after {previous}, below {durable})",
-                header.sequence
-            ));
-        }
-        if header.length > MAX_PAYLOAD_BYTES {
-            return Err(format!("a payload of {} bytes", header.length));
-        }
-        payload.resize(header.length as usize, 0);
-        input
-            .read_exact(&mut payload)
-            .map_err(|error| error.to_string())?;
-        if !EntryHeader::crc_matches(&header_bytes, &payload, crc) {
-            return Err(format!("entry {} fails its CRC", header.sequence));
-        }
-        copy.entries.push(disk.append_copied(&header, &payload)?);
-        copy.bytes += u64::from(header.length);
-        previous = header.sequence;
-    }
 }
 
 /// A chain moved aside while it is copied anew.

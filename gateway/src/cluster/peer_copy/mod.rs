@@ -40,6 +40,7 @@ pub(super) mod serve;
 
 use std::io::{self, Read, Write};
 
+use cxlkafka_log::segment::format::ENTRY_HEADER_BYTES;
 use cxlkafka_log::segment::EntryHeader;
 
 const MAGIC: [u8; 8] = *b"CXLKPEER";
@@ -154,6 +155,79 @@ fn read_answer(input: &mut impl Read) -> io::Result<Result<Ready, Status>> {
     }
 }
 
+/// Reads the entries of an answer's stream from `input` until its end tag,
+/// handing each (CRC checked, sequences increasing from `from` and below
+/// `durable`) to `sink`; fails on a cut or corrupt stream. A payload is
+/// read as it arrives: a corrupt length allocates no more than the bytes
+/// that actually follow.
+fn read_entries(
+    input: &mut impl Read,
+    from: u64,
+    durable: u64,
+    mut sink: impl FnMut(&EntryHeader, &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut payload = Vec::new();
+    let mut previous = from.saturating_sub(1);
+    loop {
+        let mut tag = [0u8; 1];
+        input
+            .read_exact(&mut tag)
+            .map_err(|error| error.to_string())?;
+        match tag[0] {
+            TAG_END => return Ok(()),
+            TAG_ENTRY => {}
+            other => return Err(format!("unknown tag {other}")),
+        }
+        let mut header_bytes = [0u8; ENTRY_HEADER_BYTES];
+        input
+            .read_exact(&mut header_bytes)
+            .map_err(|error| error.to_string())?;
+        let (header, crc) =
+            EntryHeader::decode(&header_bytes).ok_or("an entry header without its magic")?;
+        if header.sequence <= previous || header.sequence >= durable {
+            return Err(format!(
+                "sequence {} out of order (after {previous}, below {durable})",
+                header.sequence
+            ));
+        }
+        payload.clear();
+        let length = u64::from(header.length);
+        input
+            .by_ref()
+            .take(length)
+            .read_to_end(&mut payload)
+            .map_err(|error| error.to_string())?;
+        if payload.len() as u64 != length {
+            return Err(format!("entry {} cut short", header.sequence));
+        }
+        if !EntryHeader::crc_matches(&header_bytes, &payload, crc) {
+            return Err(format!("entry {} fails its CRC", header.sequence));
+        }
+        sink(&header, &payload)?;
+        previous = header.sequence;
+    }
+}
+
+/// Decodes `bytes` as a peer-copy request followed by an answer, as the
+/// two sides do (the fuzz target `peer_copy`); returns the entries the
+/// answer held, or why it was refused or corrupt.
+pub fn decode_exchange(bytes: &[u8]) -> Result<usize, String> {
+    let (request, mut answer) = bytes.split_at(bytes.len().min(REQUEST_BYTES));
+    let from = <&[u8; REQUEST_BYTES]>::try_from(request)
+        .ok()
+        .and_then(Request::decode)
+        .map_or(1, |request| request.from_sequence);
+    let ready = read_answer(&mut answer)
+        .map_err(|error| error.to_string())?
+        .map_err(|status| format!("{status:?}"))?;
+    let mut entries = 0;
+    read_entries(&mut answer, from, ready.durable, |_, _| {
+        entries += 1;
+        Ok(())
+    })?;
+    Ok(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +272,75 @@ mod tests {
             Err(Status::WrongRegion)
         );
         assert!(read_answer(&mut [9u8].as_slice()).is_err());
+    }
+
+    fn entry(sequence: u64, payload: &[u8]) -> Vec<u8> {
+        let header = EntryHeader {
+            sequence,
+            length: payload.len() as u32,
+            ..EntryHeader::default()
+        };
+        let mut bytes = vec![TAG_ENTRY];
+        bytes.extend_from_slice(&header.encode(payload));
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    fn exchange(from: u64, durable: u64, entries: &[Vec<u8>], end: bool) -> Vec<u8> {
+        let mut bytes = Request {
+            generation: [1; 16],
+            from_sequence: from,
+            previous_fingerprint: 0,
+        }
+        .encode()
+        .to_vec();
+        write_ready(
+            &mut bytes,
+            Ready {
+                holds_from: 1,
+                durable,
+            },
+        )
+        .unwrap();
+        for entry in entries {
+            bytes.extend_from_slice(entry);
+        }
+        if end {
+            bytes.push(TAG_END);
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_stream_of_entries_reads_back_and_every_corruption_is_refused() {
+        let good = [entry(5, b"five"), entry(7, b"seven")];
+        assert_eq!(decode_exchange(&exchange(5, 8, &good, true)), Ok(2));
+        assert!(
+            decode_exchange(&exchange(5, 8, &good, false)).is_err(),
+            "cut before its end"
+        );
+        assert!(
+            decode_exchange(&exchange(6, 8, &good, true)).is_err(),
+            "below the first asked"
+        );
+        assert!(
+            decode_exchange(&exchange(5, 7, &good, true)).is_err(),
+            "not durable there"
+        );
+        let backwards = [entry(7, b"seven"), entry(5, b"five")];
+        assert!(decode_exchange(&exchange(5, 8, &backwards, true)).is_err());
+        let mut flipped = entry(5, b"five");
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(
+            decode_exchange(&exchange(5, 8, &[flipped], true)).is_err(),
+            "CRC"
+        );
+        let mut huge = entry(5, b"five");
+        huge[1 + 56..1 + 60].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(
+            decode_exchange(&exchange(5, 8, &[huge], true)).is_err(),
+            "a length past the stream"
+        );
+        assert!(decode_exchange(&[]).is_err());
     }
 }

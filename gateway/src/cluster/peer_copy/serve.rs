@@ -55,6 +55,9 @@ enum Refusal {
 }
 
 impl Refusal {
+    /// Every `reason` label, exported at 0 from the start.
+    const REASONS: [&'static str; 4] = ["wrong_region", "malformed", "stopping", "io"];
+
     fn reason(&self) -> &'static str {
         match self {
             Refusal::WrongRegion => "wrong_region",
@@ -62,6 +65,17 @@ impl Refusal {
             Refusal::Stopping => "stopping",
             Refusal::Io(_) => "io",
         }
+    }
+}
+
+/// Exports the peer-copy counters at 0, so a dashboard sees 0 rather than
+/// nothing before the first copy.
+pub(in crate::cluster) fn export_counters() {
+    metrics::counter!(telemetry::PEER_COPY_ENTRIES_TOTAL).increment(0);
+    metrics::counter!(telemetry::PEER_COPY_BYTES_TOTAL).increment(0);
+    metrics::counter!(telemetry::PEER_SERVED_ENTRIES_TOTAL).increment(0);
+    for reason in Refusal::REASONS {
+        metrics::counter!(telemetry::PEER_COPY_REFUSED_TOTAL, "reason" => reason).increment(0);
     }
 }
 
@@ -215,4 +229,23 @@ fn serve_copy<B: MemoryBackend>(
     out.write_all(&[TAG_END])?;
     out.flush()?;
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_reason_is_exported_from_the_start() {
+        let refusals = [
+            Refusal::WrongRegion,
+            Refusal::Malformed,
+            Refusal::Stopping,
+            Refusal::Io(io::Error::other("cut")),
+        ];
+        for refusal in &refusals {
+            assert!(Refusal::REASONS.contains(&refusal.reason()), "{refusal:?}");
+        }
+        assert_eq!(refusals.len(), Refusal::REASONS.len());
+    }
 }
