@@ -14,12 +14,16 @@ SIGKILLed and restarted with its data dir wiped.
   `cxlkafka_replica_holds_from_sequence`.
 - Either way, a consumer bootstrapped on any of the four gateways reads back
   every acknowledged record, and every committed offset.
+
+A gateway SIGSTOPped while the region recycles what is produced copies what
+it missed from a holder as soon as it resumes, without a restart.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import signal
 import time
 import urllib.request
 
@@ -170,6 +174,47 @@ def test_without_peer_copies_clients_go_only_to_complete_gateways(
         assert _metric(lacking, "cxlkafka_replica_holds_from_sequence") > \
             _metric(scenario.complete[0], "cxlkafka_replica_holds_from_sequence"), lacking.name
         _assert_fetch_refused(lacking, topic_name)
+
+
+def test_a_paused_gateway_fills_its_gap_from_a_holder_while_it_runs(
+        _gateway_pool, topic_name):
+    """A gateway SIGSTOPped past its lease while records are produced and
+    the region recycles them finds them gone when it resumes, and copies
+    them from a holder into its running chain: no entry missed, its copy
+    still complete, and it serves every one of them itself."""
+    gws = _gateway_pool.cluster(3, **FLAGS)
+    paused = gws[1]
+    others = ",".join(g.bootstrap for g in (gws[0], gws[2]))
+    reference = _metric(gws[0], "cxlkafka_replica_holds_from_sequence")
+    paused.signal(signal.SIGSTOP)
+    try:
+        _wait_listed(gws[0], {0, 2})
+        msgs = cc.make_messages(RECORDS, PARTITIONS, seed=93)
+        p, perrors = cc.producer(others, **{"message.timeout.ms": 60000})
+        tracker = cc.DeliveryTracker(RECORDS)
+        cc.produce_all(p, topic_name, msgs, tracker)
+        cc.flush(p, tracker, timeout=90)
+        assert tracker.failures() == [], (tracker.failures()[:3], perrors[:3])
+        _fill(others, f"{topic_name}-filler", 64)
+    finally:
+        paused.signal(signal.SIGCONT)
+    _wait_listed(gws[0], {0, 1, 2})
+    deadline = time.monotonic() + 60
+    while _metric(paused, "cxlkafka_replica_durable_lag_entries") > 0 or \
+            _metric(paused, "cxlkafka_peer_copy_entries_total") == 0:
+        assert time.monotonic() < deadline, "the resumed gateway never caught up"
+        time.sleep(0.3)
+    assert _metric(paused, "cxlkafka_replica_missed_entries_total") == 0
+    assert _metric(paused, "cxlkafka_replica_holds_from_sequence") == reference
+    assert _metric(gws[0], "cxlkafka_peer_served_entries_total") + \
+        _metric(gws[2], "cxlkafka_peer_served_entries_total") > 0
+    with paused.connect() as conn:
+        got = wire.fetch_all(conn, 4, topic_name, list(range(PARTITIONS)), 60)
+    at = {(q, rec.offset): rec for q, recs in got.items() for rec in recs}
+    for i, (q, off) in tracker.acked().items():
+        rec = at.get((q, off))
+        assert rec is not None, f"acknowledged message {i} missing at {q}/{off}"
+        assert (rec.key, rec.value) == (msgs[i].key, msgs[i].value), f"message {i} at {q}/{off}"
 
 
 def _wait_listed(gw, nodes: set[int], timeout: float = 30) -> None:

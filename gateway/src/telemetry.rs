@@ -420,7 +420,7 @@ pub fn describe() {
     describe_counter!(
         REPLICA_MISSED_ENTRIES_TOTAL,
         Unit::Count,
-        "Ordered entries this gateway's segments lack because they left the region before it copied them."
+        "Ordered entries this gateway's segments lack because they left the region before it copied them and no live holder could give them."
     );
     describe_counter!(
         REPLICA_WRITE_ERRORS_TOTAL,
@@ -455,7 +455,7 @@ pub fn describe() {
     describe_gauge!(
         REPLICA_HOLDS_FROM_SEQUENCE,
         Unit::Count,
-        "Lowest order sequence from which this gateway's disk holds every entry; above its peers' when it joined late, restarted empty or missed entries while paused: it then leads no partition and coordinates no group."
+        "Lowest order sequence from which this gateway's disk holds every entry; above its peers' when it joined late, restarted empty or missed entries no holder could give it: it then leads no partition and coordinates no group."
     );
     describe_gauge!(
         UNDER_REPLICATED_PARTITIONS,

@@ -379,6 +379,64 @@ async fn a_copy_with_a_gap_is_copied_anew_from_a_holder() {
     one.shutdown();
 }
 
+/// A gateway whose heartbeat and disk tier stop past its lease while the
+/// region recycles what is produced finds those entries gone when it
+/// resumes, and copies them from a holder into its running chain: no gap
+/// opens, and it alone serves every one of them once the holder is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_gateway_fills_its_gap_from_a_holder_while_it_runs() {
+    let region = SimRegion::format("paused", 9);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let first = region.join_serving(0, 90, dirs[0].path());
+    let paused =
+        start(region.participant(91), options(1, dirs[1].path(), true)).expect("gateway starts");
+    paused.pause_heartbeat_and_disk_tier(true);
+    eventually("the paused gateway is counted dead", || {
+        slots(&first.members()) == vec![0]
+    })
+    .await;
+    let stream = produce_past_the_region(first.as_ref(), "paused").await;
+
+    paused.pause_heartbeat_and_disk_tier(false);
+    eventually("the paused gateway is live again", || {
+        slots(&first.members()) == vec![0, 1]
+    })
+    .await;
+    // Durable on both disks: the resumed gateway copied up to here.
+    let deadline = Instant::now() + TIMEOUT;
+    let completion = first
+        .append(
+            AppendBatch {
+                stream,
+                payload: &batch_bytes(BATCHES),
+                record_count: 1,
+                producer_id: -1,
+                producer_epoch: -1,
+                base_sequence: -1,
+                max_timestamp: 0,
+            },
+            TIMEOUT,
+        )
+        .await
+        .expect("ordered");
+    first
+        .wait_durable(completion.global_sequence, 2, deadline)
+        .await
+        .expect("on both disks");
+    assert!(paused.holds_everything(), "no gap opened");
+    assert_eq!(slots(&first.holders()), vec![0, 1]);
+
+    first.shutdown();
+    drop(first);
+    eventually("gateway 0 is no longer live", || {
+        slots(&paused.members()) == vec![1]
+    })
+    .await;
+    assert_all_readable(paused.as_ref(), stream, BATCHES + 1).await;
+    assert_eq!(committed(paused.as_ref(), stream), Some(33));
+    paused.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_peer_copy_listener_answers_only_a_participant_of_its_region() {
     use std::io::{Read, Write};

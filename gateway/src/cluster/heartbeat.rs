@@ -23,6 +23,10 @@ impl<B: MemoryBackend> Cluster<B> {
                 // that is not this gateway's any more.
                 return;
             }
+            if self.paused() {
+                std::thread::sleep(period);
+                continue;
+            }
             beats += 1;
             membership::beat(&self.region, self.gateway, self.incarnation, beats, true);
             self.record_members();

@@ -214,14 +214,16 @@ impl OrderIndex {
 
     /// Drops batches whose arena bytes were recycled (below each gateway's
     /// arena floor) and that no segment of this gateway holds (it was not
-    /// running when they were ordered); the log start moves past them.
-    pub fn drop_recycled(&mut self, floor_of: impl Fn(GatewayIndex) -> u64) {
+    /// running when they were ordered, or missed them); the log start moves
+    /// past them. A batch from `copying_from` (the replicator's next
+    /// sequence) on stays: the replicator may still copy it from a holder.
+    pub fn drop_recycled(&mut self, floor_of: impl Fn(GatewayIndex) -> u64, copying_from: u64) {
         for partition in self.partitions.values_mut() {
             while let Some(front) = partition.batches.front() {
                 let in_region = front
                     .region
                     .is_some_and(|(gateway, position)| position >= floor_of(gateway));
-                if in_region || front.disk.is_some() {
+                if in_region || front.disk.is_some() || front.sequence >= copying_from {
                     break;
                 }
                 partition.log_start = front.end_offset();

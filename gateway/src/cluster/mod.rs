@@ -298,6 +298,8 @@ pub struct Cluster<B: MemoryBackend> {
     /// The peer-copy thread (`None` when this gateway serves no copies).
     peer_server: Mutex<Option<peer_copy::serve::PeerServer>>,
     stop: AtomicBool,
+    /// Set by fault tests (`Cluster::pause_heartbeat_and_disk_tier`).
+    paused: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 

@@ -27,6 +27,7 @@ use cxlkafka_sequencer::membership;
 use cxlkafka_sequencer::wait::Backoff;
 use tokio::sync::watch;
 
+use super::peer_copy::fetch::Copying;
 use super::{lock, lock_write, AppendError, Cluster};
 use crate::limits::LogGate;
 use crate::{records, telemetry};
@@ -64,9 +65,6 @@ pub(super) struct DiskTier {
     holds_from_recorded: AtomicU64,
     /// The segment directory, where `holds_from` is kept across restarts.
     dir: PathBuf,
-    /// The header of the last entry stored when the threads start (kept by
-    /// `open` and `append_copied`; the replicator does not update it).
-    last_at_startup: Mutex<Option<EntryHeader>>,
 }
 
 /// The file in a segment directory that keeps `holds_from` across restarts
@@ -120,7 +118,6 @@ impl DiskTier {
                 holds_from: AtomicU64::new(holds_from),
                 holds_from_recorded: AtomicU64::new(recorded),
                 dir: dir.to_path_buf(),
-                last_at_startup: Mutex::new(stored.last().map(|entry| entry.header)),
             },
             stored,
         ))
@@ -195,9 +192,9 @@ impl DiskTier {
         &self.files
     }
 
-    /// The header of the last entry stored, before the threads start.
-    pub(super) fn last_header_at_startup(&self) -> Option<EntryHeader> {
-        *lock(&self.last_at_startup)
+    /// The header of the last entry stored (`None` when empty).
+    pub(super) fn last_header(&self) -> Option<EntryHeader> {
+        lock(&self.writer).segments.last_header()
     }
 
     /// The segment directory.
@@ -268,7 +265,6 @@ impl DiskTier {
             .append(header, payload)
             .map_err(|error| format!("cannot copy into the disk tier: {error}"))?;
         writer.next = header.sequence + 1;
-        *lock(&self.last_at_startup) = Some(*header);
         Ok(StoredEntry {
             header: *header,
             location,
@@ -316,12 +312,24 @@ impl<B: MemoryBackend> Cluster<B> {
         let mut direct_io = None;
         let mut retry = FIRST_WRITE_RETRY;
         while !self.stopping() {
+            if self.paused() {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
             let rings = self.bells.apply.rings();
             let applied = self.applied();
             let mut writer = lock(&self.disk.writer);
             let first = writer.next;
-            let (next, write_error) =
+            let (mut next, stop) =
                 self.copy_chunk(&mut writer.segments, &mut copier, first, applied);
+            let write_error = match stop {
+                None => None,
+                Some(ChunkStop::Write(error)) => Some(error),
+                Some(ChunkStop::Gone(why)) => {
+                    next = self.fill_gap(&mut writer.segments, &mut copier, next, applied, why);
+                    None
+                }
+            };
             self.disk.record_holds_from();
             let progressed = next > writer.next;
             writer.next = next;
@@ -367,16 +375,16 @@ impl<B: MemoryBackend> Cluster<B> {
     }
 
     /// Copies entries from `next` up to `applied` (at most a chunk); returns
-    /// the next sequence not copied and why copying stopped early, if the
+    /// the next sequence not copied and why copying stopped early: the
     /// disk refused a write (the entries from the returned sequence on are
-    /// copied again later).
+    /// copied again later), or that entry left the region.
     fn copy_chunk(
         &self,
         segments: &mut SegmentLog,
         copier: &mut Copier,
         mut next: u64,
         applied: u64,
-    ) -> (u64, Option<String>) {
+    ) -> (u64, Option<ChunkStop>) {
         let layout = *self.region.layout();
         let mut copied = 0usize;
         while next < applied && copied < ENTRIES_PER_CHUNK {
@@ -391,31 +399,36 @@ impl<B: MemoryBackend> Cluster<B> {
                 .region
                 .read_committed::<OrderEntry>(layout.order_entry(sequence), sequence)
             else {
-                self.missed(sequence, "order entry overwritten");
-                continue;
+                if let Err((at, stop)) = self.write_run(segments, copier) {
+                    return (at, Some(stop));
+                }
+                return (sequence, Some(ChunkStop::Gone("order entry overwritten")));
             };
             if let Some(run_entry) = self.run_entry(&entry) {
                 if copier.extends_run(&entry) {
                     copier.add_to_run(&entry, run_entry);
                     continue;
                 }
-                if let Err((at, error)) = self.write_run(segments, copier) {
-                    return (at, Some(error));
+                if let Err((at, stop)) = self.write_run(segments, copier) {
+                    return (at, Some(stop));
                 }
                 copier.add_to_run(&entry, run_entry);
                 continue;
             }
-            if let Err((at, error)) = self.write_run(segments, copier) {
-                return (at, Some(error));
+            if let Err((at, stop)) = self.write_run(segments, copier) {
+                return (at, Some(stop));
             }
+            let header = entry_header(&entry);
             match self.copy_entry(segments, &entry, &mut copier.payload) {
-                Ok(location) => copier.copied(&entry, location),
-                Err(CopyError::Gone) => self.missed(sequence, "payload recycled"),
-                Err(CopyError::Write(error)) => return (sequence, Some(error)),
+                Ok(location) => copier.copied(&header, location),
+                Err(CopyError::Gone) => {
+                    return (sequence, Some(ChunkStop::Gone("payload recycled")))
+                }
+                Err(CopyError::Write(error)) => return (sequence, Some(ChunkStop::Write(error))),
             }
         }
-        if let Err((at, error)) = self.write_run(segments, copier) {
-            return (at, Some(error));
+        if let Err((at, stop)) = self.write_run(segments, copier) {
+            return (at, Some(stop));
         }
         (next, None)
     }
@@ -446,13 +459,13 @@ impl<B: MemoryBackend> Cluster<B> {
 
     /// Writes the pending run, if any, into the segments by the device,
     /// then appends its entries. A run the arena recycled part of is copied
-    /// entry by entry instead, so each batch is either copied or missed.
-    /// On a write error returns the first sequence not copied.
+    /// entry by entry instead, up to the first batch that is gone. When it
+    /// stops early returns the first sequence not copied and why.
     fn write_run(
         &self,
         segments: &mut SegmentLog,
         copier: &mut Copier,
-    ) -> Result<(), (u64, String)> {
+    ) -> Result<(), (u64, ChunkStop)> {
         let Some(run) = copier.run.take() else {
             return Ok(());
         };
@@ -471,10 +484,10 @@ impl<B: MemoryBackend> Cluster<B> {
             ))) => None,
             Err(AppendFromError::Payload(RunWriteError::Source(PayloadWriteError::Io(error))))
             | Err(AppendFromError::Payload(RunWriteError::Io(error))) => {
-                return Err((first_sequence, error.to_string()))
+                return Err((first_sequence, ChunkStop::Write(error.to_string())))
             }
             Err(AppendFromError::Segment(error)) => {
-                return Err((first_sequence, error.to_string()))
+                return Err((first_sequence, ChunkStop::Write(error.to_string())))
             }
         };
         for (entry, run_entry) in &run.entries {
@@ -486,9 +499,11 @@ impl<B: MemoryBackend> Cluster<B> {
                 None => self.copy_entry(segments, entry, &mut copier.payload),
             };
             match copied {
-                Ok(location) => copier.copied(entry, location),
-                Err(CopyError::Gone) => self.missed(sequence, "payload recycled"),
-                Err(CopyError::Write(error)) => return Err((sequence, error)),
+                Ok(location) => copier.copied(&run_entry.header, location),
+                Err(CopyError::Gone) => {
+                    return Err((sequence, ChunkStop::Gone("payload recycled")))
+                }
+                Err(CopyError::Write(error)) => return Err((sequence, ChunkStop::Write(error))),
             }
         }
         Ok(())
@@ -509,6 +524,32 @@ impl<B: MemoryBackend> Cluster<B> {
         segments
             .append(&entry_header(entry), buffer)
             .map_err(|error| CopyError::Write(error.to_string()))
+    }
+
+    /// Entry `sequence` left the region before this gateway copied it: it
+    /// and what follows are copied from a live holder's segments (below
+    /// `applied`), or, when no holder has it, it is missed. Returns the
+    /// next sequence to copy from the region.
+    fn fill_gap(
+        &self,
+        segments: &mut SegmentLog,
+        copier: &mut Copier,
+        sequence: u64,
+        applied: u64,
+        why: &str,
+    ) -> u64 {
+        let copying = Copying {
+            region: &self.region,
+            gateway: self.gateway,
+            lease_timeout_ns: self.lease_timeout_ns,
+        };
+        let filled = copying.fill_gap(segments, sequence, applied, |header, location| {
+            copier.copied(header, location)
+        });
+        filled.unwrap_or_else(|| {
+            self.missed(sequence, why);
+            sequence + 1
+        })
     }
 
     /// An entry this gateway's disk will never hold: from now on it holds
@@ -723,11 +764,11 @@ impl Copier {
         run.entries.push((*entry, run_entry));
     }
 
-    fn copied(&mut self, entry: &OrderEntry, location: DiskLocation) {
-        self.copied_bytes.increment(u64::from(entry.length));
-        if entry.kind == kind::DATA {
+    fn copied(&mut self, header: &EntryHeader, location: DiskLocation) {
+        self.copied_bytes.increment(u64::from(header.length));
+        if header.kind == kind::DATA {
             self.located
-                .push((entry.stream, entry.base_offset, location));
+                .push((header.stream, header.base_offset, location));
         }
     }
 }
@@ -769,6 +810,14 @@ fn write_holds_from(dir: &Path, holds_from: u64) -> std::io::Result<()> {
     file.sync_all()?;
     std::fs::rename(&temporary, dir.join(HOLDS_FROM_FILE))?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Why a chunk stopped before its end.
+enum ChunkStop {
+    /// The disk refused a write: copying retries from that entry.
+    Write(String),
+    /// That entry left the region before this gateway copied it.
+    Gone(&'static str),
 }
 
 /// Why an entry was not copied.

@@ -213,6 +213,7 @@ fn start_once<B: MemoryBackend>(
         bells: Bells::default(),
         peer_server: Mutex::new(peer_server),
         stop: AtomicBool::new(false),
+        paused: AtomicBool::new(false),
         threads: Mutex::new(Vec::new()),
     });
     cluster.store_applied(first);
@@ -502,6 +503,19 @@ impl<B: MemoryBackend> Cluster<B> {
 
     pub(super) fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)
+    }
+
+    /// A fault for tests: while `paused`, this gateway beats no heartbeat
+    /// and copies nothing to its disk, as if SIGSTOPped past its lease
+    /// (the peers count it dead and the arena recycles what it did not
+    /// copy), while its region mapping stays.
+    #[doc(hidden)]
+    pub fn pause_heartbeat_and_disk_tier(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+    }
+
+    pub(super) fn paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
     }
 }
 

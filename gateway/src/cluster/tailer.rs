@@ -138,8 +138,10 @@ impl<B: MemoryBackend> Cluster<B> {
             let floors: Vec<u64> = (0..layout.geometry.max_gateways as GatewayIndex)
                 .map(|gateway| self.region.frontier(gateway, Frontier::ArenaFloor))
                 .collect();
-            index
-                .drop_recycled(|gateway| floors.get(gateway as usize).copied().unwrap_or(u64::MAX));
+            index.drop_recycled(
+                |gateway| floors.get(gateway as usize).copied().unwrap_or(u64::MAX),
+                self.disk.replicated(),
+            );
         }
         (next, applied_any)
     }

@@ -303,7 +303,8 @@ pub struct SegmentLog {
     direct_io: DirectIo,
     /// Files written since the last sync work was taken.
     dirty: Vec<Arc<File>>,
-    last_sequence: u64,
+    /// The header of the last entry appended (`None` for an empty chain).
+    last: Option<EntryHeader>,
 }
 
 /// Index records are written to the active `.index` file in chunks this big.
@@ -328,10 +329,7 @@ impl SegmentLog {
         }
         // The last segment stays sealed too: appends start a new file, so a
         // recovered file is never written again.
-        let last_sequence = recovered
-            .entries
-            .last()
-            .map_or(0, |entry| entry.header.sequence);
+        let last = recovered.entries.last().map(|entry| entry.header);
         Ok((
             Self {
                 dir: dir.to_path_buf(),
@@ -345,7 +343,7 @@ impl SegmentLog {
                 active_data: Vec::new(),
                 direct_io: DirectIo::On,
                 dirty: Vec::new(),
-                last_sequence,
+                last,
             },
             recovered.entries,
         ))
@@ -363,7 +361,13 @@ impl SegmentLog {
 
     /// Highest sequence appended (0 for an empty chain).
     pub fn last_sequence(&self) -> u64 {
-        self.last_sequence
+        self.last.map_or(0, |header| header.sequence)
+    }
+
+    /// The header of the last entry appended (`None` for an empty chain):
+    /// what a peer checks a copy continues.
+    pub fn last_header(&self) -> Option<EntryHeader> {
+        self.last
     }
 
     /// Bytes of every segment of the chain: `.log` files and payloads in
@@ -438,9 +442,9 @@ impl SegmentLog {
         payloads: &mut S,
     ) -> Result<Option<PlacedRun>, AppendFromError<RunWriteError<S::Error>>> {
         assert!(
-            first_sequence > self.last_sequence,
+            first_sequence > self.last_sequence(),
             "sequence {first_sequence} appended after {}",
-            self.last_sequence
+            self.last_sequence()
         );
         self.roll_if_full(first_sequence, len)
             .map_err(AppendFromError::Segment)?;
@@ -539,10 +543,10 @@ impl SegmentLog {
         write_rest: impl FnOnce(&File, u64) -> Result<(), E>,
     ) -> Result<DiskLocation, AppendFromError<E>> {
         assert!(
-            header.sequence > self.last_sequence,
+            header.sequence > self.last_sequence(),
             "sequence {} appended after {}",
             header.sequence,
-            self.last_sequence
+            self.last_sequence()
         );
         let active = self.active.as_mut().expect("the caller rolled");
         let position = active.len;
@@ -566,7 +570,7 @@ impl SegmentLog {
         };
         self.index_buffer
             .extend_from_slice(&encode_index_record(position, bytes, payload));
-        self.last_sequence = header.sequence;
+        self.last = Some(*header);
         if self.index_buffer.len() >= INDEX_FLUSH_BYTES {
             // The entry is appended whatever happens to its index record: a
             // failed flush (a full disk) keeps the records for the next
@@ -585,7 +589,7 @@ impl SegmentLog {
         }
         Some(SyncWork {
             files: std::mem::take(&mut self.dirty),
-            through_sequence: self.last_sequence,
+            through_sequence: self.last_sequence(),
         })
     }
 

@@ -1,34 +1,40 @@
-//! Copying from a peer: at startup, a gateway whose segments lack entries
-//! that already left the region copies them from a live holder.
+//! Copying from a peer: a gateway whose segments lack entries that already
+//! left the region copies them from a live holder.
 //!
-//! Three cases, all before this gateway counts as a holder:
+//! The cases (all but the gap while running before this gateway counts as
+//! a holder):
 //!
 //! - **empty** (a new gateway, or one restarted with an empty data dir): it
 //!   copies everything the holder has and takes the holder's `holds_from`;
 //! - **behind** (it was down while entries were ordered and recycled): it
 //!   copies the entries after its last one;
-//! - **a gap** inside its own copy (it missed entries while paused): a
+//! - **a gap** inside its own copy (it missed entries that no holder could
+//!   give it while it ran): a
 //!   segment chain only appends, so the gap cannot be filled in place; the
 //!   chain is set aside (`<dir>.gap`), copied anew from the holder, and the
 //!   old chain deleted once the new one is complete, or put back if it is
 //!   not;
+//! - **a gap while running** (its replicator found an entry gone from the
+//!   region: it was paused, or too slow, while the sequencer thought it
+//!   dead): the entries from there on are copied from a holder into the
+//!   running chain ([`Copying::fill_gap`]), so no gap opens;
 //! - **another history** (its last entry differs from the holder's at that
 //!   sequence, or it reaches past the region's order: the region was
 //!   rebuilt without its last entries): set aside as `<dir>.diverged`,
 //!   kept, and copied anew; never merged with the region's history.
 
 use std::io::{self, BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cxlkafka_log::layout::{Frontier, GatewayIndex};
 use cxlkafka_log::memory::MemoryBackend;
-use cxlkafka_log::segment::StoredEntry;
+use cxlkafka_log::segment::{DiskLocation, EntryHeader, SegmentLog, StoredEntry};
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::membership;
 
-use super::{fingerprint, read_answer, read_entries, Request, Status};
+use super::{fingerprint, read_answer, read_entries, Ready, Request, Status};
 use crate::cluster::replica::{read_holds_from, DiskTier};
 use crate::telemetry;
 
@@ -167,39 +173,8 @@ impl<B: MemoryBackend> Copying<'_, B> {
     fn copy_from(&self, host: &str, port: u16, disk: &DiskTier) -> Result<PeerCopy, CopyError> {
         let last = disk.last_stored();
         let from = last + 1;
-        let address = (host, port)
-            .to_socket_addrs()
-            .map_err(|error| format!("cannot resolve {host}: {error}"))?
-            .next()
-            .ok_or_else(|| format!("{host} resolves to no address"))?;
-        let stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)
-            .map_err(|error| format!("cannot connect to {address}: {error}"))?;
-        let io_error = |error: io::Error| format!("{address}: {error}");
-        stream
-            .set_read_timeout(Some(READ_TIMEOUT))
-            .map_err(io_error)?;
-        let previous_fingerprint = disk
-            .last_header_at_startup()
-            .filter(|header| header.sequence == last)
-            .map_or(0, |header| fingerprint(&header));
-        (&stream)
-            .write_all(
-                &Request {
-                    generation: self.region.generation().to_bytes(),
-                    from_sequence: from,
-                    previous_fingerprint,
-                }
-                .encode(),
-            )
-            .map_err(io_error)?;
-        let mut input = BufReader::with_capacity(RECEIVE_BUFFER_BYTES, &stream);
-        let ready = match read_answer(&mut input).map_err(io_error)? {
-            Ok(ready) => ready,
-            Err(Status::Diverged) => return Err(CopyError::Diverged),
-            Err(Status::WrongRegion) => return Err("it mapped another region".into()),
-            Err(Status::NotReady) => return Err("it is still starting".into()),
-            Err(status) => return Err(format!("it refused the request ({status:?})").into()),
-        };
+        let mut answer = self.ask(host, port, from, disk.last_header())?;
+        let ready = answer.ready;
         // A chain with entries can only be continued by a copy without a
         // hole right after them.
         if last > 0 && ready.holds_from > from {
@@ -218,23 +193,157 @@ impl<B: MemoryBackend> Copying<'_, B> {
             entries: Vec::new(),
             bytes: 0,
         };
-        let outcome = read_entries(&mut input, from, ready.durable, |header, payload| {
+        let outcome = read_entries(&mut answer.input, from, ready.durable, |header, payload| {
             copy.entries.push(disk.append_copied(header, payload)?);
             copy.bytes += u64::from(header.length);
             Ok(())
         });
         // What arrived is valid whatever came after it: keep it durable.
         disk.sync_now().map_err(CopyError::Failed)?;
-        metrics::counter!(telemetry::PEER_COPY_ENTRIES_TOTAL).increment(copy.entries.len() as u64);
-        metrics::counter!(telemetry::PEER_COPY_BYTES_TOTAL).increment(copy.bytes);
+        count_copied(copy.entries.len(), copy.bytes);
         outcome.map_err(|error| {
             CopyError::Failed(format!(
-                "{address}: the copy stopped after {} entries: {error}",
+                "{}: the copy stopped after {} entries: {error}",
+                answer.address,
                 copy.entries.len()
             ))
         })?;
         Ok(copy)
     }
+
+    /// While this gateway runs: entry `from` left the region before its
+    /// replicator copied it (it was paused, or too slow, while the
+    /// sequencer thought it dead). Copies the entries from `from` on, below
+    /// `until` (what the tailer applied), from a live holder into
+    /// `segments`, handing each to `copied`; returns the next sequence to
+    /// copy from the region, or `None` when no holder had `from` (the
+    /// entry is then missed, a gap in this gateway's copy).
+    pub(in crate::cluster) fn fill_gap(
+        &self,
+        segments: &mut SegmentLog,
+        from: u64,
+        until: u64,
+        mut copied: impl FnMut(&EntryHeader, DiskLocation),
+    ) -> Option<u64> {
+        // A copy continues the chain right after its last entry, which the
+        // holder checks is its own too (an empty chain, from the start).
+        let previous = segments.last_header();
+        if previous.map_or(1, |header| header.sequence + 1) != from {
+            return None;
+        }
+        // Only a holder that says it has `from` durable is asked: an entry
+        // gone from the region is usually followed by thousands more.
+        let holders = self.serving_holders();
+        let has_it = |&&(holder, holds_from): &&(GatewayIndex, u64)| {
+            holds_from <= from && self.region.frontier(holder, Frontier::Durable) > from
+        };
+        for (holder, _) in holders.iter().filter(has_it) {
+            let Some((host, port)) = membership::peer_address(self.region, *holder) else {
+                continue;
+            };
+            let mut next = from;
+            let mut bytes = 0u64;
+            let outcome = self
+                .ask(&host, port, from, previous)
+                .map_err(|error| error.to_string())
+                .and_then(|mut answer| {
+                    let durable = answer.ready.durable;
+                    read_entries(&mut answer.input, from, durable, |header, payload| {
+                        // Past what the tailer applied, the index does not
+                        // know the entry yet: the region still holds it.
+                        if header.sequence >= until {
+                            return Ok(());
+                        }
+                        if header.sequence != next {
+                            return Err(format!("entry {next} is missing"));
+                        }
+                        let location = segments
+                            .append(header, payload)
+                            .map_err(|error| format!("cannot copy into the disk tier: {error}"))?;
+                        copied(header, location);
+                        next += 1;
+                        bytes += u64::from(header.length);
+                        Ok(())
+                    })
+                });
+            count_copied((next - from) as usize, bytes);
+            if let Err(error) = &outcome {
+                tracing::warn!(peer = holder, %error, filled_to = next, "a gap fill from this holder stopped");
+            }
+            if next > from {
+                tracing::info!(
+                    from = holder,
+                    first = from,
+                    entries = next - from,
+                    bytes,
+                    "copied entries that left the region before this gateway copied them from a holder"
+                );
+                return Some(next);
+            }
+        }
+        None
+    }
+
+    /// Connects to the peer at `host:port` and asks for its durable
+    /// entries from `from` on, after `previous` (which the peer checks it
+    /// holds too); returns its answer, ready to read the entries from.
+    fn ask(
+        &self,
+        host: &str,
+        port: u16,
+        from: u64,
+        previous: Option<EntryHeader>,
+    ) -> Result<Answer, CopyError> {
+        let address = (host, port)
+            .to_socket_addrs()
+            .map_err(|error| format!("cannot resolve {host}: {error}"))?
+            .next()
+            .ok_or_else(|| format!("{host} resolves to no address"))?;
+        let stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)
+            .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+        let io_error = |error: io::Error| format!("{address}: {error}");
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .map_err(io_error)?;
+        let previous_fingerprint = previous
+            .filter(|header| header.sequence + 1 == from)
+            .map_or(0, |header| fingerprint(&header));
+        (&stream)
+            .write_all(
+                &Request {
+                    generation: self.region.generation().to_bytes(),
+                    from_sequence: from,
+                    previous_fingerprint,
+                }
+                .encode(),
+            )
+            .map_err(io_error)?;
+        let mut input = BufReader::with_capacity(RECEIVE_BUFFER_BYTES, stream);
+        let ready = match read_answer(&mut input).map_err(io_error)? {
+            Ok(ready) => ready,
+            Err(Status::Diverged) => return Err(CopyError::Diverged),
+            Err(Status::WrongRegion) => return Err("it mapped another region".into()),
+            Err(Status::NotReady) => return Err("it is still starting".into()),
+            Err(status) => return Err(format!("it refused the request ({status:?})").into()),
+        };
+        Ok(Answer {
+            address,
+            input,
+            ready,
+        })
+    }
+}
+
+/// A peer's answer to a request: what it holds, then its entries to read.
+struct Answer {
+    address: SocketAddr,
+    input: BufReader<TcpStream>,
+    ready: Ready,
+}
+
+fn count_copied(entries: usize, bytes: u64) {
+    metrics::counter!(telemetry::PEER_COPY_ENTRIES_TOTAL).increment(entries as u64);
+    metrics::counter!(telemetry::PEER_COPY_BYTES_TOTAL).increment(bytes);
 }
 
 /// A holder's entry before the ones asked for differs from this gateway's
