@@ -349,8 +349,9 @@ pub fn describe() {
     describe_gauge!(
         REGION_FENCED,
         Unit::Count,
-        "1 once this gateway found the region it mapped unlinked, replaced or formatted again \
-         (it then acknowledges nothing and exits to be restarted), else 0."
+        "1 once this gateway found the region it mapped unlinked, replaced or formatted again, \
+         or itself overtaken by a whole order log while paused (it then acknowledges nothing \
+         and exits to be restarted), else 0."
     );
     describe_gauge!(
         REGION_SIZE_BYTES,
@@ -385,7 +386,7 @@ pub fn describe() {
     describe_counter!(
         OFFSET_COMMITS_LOST_TOTAL,
         Unit::Count,
-        "Offset commits whose bytes were recycled before this gateway applied them."
+        "Offset commits whose bytes left the region before this gateway applied them and that its disk tier could not copy from a holder either (it applies those it could as soon as it copied them)."
     );
     describe_counter!(
         SASL_AUTHENTICATIONS_TOTAL,

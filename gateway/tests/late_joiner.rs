@@ -126,7 +126,10 @@ struct SimRegion {
 
 impl SimRegion {
     fn format(cluster: &str, seed: u64) -> Self {
-        let geometry = geometry();
+        Self::format_with(cluster, seed, geometry())
+    }
+
+    fn format_with(cluster: &str, seed: u64, geometry: Geometry) -> Self {
         let bytes = geometry.layout().unwrap().total_bytes;
         let memory = SimulatedMemory::new(bytes as usize);
         let id = cluster_id(cluster).unwrap();
@@ -379,25 +382,33 @@ async fn a_copy_with_a_gap_is_copied_anew_from_a_holder() {
     one.shutdown();
 }
 
-/// A gateway whose heartbeat and disk tier stop past its lease while the
-/// region recycles what is produced finds those entries gone when it
-/// resumes, and copies them from a holder into its running chain: no gap
-/// opens, and it alone serves every one of them once the holder is down.
+/// A gateway paused past its lease while the arena recycles what is
+/// produced (the order log, longer here, still holds the entries) finds
+/// their payloads gone when it resumes, and copies them from a holder into
+/// its running chain: no gap opens, and it alone serves every one of them
+/// once the holder is down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_gateway_fills_its_gap_from_a_holder_while_it_runs() {
-    let region = SimRegion::format("paused", 9);
+    let region = SimRegion::format_with(
+        "paused",
+        9,
+        Geometry {
+            order_log_entries: 1024,
+            ..geometry()
+        },
+    );
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let first = region.join_serving(0, 90, dirs[0].path());
     let paused =
         start(region.participant(91), options(1, dirs[1].path(), true)).expect("gateway starts");
-    paused.pause_heartbeat_and_disk_tier(true);
+    paused.pause_as_if_stopped(true);
     eventually("the paused gateway is counted dead", || {
         slots(&first.members()) == vec![0]
     })
     .await;
     let stream = produce_past_the_region(first.as_ref(), "paused").await;
 
-    paused.pause_heartbeat_and_disk_tier(false);
+    paused.pause_as_if_stopped(false);
     eventually("the paused gateway is live again", || {
         slots(&first.members()) == vec![0, 1]
     })
@@ -435,6 +446,49 @@ async fn a_paused_gateway_fills_its_gap_from_a_holder_while_it_runs() {
     assert_all_readable(paused.as_ref(), stream, BATCHES + 1).await;
     assert_eq!(committed(paused.as_ref(), stream), Some(33));
     paused.shutdown();
+}
+
+/// A gateway paused while the sequencer writes a whole order log past what
+/// it applied can never apply those entries: when it resumes it fences
+/// itself off and leaves at once (its stale applied frontier would hold
+/// the sequencer back for good), the others go on ordering, and a restart
+/// copies what it lacks from a holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_overtaken_by_the_order_log_leaves_and_a_restart_catches_up() {
+    let region = SimRegion::format("overtaken", 10);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let first = region.join_serving(0, 100, dirs[0].path());
+    let paused =
+        start(region.participant(101), options(1, dirs[1].path(), true)).expect("gateway starts");
+    paused.pause_as_if_stopped(true);
+    eventually("the paused gateway is counted dead", || {
+        slots(&first.members()) == vec![0]
+    })
+    .await;
+    let stream = produce_past_the_region(first.as_ref(), "overtaken").await;
+
+    paused.pause_as_if_stopped(false);
+    let change = tokio::time::timeout(TIMEOUT, paused.region_lost())
+        .await
+        .expect("the overtaken gateway fences itself off");
+    assert_eq!(change.kind(), "overtaken", "{change}");
+    assert_eq!(slots(&first.members()), vec![0], "it left at once");
+    // The sequencer is not held back by it.
+    produce(first.as_ref(), stream, BATCHES..BATCHES + 10).await;
+    paused.shutdown();
+    drop(paused);
+
+    let restarted = region.join_serving(1, 102, dirs[1].path());
+    assert!(restarted.holds_everything(), "it copied what it lacked");
+    first.shutdown();
+    drop(first);
+    eventually("gateway 0 is no longer live", || {
+        slots(&restarted.members()) == vec![1]
+    })
+    .await;
+    assert_all_readable(restarted.as_ref(), stream, BATCHES + 10).await;
+    assert_eq!(committed(restarted.as_ref(), stream), Some(33));
+    restarted.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,7 +79,8 @@ impl FromStr for RegionGeneration {
     }
 }
 
-/// How the region a handle mapped stopped being the region at its path.
+/// How the region a handle mapped stopped being the region at its path, or
+/// one this gateway can go on serving.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RegionChange {
     /// No file at the path any more: the mapping is the only thing left of
@@ -99,16 +100,22 @@ pub enum RegionChange {
         name: String,
         found: RegionGeneration,
     },
+    /// The region is the same, but the sequencer wrote a whole order log
+    /// past what this gateway applied while it counted it dead (it was
+    /// paused): the entries it lacks are no longer in the region.
+    #[error("the order log was overwritten past sequence {next} (by {found}) while this gateway was counted dead")]
+    Overtaken { next: u64, found: u64 },
 }
 
 impl RegionChange {
     /// A short label for metrics and logs: `unlinked`, `replaced`,
-    /// `reformatted`.
+    /// `reformatted`, `overtaken`.
     pub fn kind(&self) -> &'static str {
         match self {
             RegionChange::Unlinked { .. } => "unlinked",
             RegionChange::Replaced { .. } => "replaced",
             RegionChange::Reformatted { .. } => "reformatted",
+            RegionChange::Overtaken { .. } => "overtaken",
         }
     }
 }

@@ -20,6 +20,14 @@
 //!   dead mapping of an unlinked file ordered are still applied and copied
 //!   to disk before the process exits;
 //! - one error line, and `cxlkafka_region_fenced` goes to 1;
+//!
+//! The same holds for a gateway the sequencer overtook (it was paused
+//! while counted dead, and a whole order log was written past what its
+//! tailer applied: [`RegionChange::Overtaken`]): it can never apply those
+//! entries, and its stale applied frontier, once it beats again, would hold
+//! the sequencer back for good. Its tailer fences it off and it leaves the
+//! region at once; a restart copies what it lacks from a holder.
+//!
 //! - [`ClusterLog::region_lost`](super::ClusterLog::region_lost) completes,
 //!   and `cxlkafka serve` stops and exits with [`EXIT_REGION_LOST`]: a
 //!   restart joins the region now at the path.
@@ -107,7 +115,7 @@ impl<B: MemoryBackend> Cluster<B> {
         }
     }
 
-    fn fence_off(&self, change: RegionChange) {
+    pub(super) fn fence_off(&self, change: RegionChange) {
         if matches!(change, RegionChange::Reformatted { .. }) {
             self.fence.memory_reused.store(true, Ordering::Release);
         }
@@ -119,7 +127,7 @@ impl<B: MemoryBackend> Cluster<B> {
             mapped_generation = %self.fence.watch.generation(),
             change = change.kind(),
             "{change}: this gateway no longer acknowledges anything; it must be restarted to \
-             join the new region"
+             join the region at its path and copy what it lacks"
         );
         metrics::gauge!(telemetry::REGION_FENCED).set(1.0);
         self.fence.change.send_replace(Some(change));

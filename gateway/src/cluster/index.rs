@@ -69,6 +69,14 @@ pub struct OrderIndex {
     pub next_sequence: u64,
     /// Committed offsets per consumer group and stream.
     pub group_offsets: HashMap<String, HashMap<u32, CommittedOffset>>,
+    /// The order sequence of the commit (or deletion) each group's offset
+    /// of a stream last came from: a commit applied late (see
+    /// `commits_awaiting_payload`) never undoes a newer one.
+    pub commit_sequences: HashMap<String, HashMap<u32, u64>>,
+    /// Offset commits the tailer applied after their payload had left the
+    /// region (this gateway was paused): applied once the disk tier copies
+    /// them from a holder, counted lost if it cannot.
+    pub commits_awaiting_payload: std::collections::BTreeSet<u64>,
     /// Users and ACLs (applied by [`crate::security`]).
     pub security: std::sync::Arc<crate::security::SecurityStore>,
 }
@@ -167,7 +175,7 @@ impl OrderIndex {
                     .ok()
                     .and_then(|()| ControlRecord::decode(&payload).ok())
                 {
-                    Some(record) => self.apply_commit(record),
+                    Some(record) => self.apply_commit(record, header.sequence),
                     None => tracing::warn!(
                         sequence = header.sequence,
                         "offset commit in the segments is unreadable"
@@ -179,13 +187,19 @@ impl OrderIndex {
         }
     }
 
-    /// Applies a consumer group's offset commit.
-    pub fn apply_commit(&mut self, record: ControlRecord) {
+    /// Applies a consumer group's offset commit, ordered at `sequence`.
+    pub fn apply_commit(&mut self, record: ControlRecord, sequence: u64) {
         let ControlRecord::CommitOffsets { group, offsets } = record else {
             return;
         };
         let committed = self.group_offsets.entry(group.clone()).or_default();
+        let sequences = self.commit_sequences.entry(group.clone()).or_default();
         for offset in offsets {
+            let newest = sequences.entry(offset.stream).or_default();
+            if *newest > sequence {
+                continue;
+            }
+            *newest = sequence;
             // A negative offset is a deletion (OffsetDelete, DeleteGroups):
             // Kafka never returns one as committed.
             if offset.offset < 0 {
@@ -230,5 +244,45 @@ impl OrderIndex {
                 partition.batches.pop_front();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(offset: i64) -> ControlRecord {
+        ControlRecord::CommitOffsets {
+            group: "readers".into(),
+            offsets: vec![CommittedOffset {
+                stream: 7,
+                offset,
+                leader_epoch: -1,
+                metadata: String::new(),
+            }],
+        }
+    }
+
+    fn committed(index: &OrderIndex) -> Option<i64> {
+        index
+            .group_offsets
+            .get("readers")
+            .and_then(|offsets| offsets.get(&7))
+            .map(|committed| committed.offset)
+    }
+
+    #[test]
+    fn a_commit_applied_late_never_undoes_a_newer_one() {
+        let mut index = OrderIndex::default();
+        index.apply_commit(commit(50), 20);
+        // Ordered at 10, applied only now (copied from a holder).
+        index.apply_commit(commit(30), 10);
+        assert_eq!(committed(&index), Some(50));
+        index.apply_commit(commit(60), 30);
+        assert_eq!(committed(&index), Some(60));
+        // A deletion ordered later stays deleted whatever arrives late.
+        index.apply_commit(commit(-1), 40);
+        index.apply_commit(commit(35), 35);
+        assert_eq!(committed(&index), None);
     }
 }

@@ -298,7 +298,7 @@ pub struct Cluster<B: MemoryBackend> {
     /// The peer-copy thread (`None` when this gateway serves no copies).
     peer_server: Mutex<Option<peer_copy::serve::PeerServer>>,
     stop: AtomicBool,
-    /// Set by fault tests (`Cluster::pause_heartbeat_and_disk_tier`).
+    /// Set by fault tests (`Cluster::pause_as_if_stopped`).
     paused: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }

@@ -23,12 +23,13 @@ use cxlkafka_log::segment::{
     AppendFromError, DirectIo, DiskLocation, EntryHeader, RunEntry, RunWriteError, SegmentFiles,
     SegmentLog, StoredEntry,
 };
+use cxlkafka_sequencer::control::{tag as control_tag, ControlRecord};
 use cxlkafka_sequencer::membership;
 use cxlkafka_sequencer::wait::Backoff;
 use tokio::sync::watch;
 
 use super::peer_copy::fetch::Copying;
-use super::{lock, lock_write, AppendError, Cluster};
+use super::{lock, lock_write, AppendError, Cluster, OrderIndex};
 use crate::limits::LogGate;
 use crate::{records, telemetry};
 
@@ -303,6 +304,7 @@ impl<B: MemoryBackend> Cluster<B> {
             payload: Vec::new(),
             run: None,
             located: Vec::new(),
+            late_commits: Vec::new(),
             copied_bytes: metrics::counter!(telemetry::REPLICA_COPIED_BYTES_TOTAL),
         };
         // Exported from the start, so a dashboard sees 0 rather than nothing.
@@ -333,7 +335,7 @@ impl<B: MemoryBackend> Cluster<B> {
             self.disk.record_holds_from();
             let progressed = next > writer.next;
             writer.next = next;
-            if !copier.located.is_empty() {
+            if !copier.located.is_empty() || !copier.late_commits.is_empty() {
                 // Under the writer lock: the syncer cannot call these bytes
                 // durable (and let the arena recycle them) before a fetch
                 // can find them on disk.
@@ -341,6 +343,7 @@ impl<B: MemoryBackend> Cluster<B> {
                 for (stream, base_offset, location) in copier.located.drain(..) {
                     index.set_disk_location(stream, base_offset, location);
                 }
+                apply_late_commits(&mut index, copier.late_commits.drain(..), next);
             }
             report_direct_io(writer.segments.direct_io(), &mut direct_io);
             drop(writer);
@@ -543,8 +546,15 @@ impl<B: MemoryBackend> Cluster<B> {
             gateway: self.gateway,
             lease_timeout_ns: self.lease_timeout_ns,
         };
-        let filled = copying.fill_gap(segments, sequence, applied, |header, location| {
-            copier.copied(header, location)
+        let filled = copying.fill_gap(segments, sequence, applied, |header, payload, location| {
+            copier.copied(header, location);
+            if header.kind != kind::DATA
+                && header.control_tag == u16::from(control_tag::COMMIT_OFFSETS)
+            {
+                copier
+                    .late_commits
+                    .push((header.sequence, payload.to_vec()));
+            }
         });
         filled.unwrap_or_else(|| {
             self.missed(sequence, why);
@@ -730,6 +740,8 @@ struct Copier {
     run: Option<PendingRun>,
     /// Data batches copied, for the index: (stream, base offset, location).
     located: Vec<(u32, i64, DiskLocation)>,
+    /// Offset commits copied from a holder: (sequence, payload).
+    late_commits: Vec<(u64, Vec<u8>)>,
     copied_bytes: metrics::Counter,
 }
 
@@ -810,6 +822,39 @@ fn write_holds_from(dir: &Path, holds_from: u64) -> std::io::Result<()> {
     file.sync_all()?;
     std::fs::rename(&temporary, dir.join(HOLDS_FROM_FILE))?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Applies the offset commits the tailer found gone from the region
+/// (`OrderIndex::commits_awaiting_payload`) once the disk tier copied them
+/// from a holder; those it passed (below `copied_before`) without copying
+/// are lost on this gateway until it restarts from its segments.
+fn apply_late_commits(
+    index: &mut OrderIndex,
+    copied: impl Iterator<Item = (u64, Vec<u8>)>,
+    copied_before: u64,
+) {
+    for (sequence, payload) in copied {
+        if !index.commits_awaiting_payload.remove(&sequence) {
+            continue;
+        }
+        match ControlRecord::decode(&payload) {
+            Ok(record) => index.apply_commit(record, sequence),
+            Err(error) => {
+                tracing::warn!(sequence, %error, "a copied offset commit does not decode")
+            }
+        }
+    }
+    let awaiting = &mut index.commits_awaiting_payload;
+    if awaiting.first().is_some_and(|&first| first < copied_before) {
+        let still_awaiting = awaiting.split_off(&copied_before);
+        let lost = std::mem::replace(awaiting, still_awaiting);
+        metrics::counter!(telemetry::OFFSET_COMMITS_LOST_TOTAL).increment(lost.len() as u64);
+        tracing::warn!(
+            commits = lost.len(),
+            first_sequence = lost.first(),
+            "offset commits left the region before this gateway applied them, and no holder gave them"
+        );
+    }
 }
 
 /// Why a chunk stopped before its end.

@@ -505,12 +505,12 @@ impl<B: MemoryBackend> Cluster<B> {
         self.stop.load(Ordering::Acquire)
     }
 
-    /// A fault for tests: while `paused`, this gateway beats no heartbeat
-    /// and copies nothing to its disk, as if SIGSTOPped past its lease
-    /// (the peers count it dead and the arena recycles what it did not
-    /// copy), while its region mapping stays.
+    /// A fault for tests: while `paused`, this gateway beats no heartbeat,
+    /// applies no order entry and copies nothing to its disk, as if
+    /// SIGSTOPped (past its lease, the peers count it dead and the region
+    /// recycles what it did not take), while its region mapping stays.
     #[doc(hidden)]
-    pub fn pause_heartbeat_and_disk_tier(&self, paused: bool) {
+    pub fn pause_as_if_stopped(&self, paused: bool) {
         self.paused.store(paused, Ordering::Release);
     }
 

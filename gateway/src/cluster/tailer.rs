@@ -9,13 +9,14 @@ use std::time::Duration;
 use cxlkafka_log::layout::{kind, Frontier, GatewayIndex, OrderEntry};
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::ring::read_payload;
+use cxlkafka_log::RegionChange;
 use cxlkafka_sequencer::catalog::read_catalog;
 use cxlkafka_sequencer::control::{tag as control_tag, ControlRecord};
+use cxlkafka_sequencer::membership;
 use cxlkafka_sequencer::wait::Backoff;
 use tokio::sync::watch;
 
 use super::{lock_read, lock_write, Cluster, OrderIndex};
-use crate::telemetry;
 
 /// Entries applied per lock of the index.
 const ENTRIES_PER_PASS: usize = 4096;
@@ -95,6 +96,10 @@ impl<B: MemoryBackend> Cluster<B> {
                 // Another region's order log now: none of it is ours.
                 return;
             }
+            if self.paused() {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
             let rings = self.bells.order.rings();
             let (next, applied_any) = self.apply_pass(&mut since_prune);
             if applied_any {
@@ -103,10 +108,35 @@ impl<B: MemoryBackend> Cluster<B> {
                 self.applied.announce(next);
                 self.bells.apply.ring();
                 backoff.reset();
+            } else if let Some(found) = self.overtaken_at(next) {
+                self.leave_overtaken(next, found);
+                return;
             } else {
                 backoff.wait_on(&self.bells.order, rings);
             }
         }
+    }
+
+    /// The commit word in the order-log slot of `next`, when the sequencer
+    /// already wrote a later lap there: `next` is gone for this gateway.
+    fn overtaken_at(&self, next: u64) -> Option<u64> {
+        let layout = self.region.layout();
+        let found = self.region.load_word_fresh(layout.order_entry(next));
+        (found > next).then_some(found)
+    }
+
+    /// Fences this gateway off (`fence.rs`) and leaves the region at once:
+    /// the applied frontier it would publish on its next beats lies a whole
+    /// order log behind, and would stop the sequencer.
+    fn leave_overtaken(&self, next: u64, found: u64) {
+        self.fence_off(RegionChange::Overtaken { next, found });
+        membership::beat(
+            &self.region,
+            self.gateway,
+            self.incarnation,
+            u64::MAX,
+            false,
+        );
     }
 
     /// Applies up to [`ENTRIES_PER_PASS`] committed entries under one lock
@@ -178,15 +208,12 @@ impl<B: MemoryBackend> Cluster<B> {
         .ok()
         .and_then(|()| ControlRecord::decode(&payload).ok());
         match decoded {
-            Some(record) => index.apply_commit(record),
+            Some(record) => index.apply_commit(record, entry.commit),
             None => {
                 // The bytes were recycled before this gateway read them (it
-                // lagged a whole arena behind): the commit is lost here.
-                metrics::counter!(telemetry::OFFSET_COMMITS_LOST_TOTAL).increment(1);
-                tracing::warn!(
-                    sequence = entry.commit,
-                    "offset commit no longer readable from the region"
-                );
+                // lagged a whole arena behind): the disk tier copies them
+                // from a holder (`replica.rs`).
+                index.commits_awaiting_payload.insert(entry.commit);
             }
         }
     }

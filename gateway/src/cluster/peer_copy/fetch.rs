@@ -215,7 +215,7 @@ impl<B: MemoryBackend> Copying<'_, B> {
     /// replicator copied it (it was paused, or too slow, while the
     /// sequencer thought it dead). Copies the entries from `from` on, below
     /// `until` (what the tailer applied), from a live holder into
-    /// `segments`, handing each to `copied`; returns the next sequence to
+    /// `segments`, handing each with its payload to `copied`; returns the next sequence to
     /// copy from the region, or `None` when no holder had `from` (the
     /// entry is then missed, a gap in this gateway's copy).
     pub(in crate::cluster) fn fill_gap(
@@ -223,7 +223,7 @@ impl<B: MemoryBackend> Copying<'_, B> {
         segments: &mut SegmentLog,
         from: u64,
         until: u64,
-        mut copied: impl FnMut(&EntryHeader, DiskLocation),
+        mut copied: impl FnMut(&EntryHeader, &[u8], DiskLocation),
     ) -> Option<u64> {
         // A copy continues the chain right after its last entry, which the
         // holder checks is its own too (an empty chain, from the start).
@@ -260,7 +260,7 @@ impl<B: MemoryBackend> Copying<'_, B> {
                         let location = segments
                             .append(header, payload)
                             .map_err(|error| format!("cannot copy into the disk tier: {error}"))?;
-                        copied(header, location);
+                        copied(header, payload, location);
                         next += 1;
                         bytes += u64::from(header.length);
                         Ok(())
