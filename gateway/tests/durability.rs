@@ -393,6 +393,64 @@ async fn simulated_non_coherent_region_lost_and_rebuilt() {
     region_rebuilt_from_segments(|| fresh_region(7), || fresh_region(8)).await;
 }
 
+/// An idempotent producer whose last batches were ordered and made durable
+/// just before the region was lost, and who never heard back, retries
+/// them on the rebuilt region: each gets the offsets it was first given,
+/// none is stored twice, and the producer's next batch follows on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_non_coherent_idempotent_retries_across_a_rebuilt_region_are_not_stored_twice() {
+    let dir = data_dir("sim-idempotent");
+    let fresh_region = |seed: u64| {
+        let memory = formatted_sim_memory(seed);
+        start_log(attach_sim(&memory, seed), options(0, dir.path()))
+    };
+    let payloads: Vec<Vec<u8>> = (0..6).map(batch_bytes).collect();
+    let idempotent = |stream: u32, sequence: usize| AppendBatch {
+        base_sequence: sequence as i32,
+        producer_id: 4_242,
+        producer_epoch: 3,
+        ..one_record(stream, &payloads[sequence], sequence)
+    };
+    let log = fresh_region(21);
+    let stream = create_topic(log.as_ref(), "retried").await;
+    let mut first_offsets = Vec::new();
+    for sequence in 0..5 {
+        let completion = log
+            .append(idempotent(stream, sequence), TIMEOUT)
+            .await
+            .expect("ordered");
+        assert_eq!(completion.error, 0);
+        log.wait_durable(completion.global_sequence, 1, Instant::now() + TIMEOUT)
+            .await
+            .expect("on disk");
+        first_offsets.push(completion.base_offset);
+    }
+    log.shutdown();
+    drop(log);
+
+    let log = fresh_region(22);
+    // The producer retries its in-flight batches (up to five).
+    for (sequence, first_offset) in first_offsets.into_iter().enumerate() {
+        let completion = log
+            .append(idempotent(stream, sequence), TIMEOUT)
+            .await
+            .expect("answered");
+        assert_eq!(completion.error, 0, "batch {sequence}");
+        assert_eq!(
+            completion.base_offset, first_offset,
+            "batch {sequence} keeps its first offset"
+        );
+    }
+    assert_eq!(log.offsets(stream), (0, 5), "nothing was stored twice");
+    let next = log
+        .append(idempotent(stream, 5), TIMEOUT)
+        .await
+        .expect("ordered");
+    assert_eq!((next.error, next.base_offset), (0, 5));
+    assert_all_readable(log.as_ref(), stream, 6).await;
+    log.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mapped_file_region_deleted_and_rebuilt() {
     let dir = data_dir("file-lost");

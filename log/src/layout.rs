@@ -542,7 +542,8 @@ pub struct SequencerCheckpoint {
     pub catalog_version: u64,
     /// First sequence whose order entry this region holds: above 1 when the
     /// region was rebuilt from segments after it was lost (older entries
-    /// are on disk only). 0 = 1.
+    /// are on disk only, but for the producer windows kept below it: see
+    /// [`OrderEntry`]). 0 = 1.
     pub region_first_sequence: u64,
     pub _pad: [u8; 96],
 }
@@ -646,7 +647,10 @@ const _: () = assert!(offset_of!(Completion, commit) == 0);
 /// One ordered batch in the global order. Written by the sequencer.
 ///
 /// It carries the idempotent producer's identity too, so a successor
-/// sequencer rebuilds producer state from the retained order log.
+/// sequencer rebuilds producer state from the retained order log. A region
+/// rebuilt from segments holds, below its `region_first_sequence`, the
+/// idempotent batches of the last lap written back from disk for that
+/// alone: `gateway` = `GatewayIndex::MAX`, no payload in any arena.
 #[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq)]
 #[repr(C, align(128))]
 pub struct OrderEntry {

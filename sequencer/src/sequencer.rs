@@ -3,7 +3,10 @@
 //! stream's next offsets, publish the order-log entry and then the slot's
 //! completion, and release consumed slots back to their gateway.
 
+use std::collections::VecDeque;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytemuck::Zeroable;
 
 use cxlkafka_log::layout::{
     kind, topic_state, BatchHeader, Completion, Frontier, GatewayIndex, Heartbeat, OrderEntry,
@@ -23,6 +26,27 @@ use crate::status;
 /// Batches taken from one gateway's ring per pass, so one busy gateway
 /// cannot starve the others.
 const BATCHES_PER_GATEWAY_PASS: usize = 256;
+
+/// The `gateway` of an order entry a rebuild wrote back from disk (see
+/// `Sequencer::keep_producer_windows`): its payload is in no arena.
+pub const RESTORED_GATEWAY: GatewayIndex = GatewayIndex::MAX;
+
+/// The order entry of a restored idempotent batch, as its producer's
+/// window needs it (no payload in the region).
+fn restored_order_entry(entry: &RestoredEntry<'_>) -> OrderEntry {
+    OrderEntry {
+        commit: entry.sequence,
+        base_offset: entry.base_offset,
+        stream: entry.stream,
+        record_count: entry.record_count,
+        kind: entry.kind,
+        gateway: RESTORED_GATEWAY,
+        producer_id: entry.producer_id,
+        base_sequence: entry.base_sequence,
+        producer_epoch: entry.producer_epoch,
+        ..OrderEntry::zeroed()
+    }
+}
 const FIRST_PRODUCER_ID: u64 = 1000;
 
 /// Whether a gateway counts as live for order-log backpressure.
@@ -57,6 +81,11 @@ pub struct RestoredEntry<'a> {
     pub record_count: u32,
     /// A control entry's record bytes.
     pub control: Option<&'a [u8]>,
+    /// An idempotent batch's producer id (-1: not idempotent), epoch and
+    /// first sequence.
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
 }
 
 /// The single active sequencer of a region.
@@ -122,9 +151,9 @@ impl<B: MemoryBackend> Sequencer<B> {
     /// sequence order: the topic catalog, every stream's next offset and log
     /// start, the producer-id counter and the global sequence. The region's
     /// order log stays empty; the checkpoint's `region_first_sequence` tells
-    /// gateways that entries before it are on disk only. Returns the next
-    /// sequence. Idempotent producer windows are not rebuilt: a producer
-    /// retrying across the loss of the region may write a duplicate.
+    /// gateways that entries before it are on disk only, and holds only
+    /// the idempotent batches of the last lap (see
+    /// [`Sequencer::keep_producer_windows`]). Returns the next sequence.
     pub fn restore<'a>(
         region: std::sync::Arc<Region<B>>,
         entries: impl IntoIterator<Item = RestoredEntry<'a>>,
@@ -132,9 +161,19 @@ impl<B: MemoryBackend> Sequencer<B> {
         let mut sequencer = Self::recover(region, u64::MAX);
         let layout = *sequencer.region.layout();
         let mut last = sequencer.next_sequence.saturating_sub(1);
+        let mut idempotent = VecDeque::new();
         for entry in entries {
             assert!(entry.sequence > last, "restored entries go forward");
             sequencer.next_sequence = entry.sequence;
+            if entry.kind == kind::DATA && entry.producer_id >= 0 {
+                // Only the last lap's: a successor reads no further back.
+                while idempotent.front().is_some_and(|front: &OrderEntry| {
+                    front.commit + layout.geometry.order_log_entries <= entry.sequence + 1
+                }) {
+                    idempotent.pop_front();
+                }
+                idempotent.push_back(restored_order_entry(&entry));
+            }
             if entry.kind == kind::DATA && entry.stream < MAX_STREAMS {
                 let next = entry.base_offset + i64::from(entry.record_count);
                 sequencer.stream_next[entry.stream as usize] = next;
@@ -160,8 +199,26 @@ impl<B: MemoryBackend> Sequencer<B> {
         }
         sequencer.next_sequence = last + 1;
         sequencer.region_first_sequence = last + 1;
+        sequencer.keep_producer_windows(idempotent);
         sequencer.write_checkpoint();
         last + 1
+    }
+
+    /// Writes the restored idempotent batches of the last order-log lap
+    /// back into their order-log slots, below `region_first_sequence`: no
+    /// gateway reads a payload there (their `gateway` is
+    /// [`RESTORED_GATEWAY`]), but [`Sequencer::rebuild_producers`] of every
+    /// successor finds each producer's last batches, so a producer that
+    /// retries across the loss of the region gets its original offsets
+    /// instead of writing its batch twice.
+    fn keep_producer_windows(&mut self, entries: VecDeque<OrderEntry>) {
+        let layout = *self.region.layout();
+        for entry in entries {
+            if entry.commit + layout.geometry.order_log_entries > self.next_sequence {
+                self.region
+                    .publish(layout.order_entry(entry.commit), &entry);
+            }
+        }
     }
 
     /// Producer state lives in this process only; a successor rebuilds it

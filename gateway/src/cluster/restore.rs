@@ -441,6 +441,9 @@ fn replay<B: MemoryBackend>(
             control: (header.kind != kind::DATA)
                 .then(|| controls.next().map(Vec::as_slice))
                 .flatten(),
+            producer_id: header.producer_id,
+            producer_epoch: header.producer_epoch,
+            base_sequence: header.base_sequence,
         }
     });
     Ok(Sequencer::restore(Arc::clone(region), entries))
