@@ -155,16 +155,27 @@ impl<B: MemoryBackend> Cluster<B> {
             .sum();
         let mut buffer = Vec::with_capacity(total);
         let mut ranges = Vec::with_capacity(locations.len());
-        for location in locations {
-            let start = buffer.len();
-            if !self.append_batch(location, &mut buffer) {
+        let mut next = 0;
+        'batches: while next < locations.len() {
+            let appended = self.append_batches(&locations[next..], &mut buffer);
+            if appended == 0 {
                 break;
             }
-            if set_base_offset(&mut buffer[start..], location.base_offset).is_err() {
-                buffer.truncate(start);
-                break;
+            let mut start = buffer.len()
+                - locations[next..next + appended]
+                    .iter()
+                    .map(|location| location.length as usize)
+                    .sum::<usize>();
+            for location in &locations[next..next + appended] {
+                let end = start + location.length as usize;
+                if set_base_offset(&mut buffer[start..end], location.base_offset).is_err() {
+                    buffer.truncate(start);
+                    break 'batches;
+                }
+                ranges.push(start..end);
+                start = end;
             }
-            ranges.push(start..buffer.len());
+            next += appended;
         }
         let buffer = Bytes::from(buffer);
         ranges
@@ -233,22 +244,38 @@ impl<B: MemoryBackend> Cluster<B> {
     /// Appends a batch to `buffer` from the region while its arena still
     /// holds it, else from this gateway's segments; false (and `buffer` as
     /// it was) when neither has it.
-    fn append_batch(&self, location: &BatchLocation, buffer: &mut Vec<u8>) -> bool {
-        let length = u64::from(location.length);
-        if let Some((gateway, position)) = location.region {
+    /// Appends the first batch of `locations` to `buffer`: from the region
+    /// while the arena still holds it, else from disk together with the
+    /// batches after it that lie back to back with it in one data file
+    /// (one read, not one per batch). Returns how many batches it
+    /// appended; 0 when the first could not be read.
+    fn append_batches(&self, locations: &[BatchLocation], buffer: &mut Vec<u8>) -> usize {
+        let first = &locations[0];
+        if let Some((gateway, position)) = first.region {
+            let length = u64::from(first.length);
             if read_payload_append(&self.region, gateway, position, length, buffer).is_ok() {
-                return true;
+                return 1;
             }
         }
-        let Some(disk) = location.disk else {
-            return false;
+        let Some(disk) = first.disk else {
+            return 0;
         };
-        let start = buffer.len();
-        buffer.resize(start + length as usize, 0);
-        let read = self.disk.files().read_payload(disk, &mut buffer[start..]);
-        if read.is_err() {
-            buffer.truncate(start);
+        let mut run = 1;
+        let mut run_bytes = u64::from(first.length);
+        while let Some(following) = locations.get(run).and_then(|location| location.disk) {
+            if !disk.follows(run_bytes, &following) {
+                break;
+            }
+            run_bytes += u64::from(locations[run].length);
+            run += 1;
         }
-        read.is_ok()
+        match self
+            .disk
+            .files()
+            .read_payload_append(disk, run_bytes as usize, buffer)
+        {
+            Ok(()) => run,
+            Err(_) => 0,
+        }
     }
 }

@@ -345,8 +345,30 @@ impl DataReader {
         if !self.direct {
             return self.file.read_exact_at(dst, at);
         }
+        self.read_direct(at, dst.len(), |bytes| dst.copy_from_slice(bytes))
+    }
+
+    /// Appends the `len` bytes at `at` to `out` (with one read, and no
+    /// zero-filling of `out` first when reading directly); on an error
+    /// `out` is as it was.
+    pub fn read_append(&self, at: u64, len: usize, out: &mut Vec<u8>) -> io::Result<()> {
+        if !self.direct {
+            let start = out.len();
+            out.resize(start + len, 0);
+            let read = self.file.read_exact_at(&mut out[start..], at);
+            if read.is_err() {
+                out.truncate(start);
+            }
+            return read;
+        }
+        self.read_direct(at, len, |bytes| out.extend_from_slice(bytes))
+    }
+
+    /// Reads the `len` bytes at `at` with `O_DIRECT` into this thread's
+    /// aligned buffer and hands them to `take`.
+    fn read_direct(&self, at: u64, len: usize, take: impl FnOnce(&[u8])) -> io::Result<()> {
         let start = align_down(at);
-        let end = align_up(at + dst.len() as u64);
+        let end = align_up(at + len as u64);
         let span = (end - start) as usize;
         let skip = (at - start) as usize;
         DIRECT_READ_BUFFER.with(|buffer| {
@@ -356,7 +378,7 @@ impl DataReader {
             }
             let aligned = buffer.as_ptr().align_offset(DIRECT_IO_ALIGN as usize);
             let window = &mut buffer[aligned..aligned + span];
-            let needed = skip + dst.len();
+            let needed = skip + len;
             let mut got = 0;
             while got < needed {
                 match self.file.read_at(&mut window[got..], start + got as u64) {
@@ -367,7 +389,7 @@ impl DataReader {
                     Err(error) => return Err(error),
                 }
             }
-            dst.copy_from_slice(&window[skip..needed]);
+            take(&window[skip..needed]);
             Ok(())
         })
     }

@@ -79,6 +79,22 @@ pub struct DiskLocation {
     pub payload: Option<PayloadRef>,
 }
 
+impl DiskLocation {
+    /// Whether `next`'s payload starts right where this entry's (of `len`
+    /// bytes, or a run of payloads from it) ends, in the same data file,
+    /// so that both are read with one read.
+    pub fn follows(&self, len: u64, next: &DiskLocation) -> bool {
+        match (self.payload, next.payload) {
+            (Some(first), Some(then)) => {
+                self.segment == next.segment
+                    && first.source == then.source
+                    && first.offset + len == then.offset
+            }
+            _ => false,
+        }
+    }
+}
+
 /// One entry found by recovery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoredEntry {
@@ -142,6 +158,42 @@ impl SegmentFiles {
             PayloadFile::Log(file) => file.read_exact_at(dst, at),
             PayloadFile::Data(file) => file.read_exact_at(dst, at),
         }
+    }
+
+    /// Appends the `len` payload bytes that start at `location` to `out`
+    /// with one read: `len` may span the payloads of several entries that
+    /// lie back to back in one data file (see [`DiskLocation::follows`]).
+    /// On an error `out` is as it was.
+    pub fn read_payload_append(
+        &self,
+        location: DiskLocation,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let gone = || io::Error::new(io::ErrorKind::NotFound, "segment deleted");
+        let Some(payload) = location.payload else {
+            let start = out.len();
+            out.resize(start + len, 0);
+            let read = self.read_payload(location, &mut out[start..]);
+            if read.is_err() {
+                out.truncate(start);
+            }
+            return read;
+        };
+        let file = {
+            let files = self
+                .files
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let readers = files.get(&location.segment).ok_or_else(gone)?;
+            readers
+                .data
+                .iter()
+                .find(|(source, _)| *source == payload.source)
+                .map(|(_, file)| Arc::clone(file))
+                .ok_or_else(gone)?
+        };
+        file.read_append(payload.offset, len, out)
     }
 
     fn insert(&self, segment: u64, file: Arc<File>) {

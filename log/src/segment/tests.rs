@@ -368,6 +368,76 @@ fn runs_written_from_an_arena_read_back_after_the_arena_recycled_them_and_after_
     );
 }
 
+/// A test batch: (sequence, arena position, bytes).
+type TestBatch = (u64, u64, Vec<u8>);
+
+/// Reads every run of payloads that lie back to back in one data file with
+/// one `read_payload_append`; returns the sequences of each run.
+fn read_in_runs(files: &SegmentFiles, entries: &[(TestBatch, DiskLocation)]) -> Vec<Vec<u64>> {
+    let mut runs = Vec::new();
+    let mut at = 0;
+    while at < entries.len() {
+        let (first, location) = (&entries[at].0, entries[at].1);
+        let mut run = vec![first.0];
+        let mut expected = first.2.clone();
+        let mut len = first.2.len() as u64;
+        at += 1;
+        while let Some(((sequence, _, bytes), next)) = entries.get(at) {
+            if !location.follows(len, next) {
+                break;
+            }
+            run.push(*sequence);
+            expected.extend_from_slice(bytes);
+            len += bytes.len() as u64;
+            at += 1;
+        }
+        let mut out = b"kept".to_vec();
+        files
+            .read_payload_append(location, len as usize, &mut out)
+            .unwrap();
+        assert_eq!(&out[..4], b"kept", "appended after what was there");
+        assert_eq!(&out[4..], &expected[..], "run {run:?}");
+        runs.push(run);
+    }
+    runs
+}
+
+#[test]
+fn payloads_back_to_back_in_a_data_file_are_read_with_one_read() {
+    for direct in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut arena = TestArena::new(1 << 20);
+        // Runs 1 and 2 lie back to back in the arena, then a gap, then two
+        // more back to back; another source's data file; an inline entry.
+        let runs = [
+            batches_from(1, 100, &[10, 5000, 3]),
+            batches_from(4, 5113, &[4000, 90_000]),
+            batches_from(6, 99_500, &[1]),
+            batches_from(7, 99_501, &[8192, 4096]),
+        ];
+        let (mut log, _) = SegmentLog::open(dir.path(), 1 << 30).unwrap();
+        if !direct {
+            log.refuse_direct_io("a test");
+        }
+        let mut entries = Vec::new();
+        for run in &runs {
+            let locations = write_run_and_recycle(&mut log, &mut arena, 2, run);
+            entries.extend(run.iter().cloned().zip(locations));
+        }
+        let other = batches_from(9, 99_501 + 8192 + 4096, &[700]);
+        let locations = write_run_and_recycle(&mut log, &mut arena, 3, &other);
+        entries.extend(other.iter().cloned().zip(locations));
+        let inline = payload(10);
+        let location = log.append(&header(10, &inline), &inline).unwrap();
+        entries.push(((10, 0, inline), location));
+        assert_eq!(
+            read_in_runs(&log.files(), &entries),
+            vec![vec![1, 2, 3, 4, 5], vec![6, 7, 8], vec![9], vec![10]],
+            "O_DIRECT {direct}"
+        );
+    }
+}
+
 #[test]
 fn a_torn_data_file_cuts_the_entries_whose_payload_never_landed() {
     let dir = tempfile::tempdir().unwrap();
