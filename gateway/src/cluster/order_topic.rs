@@ -24,7 +24,7 @@
 //! handler before anything is read here.
 
 use bytes::{Bytes, BytesMut};
-use cxlkafka_log::layout::{kind, OrderEntry, MAX_STREAMS, MAX_TOPICS};
+use cxlkafka_log::layout::{kind, OrderEntry, SequencerCheckpoint, MAX_STREAMS, MAX_TOPICS};
 use cxlkafka_log::memory::MemoryBackend;
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::catalog::{split_stream, Topic};
@@ -139,11 +139,18 @@ fn entry<B: MemoryBackend>(region: &Region<B>, sequence: u64) -> Option<OrderEnt
 
 /// (log start, high watermark) given the next sequence this gateway applies.
 pub fn offsets<B: MemoryBackend>(region: &Region<B>, applied: u64) -> (i64, i64) {
-    let entries = region.layout().geometry.order_log_entries;
+    let layout = region.layout();
+    let entries = layout.geometry.order_log_entries;
     let high_watermark = applied.saturating_sub(1) as i64;
     // The sequencer may run up to one order-log lap ahead of this gateway,
-    // so only the newer half of the lap is sure to be intact.
-    let mut first = applied.saturating_sub(entries / 2).max(1);
+    // so only the newer half of the lap is sure to be intact. A region
+    // rebuilt from segments holds before its first sequence only the
+    // producer windows it kept (not a contiguous log).
+    let checkpoint: SequencerCheckpoint = region.read_fresh(layout.checkpoint());
+    let mut first = applied
+        .saturating_sub(entries / 2)
+        .max(checkpoint.region_first_sequence)
+        .max(1);
     while first < applied && entry(region, first).is_none() {
         first += 1;
     }
