@@ -539,8 +539,9 @@ def test_commit_wrap_the_region_restart_every_gateway_resume(_gateway_pool, clus
     three arenas' worth of traffic through every gateway after the commit:
     the region alone no longer holds the commit (nor the records), so after
     the restart the offsets must come back from the gateways' disk tier
-    (without one the gateway logs "offset commit no longer readable from the
-    region" and OffsetFetch answers -1001)."""
+    (without one, and without a holder to copy it from, the gateway logs
+    "offset commits left the region before this gateway applied them" and
+    OffsetFetch answers -1001)."""
     _restart_and_resume(_gateway_pool, cluster, topic_name, wrap=True)
 
 

@@ -5,7 +5,7 @@ Two gateways share one region file. Records are produced with acks=all and
 acknowledged; then the file is unlinked while a raw connection keeps
 producing to one gateway. Each gateway must notice, answer nothing but
 NOT_LEADER_OR_FOLLOWER (6) from then on, log why, and exit with status 75
-("restart me to join the new region"). Restarted together on their data
+("restart me to join the region at the path"). Restarted together on their data
 dirs, the gateways format a new region, the most complete segments rebuild
 it, and every acknowledged record (the raw connection's included) is still
 there.
@@ -90,7 +90,7 @@ def test_gateways_on_an_unlinked_region_stop_acknowledging_exit_and_rejoin(_gate
         log = g.log_text()
         assert f"region file {region} was unlinked" in log, g.log_tail()
         assert "no longer acknowledges anything" in log, g.log_tail()
-        assert "must be restarted to join the new region" in log, g.log_tail()
+        assert "must be restarted to join the region at its path" in log, g.log_tail()
         assert "exit_code=75" in log, g.log_tail()
 
     # The raw connection saw acknowledgements, then only retriable refusals:

@@ -123,8 +123,8 @@ fn run_serve(args: ServeArgs) -> ExitCode {
                 error!(
                     %change,
                     exit_code = EXIT_REGION_LOST,
-                    "stopped: the region this gateway served is gone; restart it to join the new \
-                     region at the path"
+                    "stopped: this gateway can no longer serve the region it mapped; restart it to \
+                     join the region at the path"
                 );
                 ExitCode::from(EXIT_REGION_LOST)
             }

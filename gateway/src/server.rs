@@ -355,7 +355,7 @@ fn stop_on_region_loss(
         tokio::select! {
             () = shutdown => {}
             change = log.region_lost() => {
-                warn!(%change, "shutting down: this gateway's region is gone");
+                warn!(%change, "shutting down: this gateway can no longer serve its region");
                 let _ = lost.set(change);
             }
         }

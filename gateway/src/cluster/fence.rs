@@ -42,8 +42,8 @@ use super::{AppendError, Cluster};
 use crate::telemetry;
 
 /// Exit status of `cxlkafka serve` after it found its region unlinked,
-/// replaced or formatted again (EX_TEMPFAIL): restart it to join the new
-/// region.
+/// replaced or formatted again, or itself overtaken (EX_TEMPFAIL): restart
+/// it to join the region at the path.
 pub const EXIT_REGION_LOST: u8 = 75;
 
 /// What this gateway mapped, and whether it found that gone.

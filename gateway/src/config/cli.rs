@@ -34,9 +34,10 @@ pub enum Command {
     /// Run a gateway: a Kafka broker attached to the cluster's shared region.
     ///
     /// Exit status: 0 after SIGINT or SIGTERM; 75 when the region it mapped
-    /// was unlinked, replaced by another file or formatted again (it stopped
-    /// acknowledging at once): restart it to join the region now at the
-    /// path (systemd: Restart=on-failure or RestartForceExitStatus=75); 1 or
+    /// was unlinked, replaced by another file or formatted again, or it was
+    /// paused so long that a whole order log was written past it (it
+    /// stopped acknowledging at once): restart it to join the region now at
+    /// the path (systemd: Restart=on-failure or RestartForceExitStatus=75); 1 or
     /// 2 when it cannot start.
     Serve(ServeArgs),
     /// Load generators that print what Kafka's perf-test tools print.
