@@ -215,9 +215,10 @@ impl<B: MemoryBackend> Copying<'_, B> {
     /// replicator copied it (it was paused, or too slow, while the
     /// sequencer thought it dead). Copies the entries from `from` on, below
     /// `until` (what the tailer applied), from a live holder into
-    /// `segments`, handing each with its payload to `copied`; returns the next sequence to
-    /// copy from the region, or `None` when no holder had `from` (the
-    /// entry is then missed, a gap in this gateway's copy).
+    /// `segments`, handing each with its payload to `copied`; returns the
+    /// next sequence to copy from the region, or `None` when no holder had
+    /// `from` (the entry is then missed, a gap in this gateway's copy). A
+    /// write this disk refuses ends the fill like a holder that has nothing.
     pub(in crate::cluster) fn fill_gap(
         &self,
         segments: &mut SegmentLog,
@@ -250,7 +251,8 @@ impl<B: MemoryBackend> Copying<'_, B> {
                     let durable = answer.ready.durable;
                     read_entries(&mut answer.input, from, durable, |header, payload| {
                         // Past what the tailer applied, the index does not
-                        // know the entry yet: the region still holds it.
+                        // know the entry yet: it is copied once it does
+                        // (from the region, or by the next fill).
                         if header.sequence >= until {
                             return Ok(());
                         }
