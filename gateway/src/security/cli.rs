@@ -10,7 +10,7 @@
 //! cluster; rather than making `User:ANONYMOUS` a super user (every client
 //! that does not authenticate would be one), create the first user with the
 //! gateway on loopback and without `--authorizer`, then manage users as that
-//! user over SASL with any Kafka admin client (README, "Security").
+//! user over SASL with any Kafka admin client (docs/security.md).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
