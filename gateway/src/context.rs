@@ -154,7 +154,7 @@ impl Limits {
 pub struct TopicDefaults {
     /// Partitions of an auto-created topic (Kafka's `num.partitions`).
     pub partitions: i32,
-    /// Copies of each batch, the region counting as one (see DESIGN.md,
+    /// Copies of each batch, the region counting as one (see docs/design.md,
     /// Durability).
     pub replication_factor: i16,
     /// Whether Metadata creates unknown topics (Kafka's

@@ -1,6 +1,6 @@
 //! The region's publish and read rules, proven on the simulated non-coherent
 //! backend: a reader that skips an invalidation (the bug that stalled
-//! Embarcadero's ACKs, see shared/seed/) fails, the correct reader passes,
+//! Embarcadero's ACKs, docs/design.md rule 4) fails, the correct reader passes,
 //! and no fault ever lets a torn or lost batch through.
 
 mod support;

@@ -60,7 +60,7 @@ pub enum BenchCommand {
     Sink(crate::bench::SinkBenchArgs),
 }
 
-/// How the shared region is accessed (see DESIGN.md, "The shared region"):
+/// How the shared region is accessed (see docs/design.md, "The shared region"):
 /// which implementation of log's
 /// [`MemoryBackend`](cxlkafka_log::memory::MemoryBackend) trait
 /// (`Coherent` or `NonCoherent`) the gateway maps the region with.
