@@ -1,8 +1,11 @@
 """Prometheus metrics of a real `cxlkafka serve` after confluent-kafka traffic:
 the exposition passes `promtool check metrics`, every metric the Grafana
-dashboards in dashboards/ use is in it, and a real Prometheus server scraping
-the gateway answers `sum(cxlkafka_bytes_in_total)` with exactly the bytes the
-test produced.
+dashboards and the alerting rules in dashboards/ use is in it (and they take
+`rate()`, `irate()` and `increase()` of counters only), the rules pass
+`promtool check rules` and their unit tests (`dashboards/alerts_test.yml`),
+and a real Prometheus server scraping the gateway answers
+`sum(cxlkafka_bytes_in_total)` with exactly the bytes the test produced and
+evaluates every rule without error.
 
 "The bytes produced", exactly: the gateway counts whole v2 record batches as
 the client sent them (61-byte batch header and per-record framing included),
@@ -38,6 +41,8 @@ from conftest import HOST, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "dashboards"
+ALERTS = DASHBOARDS / "alerts.yml"
+ALERTS_TEST = DASHBOARDS / "alerts_test.yml"
 PARTITIONS = 2
 COUNT = 400
 VALUE_BYTES = 1024
@@ -184,6 +189,19 @@ def base_name(name: str, types: dict[str, str]) -> str:
     return name
 
 
+def counter_functions_on_non_counters(expr: str, types: dict[str, str]) -> list[str]:
+    """`rate(x)`, `irate(x)` or `increase(x)` where x is not a counter (nor a
+    histogram's `_bucket`/`_sum`/`_count`): a gauge wants `deriv()` or
+    `delta()`, since these functions read every decrease as a reset."""
+    wrong = []
+    for fn, name in re.findall(r"\b(rate|irate|increase)\s*\(\s*(cxlkafka_[a-z_]+)", expr):
+        base = base_name(name, types)
+        kind = types.get(base)
+        if not (kind == "counter" or (kind == "histogram" and base != name)):
+            wrong.append(f"{fn}({name}) on a {kind}")
+    return wrong
+
+
 def test_promtool_finds_nothing_and_the_dashboards_use_only_exported_metrics(
         start_gateway, topic_name):
     promtool = shutil.which("promtool")
@@ -221,9 +239,39 @@ def test_promtool_finds_nothing_and_the_dashboards_use_only_exported_metrics(
         for expr in expressions(board):
             for name in re.findall(r"cxlkafka_[a-z_]+", expr):
                 used.setdefault(base_name(name, types), set()).add(path.name)
+            wrong = counter_functions_on_non_counters(expr, types)
+            assert not wrong, f"{path.name}: {wrong} in {expr}"
     missing = {n: sorted(f) for n, f in used.items() if n not in types}
     assert not missing, f"dashboard metrics absent from the scrape: {missing}"
     assert "cxlkafka_consumer_group_lag" in used and "cxlkafka_bytes_in_total" in used
+
+
+def test_the_alerting_rules_use_only_exported_metrics(start_gateway, topic_name):
+    """Every `cxlkafka_*` name in dashboards/alerts.yml (expressions and the
+    descriptions that tell the operator what to look at) is in a real
+    gateway's scrape after traffic, and counter functions take counters."""
+    gw, _ = run_traffic(start_gateway, topic_name)
+    types = families(scrape(gw))
+    text = ALERTS.read_text()
+    names = {base_name(n, types) for n in re.findall(r"cxlkafka_[a-z_]+", text)}
+    assert len(names) >= 8, sorted(names)
+    missing = sorted(n for n in names if n not in types)
+    assert not missing, f"alerts.yml names metrics absent from the scrape: {missing}"
+    wrong = counter_functions_on_non_counters(text, types)
+    assert not wrong, f"alerts.yml: {wrong}"
+    # Besides the gateway's own metrics, only Prometheus's `up` of the job
+    # dashboards/prometheus.yml defines.
+    assert 'up{job="cxlkafka"} == 0' in text
+
+
+def test_promtool_accepts_the_alerting_rules_and_their_unit_tests():
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: compat-tests/run installs Debian's prometheus"
+    for args in (["check", "rules", str(ALERTS)], ["test", "rules", str(ALERTS_TEST)],
+                 ["check", "config", str(DASHBOARDS / "prometheus.yml")]):
+        run = subprocess.run([promtool, *args], capture_output=True, timeout=60)
+        assert run.returncode == 0, \
+            f"promtool {' '.join(args)}: exit {run.returncode}\n{(run.stdout + run.stderr).decode()}"
 
 
 def test_bytes_in_counts_the_stored_batches(start_gateway, topic_name):
@@ -257,6 +305,7 @@ def test_a_prometheus_server_scrapes_the_bytes_produced(start_gateway, topic_nam
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files:\n  - '{ALERTS}'\n"
         "scrape_configs:\n  - job_name: cxlkafka\n    static_configs:\n"
         f"      - targets: ['{HOST}:{gw.metrics_port}']\n        labels:\n          cluster: test\n")
     log = open(tmp_path / "prometheus.log", "wb")
@@ -299,6 +348,25 @@ def test_a_prometheus_server_scrapes_the_bytes_produced(start_gateway, topic_nam
                 port, 'sum(rate(cxlkafka_requests_total{cluster="test"}[5s]))')["result"]:
             assert time.monotonic() < deadline, "no request rate after 10 s of scrapes"
             time.sleep(0.5)
+
+        # The alerting rules load and evaluate against this gateway's series
+        # without error, and none fires on a healthy gateway.
+        deadline = time.monotonic() + 15
+        while True:
+            url = f"http://{HOST}:{port}/api/v1/rules"
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                groups = json.load(resp)["data"]["groups"]
+            rules = [r for g in groups for r in g["rules"]]
+            if rules and all(r["health"] != "unknown" for r in rules):
+                break
+            assert time.monotonic() < deadline, f"rules not evaluated after 15 s: {rules}"
+            time.sleep(0.5)
+        assert len(rules) == ALERTS.read_text().count("- alert: "), rules
+        bad = [(r["name"], r["health"], r.get("lastError")) for r in rules if r["health"] != "ok"]
+        assert not bad, f"alerting rules failing to evaluate: {bad}"
+        firing = [(r["name"], a["labels"]) for r in rules for a in r.get("alerts", [])
+                  if a["state"] == "firing"]
+        assert not firing, f"alerts firing on a healthy gateway: {firing}"
     finally:
         proc.terminate()
         try:
