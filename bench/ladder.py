@@ -394,6 +394,9 @@ class Ladder:
                 for tool in self.args.tools:
                     order = ["cxlkafka", "sink"] if pairs % 2 == 0 else ["sink", "cxlkafka"]
                     pairs += 1
+                    # A 10 GB pair runs for minutes: say what is running.
+                    print(f"[{time.strftime('%H:%M:%S')}] running {rung} {tool}, "
+                          f"trial {self.trial}/{trials}: {order[0]} then {order[1]}", flush=True)
                     if tool == "consume":
                         pair = self.consume_pair(rung, records, order)
                     else:

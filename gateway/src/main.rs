@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use cxlkafka_gateway::bench;
 use cxlkafka_gateway::cluster::EXIT_REGION_LOST;
-use cxlkafka_gateway::config::{BenchCommand, Cli, Command, ServeArgs};
+use cxlkafka_gateway::config::{BenchCommand, Cli, Command, LogFormat, ServeArgs};
 use cxlkafka_gateway::{serve, telemetry, Stopped};
 use tracing::{error, info};
 
@@ -81,14 +81,30 @@ fn run_serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Colour only for a person at a terminal: log files and shippers get
-    // plain text (and NO_COLOR is honoured, as everywhere).
-    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .init();
+    match args.log_format {
+        LogFormat::Text => {
+            // Colour only for a person at a terminal: log files and
+            // shippers get plain text (and NO_COLOR is honoured, as
+            // everywhere).
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(colour)
+                .init();
+        }
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_env_filter(filter)
+            .init(),
+    }
 
+    // Nothing is bound or mapped for a configuration that cannot work.
+    if let Err(error) = args.check() {
+        error!(%error, "invalid configuration");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,7 +133,7 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         let server = match serve(&args, shutdown_signal()).await {
             Ok(server) => server,
             Err(error) => {
-                error!(%error, "cannot start the Kafka listener");
+                error!(%error, "cannot start the gateway");
                 return ExitCode::FAILURE;
             }
         };

@@ -43,6 +43,18 @@ pub enum RegionError {
         region: u64,
         requested: u64,
     },
+    #[error(
+        "region {path} belongs to cluster {region:?}, but this gateway serves cluster \
+         {requested:?}: pass --cluster {region} to join it, or point --region-path at \
+         {requested:?}'s region (by default /dev/shm/cxlkafka-{requested})"
+    )]
+    ClusterMismatch {
+        path: PathBuf,
+        /// The cluster name the region was formatted for.
+        region: String,
+        /// The cluster name this gateway was started with.
+        requested: String,
+    },
     #[error("region {path} is too small: {size} bytes, the geometry needs {needed}")]
     TooSmall {
         path: PathBuf,

@@ -23,6 +23,16 @@ const FORMAT_POLL_FIRST: Duration = Duration::from_micros(50);
 /// Longest pause between two looks at a region being formatted.
 const FORMAT_POLL_MAX: Duration = Duration::from_millis(5);
 
+/// The cluster name a superblock's `cluster_id` holds (the inverse of
+/// [`cluster_id`]; bytes that are not UTF-8 are shown replaced).
+pub fn cluster_name(cluster_id: &[u8; 16]) -> String {
+    let end = cluster_id
+        .iter()
+        .position(|&byte| byte == 0)
+        .unwrap_or(cluster_id.len());
+    String::from_utf8_lossy(&cluster_id[..end]).into_owned()
+}
+
 /// The default region of a cluster: emulated CXL on the host's shared memory.
 pub fn default_region_path(cluster: &str) -> PathBuf {
     PathBuf::from(format!("/dev/shm/cxlkafka-{cluster}"))
@@ -311,13 +321,10 @@ pub fn attach<B: MemoryBackend>(
     }
     if let Some(cluster) = expected_cluster {
         if cluster != superblock.cluster_id {
-            return Err(RegionError::GeometryMismatch {
+            return Err(RegionError::ClusterMismatch {
                 path: path_buf(),
-                field: "cluster id",
-                region: u64::from_le_bytes(
-                    superblock.cluster_id[..8].try_into().unwrap_or_default(),
-                ),
-                requested: u64::from_le_bytes(cluster[..8].try_into().unwrap_or_default()),
+                region: cluster_name(&superblock.cluster_id),
+                requested: cluster_name(&cluster),
             });
         }
     }
@@ -463,6 +470,13 @@ mod tests {
         assert!(read_sysfs_size(&file)
             .unwrap_err()
             .contains("not a byte count"));
+    }
+
+    #[test]
+    fn a_cluster_id_gives_back_its_name() {
+        for name in ["prod", "a", "sixteen-bytes-xy"] {
+            assert_eq!(cluster_name(&cluster_id(name).unwrap()), name);
+        }
     }
 
     #[test]

@@ -97,15 +97,16 @@ fn attaching_to_another_cluster_is_refused() {
     let mut other = options(&path);
     other.cluster_id = cluster_id("other").unwrap();
     let error = attach_error(&path, &other);
+    match &error {
+        RegionError::ClusterMismatch {
+            region, requested, ..
+        } => assert_eq!((region.as_str(), requested.as_str()), ("test", "other")),
+        other => panic!("expected a cluster mismatch, got {other}"),
+    }
+    let message = error.to_string();
     assert!(
-        matches!(
-            error,
-            RegionError::GeometryMismatch {
-                field: "cluster id",
-                ..
-            }
-        ),
-        "{error}"
+        message.contains("\"test\"") && message.contains("\"other\""),
+        "the message names both clusters: {message}"
     );
 }
 

@@ -30,7 +30,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::report::{self, Counters, Sample, Summary};
-use super::wire::{self, Conn};
+use super::wire::{self, Conn, MissingTopic};
 use crate::config::ByteSize;
 use crate::records::{self, BATCH_HEADER_LEN, LOG_OVERHEAD};
 
@@ -51,7 +51,8 @@ pub struct ConsumeBenchArgs {
     #[arg(
         long,
         env = "CXLKAFKA_BENCH_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
+        default_value = "127.0.0.1:9092",
+        value_parser = crate::config::parse_socket_addr
     )]
     pub bootstrap: SocketAddr,
     /// Topic to read.
@@ -232,7 +233,13 @@ fn take_batches(lane: &mut Lane, mut set: Bytes, check_crcs: bool) -> Result<Tak
 /// line in kafka-producer-perf-test's words; returns the figures.
 pub async fn consume(args: ConsumeBenchArgs) -> Result<Summary, String> {
     let mut conn = Conn::connect(args.bootstrap).await?;
-    wire::ensure_topic(&mut conn, &args.topic, args.partitions).await?;
+    wire::ensure_topic(
+        &mut conn,
+        &args.topic,
+        args.partitions,
+        MissingTopic::Refuse,
+    )
+    .await?;
     let earliest =
         wire::list_offsets(&mut conn, &args.topic, args.partitions, wire::EARLIEST).await?;
     let latest = wire::list_offsets(&mut conn, &args.topic, args.partitions, wire::LATEST).await?;

@@ -30,7 +30,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use super::report::{self, Counters, Sample, Summary};
-use super::wire::{self, Conn, CORRELATION_ID_AT};
+use super::wire::{self, Conn, MissingTopic, CORRELATION_ID_AT};
 use crate::config::ByteSize;
 
 /// Produce v7: the newest before flexible versions, zstd allowed.
@@ -70,7 +70,8 @@ pub struct ProduceBenchArgs {
     #[arg(
         long,
         env = "CXLKAFKA_BENCH_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
+        default_value = "127.0.0.1:9092",
+        value_parser = crate::config::parse_socket_addr
     )]
     pub bootstrap: SocketAddr,
     /// Topic (auto-created through Metadata when the broker allows it).
@@ -255,7 +256,13 @@ pub async fn produce(args: ProduceBenchArgs) -> Result<Summary, String> {
         return Err("nothing to send: --records or --bytes is 0".into());
     }
     let mut conn = Conn::connect(args.bootstrap).await?;
-    wire::ensure_topic(&mut conn, &args.topic, args.partitions).await?;
+    wire::ensure_topic(
+        &mut conn,
+        &args.topic,
+        args.partitions,
+        MissingTopic::Create,
+    )
+    .await?;
     drop(conn);
     let record_size = args.record_size as usize;
     let per_batch = u32::try_from(u64::from(args.per_batch()).min(total)).unwrap_or(u32::MAX);

@@ -17,11 +17,12 @@ use crate::{telemetry, DispatchTable, GatewayContext, Server, ServerHandle};
 #[derive(Debug, Clone, Args)]
 pub struct SinkBenchArgs {
     /// Address the Kafka listener binds (host:port; port 0 picks a free one).
-    #[arg(long, env = "CXLKAFKA_BENCH_LISTEN", default_value = "127.0.0.1:9092")]
+    #[arg(long, env = "CXLKAFKA_BENCH_LISTEN", default_value = "127.0.0.1:9092",
+          value_parser = crate::config::parse_socket_addr)]
     pub listen: SocketAddr,
     /// Serve Prometheus metrics here, as `serve` does by default (so both
     /// sides of a comparison pay for them); none when absent.
-    #[arg(long, env = "CXLKAFKA_BENCH_METRICS_ADDR")]
+    #[arg(long, env = "CXLKAFKA_BENCH_METRICS_ADDR", value_parser = crate::config::parse_socket_addr)]
     pub metrics_addr: Option<SocketAddr>,
 }
 

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::ResponseError;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -141,14 +142,29 @@ pub async fn read_response(reader: &mut FrameReader<OwnedReadHalf>) -> Result<By
     }
 }
 
-/// Asks Metadata for `topic` (auto-creating it where the broker allows)
-/// until it is there with at least `partitions` partitions.
-pub async fn ensure_topic(conn: &mut Conn, topic: &str, partitions: i32) -> Result<(), String> {
+/// Whether [`ensure_topic`] may have the broker create a missing topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingTopic {
+    /// Auto-create it where the broker allows (a producer's way).
+    Create,
+    /// Fail at once: reading a topic must not create it (a consumer's way).
+    Refuse,
+}
+
+/// Asks Metadata for `topic` until it is there with at least `partitions`
+/// partitions; a missing topic is auto-created or refused, as `missing`
+/// says.
+pub async fn ensure_topic(
+    conn: &mut Conn,
+    topic: &str,
+    partitions: i32,
+    missing: MissingTopic,
+) -> Result<(), String> {
     let request = MetadataRequest::default()
         .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
             TopicName(StrBytes::from_string(topic.to_owned())),
         ))]))
-        .with_allow_auto_topic_creation(true);
+        .with_allow_auto_topic_creation(missing == MissingTopic::Create);
     let deadline = Instant::now() + TOPIC_WAIT;
     loop {
         let response: MetadataResponse = conn
@@ -162,6 +178,14 @@ pub async fn ensure_topic(conn: &mut Conn, topic: &str, partitions: i32) -> Resu
             if i32::try_from(count).unwrap_or(i32::MAX) >= partitions {
                 return Ok(());
             }
+        }
+        if missing == MissingTopic::Refuse
+            && found.is_some_and(|(code, _)| code == ResponseError::UnknownTopicOrPartition.code())
+        {
+            return Err(format!(
+                "topic {topic} does not exist (UNKNOWN_TOPIC_OR_PARTITION): produce to it first, \
+                 e.g. `cxlkafka bench produce --topic {topic}`"
+            ));
         }
         if Instant::now() > deadline {
             return Err(format!(

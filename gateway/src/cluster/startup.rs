@@ -72,7 +72,7 @@ pub fn start<B: MemoryBackend>(
     region: Region<B>,
     options: ClusterOptions,
 ) -> Result<Arc<Cluster<B>>, String> {
-    let cluster_name = cluster_name(&region);
+    let cluster_name = cxlkafka_log::open::cluster_name(&region.cluster_id());
     data_dir::claim_for_cluster(
         &options.data_dir,
         &cluster_name,
@@ -288,12 +288,6 @@ fn open_disk_tier<B: MemoryBackend>(
 
 /// The cluster name the region was formatted for (its id is the name,
 /// zero-padded).
-fn cluster_name<B: MemoryBackend>(region: &Region<B>) -> String {
-    let id = region.cluster_id();
-    let length = id.iter().position(|&byte| byte == 0).unwrap_or(id.len());
-    String::from_utf8_lossy(&id[..length]).into_owned()
-}
-
 /// The requested slot, or the lowest free one. A gateway restarted right
 /// after a crash finds its slot's heartbeat still fresh: it waits for it to
 /// go stale rather than refuse at once.

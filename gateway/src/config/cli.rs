@@ -8,7 +8,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use super::values::{
     duration_ms, parse_advertised, parse_cluster_name, parse_peer_listen, parse_positive_usize,
-    ByteSize, PeerListen,
+    parse_socket_addr, ByteSize, PeerListen,
 };
 use crate::context::{
     AdvertisedListener, DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
@@ -58,6 +58,15 @@ pub enum BenchCommand {
     /// Run `serve --sink` whose fetches return copies of the first batch
     /// produced to each partition: the baseline for `bench consume`.
     Sink(crate::bench::SinkBenchArgs),
+}
+
+/// The form of the gateway's log lines (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// How the shared region is accessed (see docs/design.md, "The shared region"):
@@ -163,8 +172,10 @@ pub struct ServeArgs {
     )]
     pub log_retention_check_interval_ms: u64,
 
-    /// Address of the Prometheus /metrics endpoint.
-    #[arg(long, env = "CXLKAFKA_METRICS_ADDR", default_value = "127.0.0.1:9644")]
+    /// Address of the Prometheus /metrics endpoint (`ip:port` or
+    /// `host:port`).
+    #[arg(long, env = "CXLKAFKA_METRICS_ADDR", default_value = "127.0.0.1:9644",
+          value_parser = parse_socket_addr)]
     pub metrics_addr: SocketAddr,
 
     /// Record no metrics and serve no /metrics endpoint (no recorder is
@@ -178,6 +189,12 @@ pub struct ServeArgs {
     /// directives such as "info,cxlkafka_gateway=debug".
     #[arg(long, env = "CXLKAFKA_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// How log lines are written to stdout: `text` for people (coloured
+    /// only on a terminal with NO_COLOR unset), `json` for log shippers (one
+    /// JSON object per line: timestamp, level, target, fields).
+    #[arg(long, env = "CXLKAFKA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// Partitions of an auto-created topic (Kafka's num.partitions).
     #[arg(long, env = "CXLKAFKA_DEFAULT_PARTITIONS", default_value_t = 1,

@@ -16,6 +16,6 @@ mod cli;
 mod serve;
 mod values;
 
-pub use cli::{BenchCommand, Cli, Command, MemoryBackendKind, ServeArgs};
+pub use cli::{BenchCommand, Cli, Command, LogFormat, MemoryBackendKind, ServeArgs};
 pub use serve::ConfigError;
-pub use values::{ByteSize, ByteSizeError, PeerListen};
+pub use values::{parse_socket_addr, ByteSize, ByteSizeError, PeerListen};

@@ -13,7 +13,7 @@ use thiserror::Error;
 use tracing_subscriber::filter::ParseError;
 use tracing_subscriber::EnvFilter;
 
-use super::cli::{MemoryBackendKind, ServeArgs};
+use super::cli::{LogFormat, MemoryBackendKind, ServeArgs};
 use super::values::{duration_ms, ByteSize, PeerListen};
 use crate::cluster::{slot_for_node_id, ClusterLog, ClusterOptions, RegionSettings};
 use crate::context::{
@@ -46,6 +46,12 @@ pub enum ConfigError {
         /// The flag's name.
         flag: &'static str,
     },
+    /// The cluster name cannot name a region (at most 16 bytes).
+    #[error("--cluster: {0}")]
+    Cluster(String),
+    /// The TLS listener's certificate or key cannot be used.
+    #[error("TLS listener: {0}")]
+    Tls(String),
     /// The receive budget cannot hold one frame of the largest size, which
     /// would then wait for ever.
     #[error(
@@ -65,6 +71,20 @@ impl ServeArgs {
         self.region_path
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("/dev/shm/cxlkafka-{}", self.cluster)))
+    }
+
+    /// Checks what the flags alone decide (sizes, node id, cluster name,
+    /// TLS files), so that a start refused for its configuration binds no
+    /// port and maps no region.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.limits()?;
+        slot_for_node_id(self.node_id).map_err(ConfigError::NodeId)?;
+        if !self.sink {
+            cxlkafka_log::open::cluster_id(&self.cluster)
+                .map_err(|error| ConfigError::Cluster(error.to_string()))?;
+        }
+        self.security.tls_listener().map_err(ConfigError::Tls)?;
+        Ok(())
     }
 
     /// The log filter `--log-level` describes.
@@ -209,6 +229,7 @@ impl Default for ServeArgs {
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9644)),
             no_metrics: false,
             log_level: "info".to_owned(),
+            log_format: LogFormat::Text,
             default_partitions: 1,
             default_replication_factor: 2,
             auto_create_topics: true,

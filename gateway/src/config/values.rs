@@ -45,14 +45,29 @@ pub enum PeerListen {
     At(std::net::SocketAddr),
 }
 
-/// Parses `off` or an `ip:port` (port 0 picks a free one).
+/// Parses `off` or a `host:port` (port 0 picks a free one).
 pub(super) fn parse_peer_listen(s: &str) -> Result<PeerListen, String> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(PeerListen::Off);
     }
-    s.parse()
+    parse_socket_addr(s)
         .map(PeerListen::At)
-        .map_err(|_| format!("expected ip:port or off, got {s:?}"))
+        .map_err(|error| format!("{error} (or off)"))
+}
+
+/// Parses `ip:port`, `[v6]:port` or `host:port`; a name is resolved now and
+/// its first address taken (`localhost:9644`).
+pub fn parse_socket_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(address) = s.parse() {
+        return Ok(address);
+    }
+    use std::net::ToSocketAddrs;
+    let mut addresses = s
+        .to_socket_addrs()
+        .map_err(|error| format!("expected host:port, got {s:?}: {error}"))?;
+    addresses
+        .next()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
 /// Parses `host:port`, `[v6]:port`, or either behind `PLAINTEXT://`.

@@ -81,7 +81,8 @@ pub struct UserAddArgs {
     #[arg(
         long,
         env = "CXLKAFKA_USER_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
+        default_value = "127.0.0.1:9092",
+        value_parser = crate::config::parse_socket_addr
     )]
     pub bootstrap: SocketAddr,
 }
@@ -98,7 +99,8 @@ pub struct UserDeleteArgs {
     #[arg(
         long,
         env = "CXLKAFKA_USER_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
+        default_value = "127.0.0.1:9092",
+        value_parser = crate::config::parse_socket_addr
     )]
     pub bootstrap: SocketAddr,
 }
@@ -110,7 +112,8 @@ pub struct UserListArgs {
     #[arg(
         long,
         env = "CXLKAFKA_USER_BOOTSTRAP",
-        default_value = "127.0.0.1:9092"
+        default_value = "127.0.0.1:9092",
+        value_parser = crate::config::parse_socket_addr
     )]
     pub bootstrap: SocketAddr,
 }
