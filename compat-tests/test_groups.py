@@ -197,6 +197,12 @@ def test_commit_and_resume_in_one_group(start_gateway, topic_name):
     c.commit(asynchronous=False)
     committed = {tp.partition: tp.offset for tp in
                  c.committed([TopicPartition(topic_name, i) for i in range(3)], timeout=10)}
+    # DescribeGroups shows the member's host as Kafka does: the
+    # connection's address after a slash.
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": gw.bootstrap})
+    described = admin.describe_consumer_groups([group])[group].result(timeout=20)
+    assert [m.host for m in described.members] == [f"/{gw.host}"], described.members
     c.close()
     assert sum(max(o, 0) for o in committed.values()) == len(got)
     c2 = Consumer(conf)

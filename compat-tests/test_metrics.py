@@ -375,3 +375,93 @@ def test_a_prometheus_server_scrapes_the_bytes_produced(start_gateway, topic_nam
             proc.kill()
             proc.wait(timeout=10)
         log.close()
+
+
+def test_error_counters_exist_at_zero_before_any_error(start_gateway):
+    """A fresh gateway exports its error counters at 0, so the first error
+    is an increase an alert sees (a series born at 1 shows none)."""
+    gw = start_gateway()
+    text = scrape(gw)
+    for series in ('cxlkafka_protocol_errors_total{reason="frame_too_large"}',
+                   'cxlkafka_protocol_errors_total{reason="malformed_request"}',
+                   'cxlkafka_limit_closes_total{limit="idle_timeout"}',
+                   'cxlkafka_limit_waits_total{limit="max_in_flight"}',
+                   'cxlkafka_request_errors_total{api="Produce",code="6"}',
+                   'cxlkafka_request_errors_total{api="Produce",code="19"}',
+                   'cxlkafka_request_errors_total{api="Fetch",code="1"}',
+                   'cxlkafka_region_full_total',
+                   'cxlkafka_offset_commits_lost_total'):
+        assert sample(text, series) == 0, series
+
+
+def gauge_series(text: str, types: dict[str, str]) -> list[str]:
+    """Every sample line of a gauge family, as `name{labels}`."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        series = line.rsplit(" ", 1)[0]
+        if types.get(series.split("{", 1)[0]) == "gauge":
+            out.append(series)
+    return out
+
+
+def test_series_of_a_deleted_topic_and_group_leave_and_live_gauges_stay(start_gateway, topic_name):
+    """Gauges of a deleted topic and group leave the scrape after the idle
+    timeout; every other gauge is set again by its keeper and stays."""
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import AdminClient
+
+    gw = start_gateway(metrics_idle_timeout_ms=15000, group_initial_rebalance_delay_ms=0)
+    group = f"gone-{topic_name}"
+    p = Producer({"bootstrap.servers": gw.bootstrap})
+    for i in range(10):
+        p.produce(topic_name, f"v{i}".encode())
+    assert p.flush(20) == 0
+    c = Consumer({"bootstrap.servers": gw.bootstrap, "group.id": group,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic_name])
+    got, deadline = 0, time.monotonic() + 30
+    while got < 10 and time.monotonic() < deadline:
+        got += sum(1 for m in c.consume(10, 0.5) if m.error() is None)
+    assert got == 10
+    c.commit(asynchronous=False)
+    c.close()
+
+    mine = (f'topic="{topic_name}"', f'group="{group}"')
+    deadline = time.monotonic() + 20
+    while True:  # the partition gauges are set every 10 s, the lag every second
+        text = scrape(gw)
+        types = families(text)
+        present = [s for s in gauge_series(text, types) if any(m in s for m in mine)]
+        if {s.split("{")[0] for s in present} >= {"cxlkafka_partition_log_end_offset",
+                                                  "cxlkafka_consumer_group_lag"}:
+            break
+        assert time.monotonic() < deadline, f"no partition or lag gauges: {present}"
+        time.sleep(0.5)
+    assert sample(text, f'cxlkafka_partition_log_end_offset{{topic="{topic_name}",partition="0"}}') == 10
+    before = {s.split("{")[0] for s in gauge_series(text, types)}
+
+    admin = AdminClient({"bootstrap.servers": gw.bootstrap})
+    admin.delete_consumer_groups([group])[group].result(timeout=20)
+    admin.delete_topics([topic_name])[topic_name].result(timeout=20)
+
+    deadline = time.monotonic() + 45
+    while True:
+        text = scrape(gw)
+        left = [s for s in gauge_series(text, families(text)) if any(m in s for m in mine)]
+        if not left:
+            break
+        assert time.monotonic() < deadline, f"series of the deleted topic and group stay: {left}"
+        time.sleep(1)
+    # Past the idle timeout: every gauge family that describes something
+    # still there is in the scrape.
+    after = {s.split("{")[0] for s in gauge_series(text, families(text))}
+    gone = sorted(before - after - {"cxlkafka_consumer_group_lag",
+                                    "cxlkafka_consumer_group_members",
+                                    "cxlkafka_partition_log_end_offset",
+                                    "cxlkafka_partition_log_start_offset",
+                                    "cxlkafka_partition_size_bytes"})
+    assert not gone, f"live gauges left the scrape: {gone}"
+    assert {"cxlkafka_connections", "cxlkafka_build_info", "cxlkafka_sequencer_lease_held",
+            "cxlkafka_region_fenced", "cxlkafka_replica_direct_io"} <= after

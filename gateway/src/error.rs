@@ -141,6 +141,25 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Every [`CloseReason::label`]: their counters are exported at 0 from
+    /// the start, so an alert on the first one has a series to compare.
+    pub const LABELS: [&'static str; 14] = [
+        "negative_frame_size",
+        "frame_too_large",
+        "truncated_frame",
+        "stalled_frame",
+        "malformed_header",
+        "unknown_api_key",
+        "unsupported_api",
+        "unsupported_version",
+        "malformed_request",
+        "encode_failed",
+        "unacknowledged_produce_failed",
+        "handler_failed",
+        "sasl_required",
+        "authentication_failed",
+    ];
+
     /// The `reason` label of `cxlkafka_protocol_errors_total`.
     pub fn label(&self) -> &'static str {
         match self {
@@ -159,5 +178,59 @@ impl CloseReason {
             CloseReason::SaslRequired { .. } => "sasl_required",
             CloseReason::AuthenticationFailed { .. } => "authentication_failed",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CloseReason;
+
+    #[test]
+    fn every_reason_s_label_is_listed_once() {
+        let source = || -> super::CodecError { "bad".into() };
+        let reasons = [
+            CloseReason::NegativeFrameSize { size: -1 },
+            CloseReason::FrameTooLarge { size: 2, max: 1 },
+            CloseReason::TruncatedFrame {
+                received: 1,
+                expected: 2,
+            },
+            CloseReason::StalledFrame {
+                received: 1,
+                expected: 2,
+                after: std::time::Duration::ZERO,
+            },
+            CloseReason::MalformedHeader { reason: "x".into() },
+            CloseReason::UnknownApiKey { api_key: 999 },
+            CloseReason::UnsupportedApi {
+                api_key: 1,
+                name: "x".into(),
+            },
+            CloseReason::UnsupportedVersion {
+                api: "Fetch",
+                version: 99,
+                min: 0,
+                max: 1,
+            },
+            CloseReason::MalformedRequest {
+                api: "Fetch",
+                version: 1,
+                source: source(),
+            },
+            CloseReason::EncodeFailed {
+                api: "Fetch",
+                version: 1,
+                source: source(),
+            },
+            CloseReason::UnacknowledgedProduceFailed { code: 1 },
+            CloseReason::HandlerFailed {
+                api: "Fetch",
+                detail: "x".into(),
+            },
+            CloseReason::SaslRequired { api: "x".into() },
+            CloseReason::AuthenticationFailed { reason: "x".into() },
+        ];
+        let labels: Vec<_> = reasons.iter().map(CloseReason::label).collect();
+        assert_eq!(labels, CloseReason::LABELS);
     }
 }

@@ -23,7 +23,8 @@
 //! - [`context`]: [`GatewayContext`], the state every handler shares;
 //! - [`limits`]: what happens when a client reaches a connection limit;
 //! - [`config`]: the command line (clap tree, serve wiring, value parsers);
-//!   [`telemetry`]: the metrics; [`mod@bench`]: the load generators.
+//!   [`telemetry`]: the metrics, [`partition_metrics`] the per-partition
+//!   gauges; [`mod@bench`]: the load generators.
 //!
 //! Bad input never panics: it becomes a Kafka error code in a response or a
 //! closed connection with a log line and a metric ([`error::CloseReason`]).
@@ -42,6 +43,7 @@ pub mod dispatch;
 pub mod error;
 pub mod groups;
 pub mod limits;
+pub mod partition_metrics;
 pub mod records;
 pub mod security;
 pub mod server;

@@ -50,6 +50,11 @@ pub const WRITE_TIMEOUT: &str = "write_timeout";
 /// `--queued-max-request-bytes`.
 pub const QUEUED_MAX_REQUEST_BYTES: &str = "queued_max_request_bytes";
 
+/// The limits that make connections wait (`cxlkafka_limit_waits_total`).
+pub const WAITING_LIMITS: [&str; 3] = [MAX_CONNECTIONS, MAX_IN_FLIGHT, QUEUED_MAX_REQUEST_BYTES];
+/// The limits that close connections (`cxlkafka_limit_closes_total`).
+pub const CLOSING_LIMITS: [&str; 3] = [MAX_CONNECTIONS_PER_IP, IDLE_TIMEOUT, WRITE_TIMEOUT];
+
 /// Shortest interval between two log lines about one limit.
 const LOG_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -118,7 +118,10 @@ fn run_serve(args: ServeArgs) -> ExitCode {
     runtime.block_on(async move {
         if args.no_metrics {
             info!("metrics off (--no-metrics): no recorder, no /metrics endpoint");
-        } else if let Err(error) = telemetry::install_prometheus(args.metrics_addr) {
+        } else if let Err(error) = telemetry::install_prometheus(
+            args.metrics_addr,
+            std::time::Duration::from_millis(args.metrics_idle_timeout_ms),
+        ) {
             error!(addr = %args.metrics_addr, %error, "cannot serve metrics");
             return ExitCode::FAILURE;
         }

@@ -301,6 +301,7 @@ pub async fn serve(
             .map_err(|error| ServeError::Region(error.to_string()))?
             .map_err(ServeError::Region)?
     };
+    crate::partition_metrics::spawn(&log);
     if !args.sink {
         crate::cluster::retention::spawn(
             Arc::clone(&log),
@@ -448,13 +449,13 @@ struct OpenConnection;
 
 impl OpenConnection {
     fn new() -> Self {
-        metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
+        telemetry::connection_opened();
         OpenConnection
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
+        telemetry::connection_closed();
     }
 }

@@ -15,9 +15,15 @@
 //! dashboards read the same for both.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
+use kafka_protocol::ResponseError;
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+use metrics_util::MetricKindMask;
+
+use crate::error::CloseReason;
 
 /// Requests decoded and handed to a handler, by `api`.
 pub const REQUESTS_TOTAL: &str = "cxlkafka_requests_total";
@@ -52,6 +58,14 @@ pub const RECORDS_OUT_TOTAL: &str = "cxlkafka_records_out_total";
 pub const CONSUMER_GROUP_LAG: &str = "cxlkafka_consumer_group_lag";
 /// Members of a consumer group, by `group`.
 pub const CONSUMER_GROUP_MEMBERS: &str = "cxlkafka_consumer_group_members";
+/// A partition's log end offset (its high watermark), by `topic` and
+/// `partition`.
+pub const PARTITION_LOG_END_OFFSET: &str = "cxlkafka_partition_log_end_offset";
+/// A partition's log start offset, by `topic` and `partition`.
+pub const PARTITION_LOG_START_OFFSET: &str = "cxlkafka_partition_log_start_offset";
+/// Bytes of a partition's batches from its log start on, by `topic` and
+/// `partition`.
+pub const PARTITION_SIZE_BYTES: &str = "cxlkafka_partition_size_bytes";
 
 /// Batches the sequencer gave a place in the total order (lease holder only).
 pub const SEQUENCER_BATCHES_ORDERED_TOTAL: &str = "cxlkafka_sequencer_batches_ordered_total";
@@ -179,16 +193,35 @@ pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
         )
 }
 
+/// How long a gauge not set again stays in the scrape by default
+/// (`--metrics-idle-timeout-ms`).
+pub const DEFAULT_GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Installs the global Prometheus recorder and serves `/metrics` over HTTP on
 /// `addr`.
+///
+/// A gauge that is not set again for `gauge_idle_timeout` leaves the scrape:
+/// that is how the series of a deleted topic or group, or of a group now
+/// coordinated elsewhere, go away (the `metrics` facade cannot unregister
+/// a series). Every gauge that describes something still there is set again
+/// well within it: the heartbeat's region gauges, the replicator's and
+/// syncer's, the sequencer lease loop's, [`record_process`] (process,
+/// build and connection gauges) and the group and partition reporters
+/// (`groups::GroupRegistry::ensure_reporter`). Counters never leave.
 ///
 /// Must run inside a Tokio runtime: the HTTP listener and the recorder's
 /// upkeep task are spawned onto it. Fails if the address cannot be bound or a
 /// global recorder is already installed.
-pub fn install_prometheus(addr: SocketAddr) -> Result<(), BuildError> {
-    prometheus_builder()?.with_http_listener(addr).install()?;
+pub fn install_prometheus(
+    addr: SocketAddr,
+    gauge_idle_timeout: Duration,
+) -> Result<(), BuildError> {
+    prometheus_builder()?
+        .idle_timeout(MetricKindMask::GAUGE, Some(gauge_idle_timeout))
+        .with_http_listener(addr)
+        .install()?;
     describe();
-    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    export_error_counters_at_zero();
     tokio::spawn(async {
         let mut interval = tokio::time::interval(PROCESS_SAMPLE_INTERVAL);
         loop {
@@ -207,6 +240,8 @@ const USER_HZ: f64 = 100.0;
 /// (metrics-exporter-prometheus has no process collector). Does nothing
 /// where `/proc` is unreadable.
 pub fn record_process() {
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    metrics::gauge!(CONNECTIONS).set(OPEN_CONNECTIONS.load(Ordering::Relaxed) as f64);
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         let field = |name: &str| {
             status
@@ -315,6 +350,21 @@ pub fn describe() {
         CONSUMER_GROUP_MEMBERS,
         Unit::Count,
         "Members of a consumer group this gateway coordinates."
+    );
+    describe_gauge!(
+        PARTITION_LOG_END_OFFSET,
+        Unit::Count,
+        "A partition's log end offset (high watermark)."
+    );
+    describe_gauge!(
+        PARTITION_LOG_START_OFFSET,
+        Unit::Count,
+        "A partition's log start offset."
+    );
+    describe_gauge!(
+        PARTITION_SIZE_BYTES,
+        Unit::Bytes,
+        "Bytes of a partition's batches from its log start on."
     );
     describe_counter!(
         SEQUENCER_BATCHES_ORDERED_TOTAL,
@@ -525,6 +575,85 @@ pub fn describe() {
     );
 }
 
+/// The error codes clients most often see from the busiest APIs, by API:
+/// their `cxlkafka_request_errors_total` series exist at 0 from the start,
+/// so `increase()` and alerts see the first one (a series born at 1 shows
+/// no increase). Other codes appear when first returned.
+const WATCHED_ERRORS: &[(&str, &[ResponseError])] = &[
+    (
+        "Produce",
+        &[
+            ResponseError::NotLeaderOrFollower,
+            ResponseError::UnknownTopicOrPartition,
+            ResponseError::RequestTimedOut,
+            ResponseError::NotEnoughReplicas,
+            ResponseError::KafkaStorageError,
+            ResponseError::CorruptMessage,
+            ResponseError::MessageTooLarge,
+            ResponseError::InvalidRecord,
+            ResponseError::OutOfOrderSequenceNumber,
+            ResponseError::TopicAuthorizationFailed,
+        ],
+    ),
+    (
+        "Fetch",
+        &[
+            ResponseError::NotLeaderOrFollower,
+            ResponseError::UnknownTopicOrPartition,
+            ResponseError::OffsetOutOfRange,
+            ResponseError::KafkaStorageError,
+            ResponseError::TopicAuthorizationFailed,
+        ],
+    ),
+    (
+        "OffsetCommit",
+        &[
+            ResponseError::NotCoordinator,
+            ResponseError::RebalanceInProgress,
+            ResponseError::IllegalGeneration,
+            ResponseError::UnknownMemberId,
+        ],
+    ),
+    (
+        "Heartbeat",
+        &[
+            ResponseError::RebalanceInProgress,
+            ResponseError::IllegalGeneration,
+            ResponseError::UnknownMemberId,
+        ],
+    ),
+];
+
+/// Exports the error counters at 0: per-API error codes of
+/// [`WATCHED_ERRORS`], every protocol-error reason and connection limit,
+/// and the unlabelled error counters.
+pub fn export_error_counters_at_zero() {
+    for (api, codes) in WATCHED_ERRORS {
+        for code in *codes {
+            metrics::counter!(REQUEST_ERRORS_TOTAL, "api" => *api, "code" => code.code().to_string())
+                .absolute(0);
+        }
+    }
+    for reason in CloseReason::LABELS {
+        metrics::counter!(PROTOCOL_ERRORS_TOTAL, "reason" => reason).absolute(0);
+    }
+    for limit in crate::limits::WAITING_LIMITS {
+        metrics::counter!(LIMIT_WAITS_TOTAL, "limit" => limit).absolute(0);
+    }
+    for limit in crate::limits::CLOSING_LIMITS {
+        metrics::counter!(LIMIT_CLOSES_TOTAL, "limit" => limit).absolute(0);
+    }
+    for counter in [
+        ACCEPT_ERRORS_TOTAL,
+        REGION_FULL_TOTAL,
+        OFFSET_COMMITS_LOST_TOTAL,
+        SECURITY_RECORDS_LOST_TOTAL,
+        TLS_HANDSHAKE_FAILURES_TOTAL,
+    ] {
+        metrics::counter!(counter).absolute(0);
+    }
+}
+
 /// Counts a Kafka error code returned to a client by `api`.
 ///
 /// Handlers call this for every non-zero error code they put in a response
@@ -549,6 +678,22 @@ pub fn record_fetched(topic: &str, bytes: usize, records: u64) {
     let topic = topic.to_owned();
     metrics::counter!(BYTES_OUT_TOTAL, "topic" => topic.clone()).increment(bytes as u64);
     metrics::counter!(RECORDS_OUT_TOTAL, "topic" => topic).increment(records);
+}
+
+/// Client connections open now (`cxlkafka_connections`), kept here so the
+/// gauge can be set again while nothing changes.
+static OPEN_CONNECTIONS: AtomicI64 = AtomicI64::new(0);
+
+/// Counts a client connection opened.
+pub fn connection_opened() {
+    let open = OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
+    metrics::gauge!(CONNECTIONS).set(open as f64);
+}
+
+/// Counts a client connection closed.
+pub fn connection_closed() {
+    let open = OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed) - 1;
+    metrics::gauge!(CONNECTIONS).set(open as f64);
 }
 
 /// Counts a connection closed because of bad input.

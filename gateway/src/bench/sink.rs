@@ -33,7 +33,8 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ServerHandle, String> {
     if let Some(addr) = args.metrics_addr {
-        telemetry::install_prometheus(addr).map_err(|e| format!("metrics on {addr}: {e}"))?;
+        telemetry::install_prometheus(addr, telemetry::DEFAULT_GAUGE_IDLE_TIMEOUT)
+            .map_err(|e| format!("metrics on {addr}: {e}"))?;
     }
     let server = Server::bind(args.listen)
         .await

@@ -96,6 +96,10 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         self.partition_offsets(stream)
     }
 
+    fn partition_bytes(&self, stream: u32) -> u64 {
+        self.partition_size_bytes(stream)
+    }
+
     fn read(&self, stream: u32, offset: i64, max_bytes: usize) -> FetchRead {
         self.read_partition(stream, offset, max_bytes)
     }

@@ -65,10 +65,17 @@ impl<B: MemoryBackend> Cluster<B> {
             .set(checkpoint.next_sequence.saturating_sub(next) as f64);
         metrics::gauge!(telemetry::REPLICA_DURABLE_LAG_ENTRIES)
             .set(checkpoint.next_sequence.saturating_sub(self.disk.durable()) as f64);
+        // Also set by the syncer after each fsync; set here too so an idle
+        // gateway keeps the series (`telemetry::install_prometheus`).
+        metrics::gauge!(telemetry::REPLICA_DURABLE_SEQUENCE)
+            .set(self.disk.durable().saturating_sub(1) as f64);
         metrics::gauge!(telemetry::SEGMENT_BYTES).set(self.disk.stored_bytes() as f64);
         metrics::gauge!(telemetry::REPLICA_HOLDS_FROM_SEQUENCE).set(self.disk.holds_from() as f64);
         metrics::gauge!(telemetry::UNDER_REPLICATED_PARTITIONS)
             .set(self.under_replicated_partitions() as f64);
+        // Beating means the region is still this gateway's (`fence.rs`
+        // sets 1 once it is not, and the heartbeat stops).
+        metrics::gauge!(telemetry::REGION_FENCED).set(0.0);
     }
 
     /// Partitions whose replication factor asks for more disk copies than

@@ -44,6 +44,9 @@ impl<B: MemoryBackend> Cluster<B> {
                 .map(|member| member.gateway);
             let may_take_over = state.free && lowest_live == Some(self.gateway);
             if !(state.mine || may_take_over) {
+                // Set on every look: a gauge not set again leaves the
+                // scrape (`telemetry::install_prometheus`).
+                held.set(0.0);
                 std::thread::sleep(LEASE_POLL_PERIOD);
                 continue;
             }
@@ -59,7 +62,7 @@ impl<B: MemoryBackend> Cluster<B> {
             lease::take(&self.region, self.gateway, self.incarnation, epoch);
             tracing::info!(gateway = self.gateway, epoch, "holding the sequencer lease");
             held.set(1.0);
-            self.run_sequencer(epoch);
+            self.run_sequencer(epoch, &held);
             held.set(0.0);
         }
     }
@@ -73,7 +76,7 @@ impl<B: MemoryBackend> Cluster<B> {
         }
     }
 
-    fn run_sequencer(&self, epoch: u64) {
+    fn run_sequencer(&self, epoch: u64, held: &metrics::Gauge) {
         let mut sequencer = Sequencer::recover(Arc::clone(&self.region), self.lease_timeout_ns);
         let mut backoff = Backoff::default();
         let mut last_lease_check = Instant::now();
@@ -96,6 +99,7 @@ impl<B: MemoryBackend> Cluster<B> {
                     tracing::warn!(gateway = self.gateway, epoch, "lost the sequencer lease");
                     return;
                 }
+                held.set(1.0);
             }
             let rings = self.bells.sequencer.rings();
             let report = sequencer.pass();

@@ -232,6 +232,20 @@ impl<B: MemoryBackend> Cluster<B> {
     }
 
     /// The log start DeleteRecords set for `stream` (0 when never moved).
+    /// Bytes of `stream`'s indexed batches from its log start on.
+    pub(super) fn partition_size_bytes(&self, stream: u32) -> u64 {
+        let log_start = self.partition_offsets(stream).0;
+        let index = lock_read(&self.index);
+        let Some(partition) = index.partitions.get(&stream) else {
+            return 0;
+        };
+        partition
+            .batches
+            .range(partition.position(log_start)..)
+            .map(|batch| u64::from(batch.length))
+            .sum()
+    }
+
     pub(super) fn deleted_before(&self, stream: u32) -> i64 {
         if stream >= MAX_STREAMS {
             return 0;

@@ -789,13 +789,15 @@ impl Copier {
 /// `O_DIRECT` whenever that changes.
 fn report_direct_io(now: &DirectIo, reported: &mut Option<bool>) {
     let direct = *now == DirectIo::On;
+    // Set on every pass, logged on a change: a gauge not set again leaves
+    // the scrape (`telemetry::install_prometheus`).
+    metrics::gauge!(telemetry::REPLICA_DIRECT_IO).set(if direct { 1.0 } else { 0.0 });
     if *reported == Some(direct) {
         return;
     }
     if let DirectIo::Refused(why) = now {
         tracing::warn!(%why, "the disk tier writes data files through the page cache, not O_DIRECT");
     }
-    metrics::gauge!(telemetry::REPLICA_DIRECT_IO).set(if direct { 1.0 } else { 0.0 });
     *reported = Some(direct);
 }
 

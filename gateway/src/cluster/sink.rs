@@ -271,6 +271,11 @@ impl ClusterLog for SinkLog {
         }
     }
 
+    fn partition_bytes(&self, _stream: u32) -> u64 {
+        // The sink keeps no batch.
+        0
+    }
+
     fn read(&self, stream: u32, offset: i64, max_bytes: usize) -> FetchRead {
         let (log_start, high_watermark) = self.offsets(stream);
         if offset < log_start || offset > high_watermark {

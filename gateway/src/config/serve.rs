@@ -227,6 +227,7 @@ impl Default for ServeArgs {
             segment_bytes: ByteSize(256 << 20),
             log_retention_check_interval_ms: 300_000,
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9644)),
+            metrics_idle_timeout_ms: 60_000,
             no_metrics: false,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use cxlkafka_gateway::cluster::{open_cluster, ClusterOptions, RegionSettings};
+use cxlkafka_gateway::cluster::{open_cluster, ClusterLog, ClusterOptions, RegionSettings};
 use cxlkafka_gateway::context::{AdvertisedListener, Limits, TopicDefaults};
 use cxlkafka_gateway::groups::GroupConfig;
 use cxlkafka_gateway::{DispatchTable, GatewayContext, Server, ServerHandle};
@@ -32,6 +32,8 @@ pub struct TestGateway {
     pub region_dir: tempfile::TempDir,
     /// The region file (in another gateway's directory for a second one).
     pub region_path: PathBuf,
+    /// The gateway's storage side (for the reporters tests run by hand).
+    pub log: Arc<dyn ClusterLog>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<ServerHandle>,
 }
@@ -109,10 +111,14 @@ impl TestGateway {
             .await
             .expect("join")
             .expect("open the test region");
-        let ctx = GatewayContext::new(log, "test", AdvertisedListener::from_socket_addr(addr))
-            .with_limits(limits)
-            .with_topic_defaults(topics)
-            .with_group_config(groups);
+        let ctx = GatewayContext::new(
+            Arc::clone(&log),
+            "test",
+            AdvertisedListener::from_socket_addr(addr),
+        )
+        .with_limits(limits)
+        .with_topic_defaults(topics)
+        .with_group_config(groups);
         let (tx, rx) = oneshot::channel::<()>();
         let handle = server.spawn(Arc::new(ctx), Arc::new(table), async move {
             let _ = rx.await;
@@ -121,6 +127,7 @@ impl TestGateway {
             addr,
             region_dir,
             region_path,
+            log,
             shutdown: Some(tx),
             handle: Some(handle),
         }
