@@ -123,3 +123,21 @@ def test_bench_consume_of_a_missing_topic_creates_nothing(gateway, topic_name):
     md = gateway.metadata([topic_name], allow_auto_create=False)
     topic = md.topic(topic_name)
     assert topic is None or topic.error_code == 3, "the topic was not created"
+
+
+def test_a_config_file_sets_the_flags_the_command_line_leaves_out(start_gateway, tmp_path, topic_name):
+    config = tmp_path / "gateway.toml"
+    config.write_text('# serve flags\ndefault-partitions = 3\nlog_format = "json"\n'
+                      'listen = "127.0.0.1:1"\n')
+    gw = start_gateway(config=str(config))  # its --listen wins over the file's
+    md = gw.metadata([topic_name])  # auto-creates it with the file's partitions
+    assert len(md.topic(topic_name).partitions) == 3
+    gw.exit_expected = True
+    gw.stop()
+    first = gw.log_text().splitlines()[0]
+    assert json.loads(first)["message"] == "starting gateway", first
+
+    config.write_text('regoin-size = "1GiB"\n')
+    refused = start_gateway(config=str(config), wait_ready=False)
+    assert wait_exit(refused) == 2
+    assert 'unknown key "regoin-size"' in refused.log_text(), refused.log_tail()

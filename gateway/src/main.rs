@@ -8,12 +8,21 @@ use std::process::ExitCode;
 use clap::Parser;
 use cxlkafka_gateway::bench;
 use cxlkafka_gateway::cluster::EXIT_REGION_LOST;
-use cxlkafka_gateway::config::{BenchCommand, Cli, Command, LogFormat, ServeArgs};
+use cxlkafka_gateway::config::{
+    with_config_file, BenchCommand, Cli, Command, LogFormat, ServeArgs,
+};
 use cxlkafka_gateway::{serve, telemetry, Stopped};
 use tracing::{error, info};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv = match with_config_file(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(error) => {
+            eprintln!("cxlkafka serve: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(argv);
     match cli.command {
         Command::Serve(args) => run_serve(args),
         Command::Bench(command) => run_bench(command),

@@ -192,6 +192,12 @@ pub struct ServeArgs {
           num_args = 0..=1, default_missing_value = "true")]
     pub no_metrics: bool,
 
+    /// A TOML file of serve flags: keys are the flags' long names
+    /// (`region-size = "2GiB"`, `node-id = 1`). The command line and the
+    /// CXLKAFKA_* variables win over the file.
+    #[arg(long, env = "CXLKAFKA_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Log filter: a level (error, warn, info, debug, trace) or tracing
     /// directives such as "info,cxlkafka_gateway=debug".
     #[arg(long, env = "CXLKAFKA_LOG_LEVEL", default_value = "info")]

@@ -10,12 +10,15 @@
 //! - `serve`: what the gateway builds from [`ServeArgs`] (region settings,
 //!   cluster options, limits, its [`GatewayContext`](crate::GatewayContext))
 //!   and [`ConfigError`];
+//! - `file`: `serve --config`, a TOML file whose keys are the flags;
 //! - `values`: [`ByteSize`] and the parsers that check flag values.
 
 mod cli;
+mod file;
 mod serve;
 mod values;
 
 pub use cli::{BenchCommand, Cli, Command, LogFormat, MemoryBackendKind, ServeArgs};
+pub use file::with_config_file;
 pub use serve::ConfigError;
 pub use values::{parse_socket_addr, ByteSize, ByteSizeError, PeerListen};

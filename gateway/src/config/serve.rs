@@ -229,6 +229,7 @@ impl Default for ServeArgs {
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9644)),
             metrics_idle_timeout_ms: 60_000,
             no_metrics: false,
+            config: None,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,
             default_partitions: 1,
