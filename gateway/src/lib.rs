@@ -23,7 +23,9 @@
 //! - [`context`]: [`GatewayContext`], the state every handler shares;
 //! - [`limits`]: what happens when a client reaches a connection limit;
 //! - [`config`]: the command line (clap tree, serve wiring, value parsers);
-//!   [`telemetry`]: the metrics; [`mod@bench`]: the load generators.
+//!   [`telemetry`]: the metrics; [`mod@bench`]: the load generators;
+//!   [`admin`]: the `topic`, `group`, `cluster` and `acl` admin tools,
+//!   Kafka clients of any broker.
 //!
 //! Bad input never panics: it becomes a Kafka error code in a response or a
 //! closed connection with a log line and a metric ([`error::CloseReason`]).
@@ -31,6 +33,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod api;
 pub mod api_support;
 pub mod bench;
