@@ -208,8 +208,16 @@ struct Described {
     state: String,
     protocol_type: String,
     protocol: String,
-    /// (member id, client id, host, assignment: topic -> partitions).
-    members: Vec<(String, String, String, BTreeMap<String, Vec<i32>>)>,
+    members: Vec<Member>,
+}
+
+/// A member of a group.
+struct Member {
+    id: String,
+    client_id: String,
+    host: String,
+    /// Topic -> partitions (consumer groups only).
+    assignment: BTreeMap<String, Vec<i32>>,
 }
 
 async fn describe_group(admin: &mut Admin, group: &str) -> Result<Described, AdminError> {
@@ -242,12 +250,12 @@ async fn describe_group(admin: &mut Admin, group: &str) -> Result<Described, Adm
                 } else {
                     BTreeMap::new()
                 };
-                (
-                    m.member_id.to_string(),
-                    m.client_id.to_string(),
-                    m.client_host.to_string(),
+                Member {
+                    id: m.member_id.to_string(),
+                    client_id: m.client_id.to_string(),
+                    host: m.client_host.to_string(),
                     assignment,
-                )
+                }
             })
             .collect(),
     })
@@ -347,12 +355,13 @@ pub async fn describe(args: DescribeArgs) -> Result<Status, AdminError> {
         group
             .members
             .iter()
-            .find(|(_, _, _, assignment)| {
-                assignment
+            .find(|member| {
+                member
+                    .assignment
                     .get(topic)
                     .is_some_and(|partitions| partitions.contains(&partition))
             })
-            .map(|(member, _, _, _)| member.clone())
+            .map(|member| member.id.clone())
     };
 
     let mut text = format!(
@@ -364,21 +373,28 @@ pub async fn describe(args: DescribeArgs) -> Result<Status, AdminError> {
     );
     let mut members_table = Table::new(&["MEMBER", "CLIENT-ID", "HOST", "ASSIGNMENT"]);
     let mut members_json = Vec::new();
-    for (member, client, host, assignment) in &group.members {
-        let cell = assignment
+    for member in &group.members {
+        let cell = member
+            .assignment
             .iter()
             .map(|(topic, partitions)| format!("{topic}:{}", super::output::ids(partitions)))
             .collect::<Vec<_>>()
             .join(" ");
-        members_table.row(vec![member.clone(), client.clone(), host.clone(), cell]);
+        members_table.row(vec![
+            member.id.clone(),
+            member.client_id.clone(),
+            member.host.clone(),
+            cell,
+        ]);
         members_json.push(obj([
-            ("member_id", Json::from(member.as_str())),
-            ("client_id", Json::from(client.as_str())),
-            ("host", Json::from(host.as_str())),
+            ("member_id", Json::from(member.id.as_str())),
+            ("client_id", Json::from(member.client_id.as_str())),
+            ("host", Json::from(member.host.as_str())),
             (
                 "assignment",
                 Json::Arr(
-                    assignment
+                    member
+                        .assignment
                         .iter()
                         .map(|(topic, partitions)| {
                             obj([
