@@ -365,46 +365,56 @@ pub async fn create(args: CreateArgs) -> Result<Status, AdminError> {
     Ok(Status::Done)
 }
 
-/// The wire fields of a filter: (resource type, name, pattern, principal,
-/// host, operation, permission).
-type WireFilter = (
-    i8,
-    Option<StrBytes>,
-    i8,
-    Option<StrBytes>,
-    Option<StrBytes>,
-    i8,
-    i8,
-);
+/// A filter's seven wire fields (DescribeAclsRequest and DeleteAclsFilter
+/// name them alike but are different types).
+struct WireFilter {
+    resource_type: i8,
+    name: Option<StrBytes>,
+    pattern: i8,
+    principal: Option<StrBytes>,
+    host: Option<StrBytes>,
+    operation: i8,
+    permission: i8,
+}
 
 fn wire_filter(args: &FilterArgs) -> WireFilter {
     let (resource_type, name) = match args.resource.resource() {
         Some((kind, name)) => (kind.code(), Some(text(&name))),
         None => (ResourceType::Any.code(), None),
     };
-    (
+    WireFilter {
         resource_type,
         name,
-        args.pattern
+        pattern: args
+            .pattern
             .map_or(PatternType::Any, PatternArg::pattern)
             .code(),
-        args.principal.as_deref().map(text),
-        args.host.as_deref().map(text),
-        args.operation
+        principal: args.principal.as_deref().map(text),
+        host: args.host.as_deref().map(text),
+        operation: args
+            .operation
             .map_or(AclOperation::Any, OperationArg::operation)
             .code(),
-        if args.deny {
+        permission: if args.deny {
             Permission::Deny
         } else {
             Permission::Any
         }
         .code(),
-    )
+    }
 }
 
 /// `acl list`.
 pub async fn list(args: FilterArgs) -> Result<Status, AdminError> {
-    let (resource_type, name, pattern, principal, host, operation, permission) = wire_filter(&args);
+    let WireFilter {
+        resource_type,
+        name,
+        pattern,
+        principal,
+        host,
+        operation,
+        permission,
+    } = wire_filter(&args);
     let mut admin = args.common.conn.connect().await?;
     let broker = admin.bootstrap();
     let version = broker.version(ApiKey::DescribeAcls, ACL_VERSIONS)?;
@@ -451,7 +461,15 @@ pub async fn delete(args: FilterArgs) -> Result<Status, AdminError> {
                 .into(),
         ));
     }
-    let (resource_type, name, pattern, principal, host, operation, permission) = wire_filter(&args);
+    let WireFilter {
+        resource_type,
+        name,
+        pattern,
+        principal,
+        host,
+        operation,
+        permission,
+    } = wire_filter(&args);
     let mut admin = args.common.conn.connect().await?;
     let broker = admin.bootstrap();
     let version = broker.version(ApiKey::DeleteAcls, ACL_VERSIONS)?;

@@ -141,7 +141,7 @@ fn hint(code: i16) -> Option<&'static str> {
         }
         35 => "the broker does not serve this request version",
         36 => "use `cxlkafka topic describe` to see it",
-        37 => "partition counts must be positive (add-partitions: above the current count)",
+        37 => "a partition count must be positive, and add-partitions must raise it",
         38 => "the replication factor must be between 1 and the number of brokers",
         40 => "check the key and value; `topic describe` lists the current settings",
         42 => "the broker refused the request as malformed",
