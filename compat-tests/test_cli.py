@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections import defaultdict
@@ -349,3 +350,23 @@ def test_acl_create_list_delete(start_gateway, topic_name):
     fails(gw, "acl", "delete", error="will not delete every ACL")
     fails(gw, "acl", "create", "--principal", "alice", "--operation", "read", "--cluster",
           error="TYPE:NAME")
+
+
+@pytest.mark.cluster
+def test_cluster_health_fails_while_a_broker_does_not_answer(cluster):
+    # A long lease keeps the paused gateway listed in Metadata, as a hung
+    # Kafka broker stays registered until its session expires.
+    gws = cluster(2, lease_timeout_ms=6000)
+    assert js(gws[0], "cluster", "health")["healthy"] is True
+    gws[1].signal(signal.SIGSTOP)
+    try:
+        done = cli(gws[0], "cluster", "health", "--format", "json", "--timeout-ms", "1500")
+    finally:
+        gws[1].signal(signal.SIGCONT)
+    assert done.returncode == 1, done.stderr
+    health = json.loads(done.stdout)
+    assert health["healthy"] is False
+    answers = {b["address"]: b["answers"] for b in health["brokers"]}
+    assert answers == {gws[0].bootstrap: True, gws[1].bootstrap: False}, health
+    wait_for(lambda: cli(gws[0], "cluster", "health").returncode == 0,
+             "health again once the gateway answers")
