@@ -19,7 +19,6 @@
 //! group with live members refuses the commit (their generation owns it).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,6 +42,10 @@ const FETCH_WAIT_MS: i32 = 500;
 /// Bytes per partition per fetch (Kafka returns at least one whole batch
 /// even when it is larger).
 const PARTITION_MAX_BYTES: i32 = 1 << 20;
+/// Metadata refreshes in a row while a partition's leader moves...
+const LEADER_RETRIES: u32 = 10;
+/// ...and the wait before each.
+const LEADER_BACKOFF: Duration = Duration::from_millis(300);
 /// The record format that means "the default" (`--format table`, from
 /// `CXLKAFKA_FORMAT` set for the other commands).
 const DEFAULT_FORMAT: &str = "%v\\n";
@@ -253,23 +256,37 @@ struct Reader {
     printed: u64,
 }
 
+/// What one fetch round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Records were printed (`moved`: some position advanced); `stale`:
+    /// some partition's leader moved, so Metadata must be asked again.
+    Read { moved: bool, stale: bool },
+    /// Stdout was closed (`| head`): stop without committing this round.
+    ReaderGone,
+}
+
 impl Reader {
-    /// One fetch from every leader; prints what it returns (up to
-    /// `limit` records in all). Returns whether any position moved.
+    /// One fetch from every leader; prints what it returns (up to `limit`
+    /// records in all). Positions move only once the records are written,
+    /// so a round cancelled by Ctrl-C or a closed stdout commits nothing
+    /// it did not print.
     async fn fetch_round(
         &mut self,
         admin: &mut Admin,
         limit: Option<u64>,
-    ) -> Result<bool, AdminError> {
+    ) -> Result<Round, AdminError> {
+        let mut stale = false;
         let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
         for &index in self.positions.keys() {
-            let leader = self.topic.leader(index).ok_or_else(|| AdminError::Kafka {
-                code: 5,
-                what: format!("partition {}/{index}", self.topic.name),
-                message: None,
-            })?;
-            by_leader.entry(leader).or_default().push(index);
+            match self.topic.leader(index) {
+                Some(leader) => by_leader.entry(leader).or_default().push(index),
+                None => stale = true,
+            }
         }
+        let mut positions = self.positions.clone();
+        let mut ends = self.ends.clone();
+        let mut printed = self.printed;
         let mut moved = false;
         let mut out = Vec::new();
         for (leader, indexes) in by_leader {
@@ -285,7 +302,7 @@ impl Reader {
                             .map(|&index| {
                                 FetchPartition::default()
                                     .with_partition(index)
-                                    .with_fetch_offset(self.positions[&index])
+                                    .with_fetch_offset(positions[&index])
                                     .with_partition_max_bytes(PARTITION_MAX_BYTES)
                             })
                             .collect(),
@@ -298,14 +315,19 @@ impl Reader {
             })?;
             for answer in response.responses.iter().flat_map(|t| &t.partitions) {
                 let index = answer.partition_index;
+                // LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER: ask again
+                // where the partition lives.
+                if matches!(answer.error_code, 5 | 6) {
+                    stale = true;
+                    continue;
+                }
+                let Some(position) = positions.get_mut(&index) else {
+                    continue; // not asked for
+                };
                 AdminError::check(answer.error_code, || {
-                    format!(
-                        "fetch of {}/{index} at offset {}",
-                        self.topic.name,
-                        self.positions.get(&index).copied().unwrap_or(-1)
-                    )
+                    format!("fetch of {}/{index} at offset {position}", self.topic.name)
                 })?;
-                self.ends.insert(index, answer.high_watermark);
+                ends.insert(index, answer.high_watermark);
                 let Some(set) = answer.records.clone() else {
                     continue;
                 };
@@ -317,12 +339,11 @@ impl Reader {
                         ))
                     })?;
                     for record in &decoded.records {
-                        let position = self.positions.entry(index).or_default();
                         // A batch is returned whole: skip what was read.
                         if record.offset < *position {
                             continue;
                         }
-                        if limit.is_some_and(|limit| self.printed >= limit) {
+                        if limit.is_some_and(|limit| printed >= limit) {
                             break;
                         }
                         *position = record.offset + 1;
@@ -342,17 +363,18 @@ impl Reader {
                             },
                             &mut out,
                         );
-                        self.printed += 1;
+                        printed += 1;
                     }
                 }
             }
         }
-        let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(&out)
-            .and_then(|()| stdout.flush())
-            .map_err(|e| AdminError::Other(format!("writing stdout: {e}")))?;
-        Ok(moved)
+        if !out.is_empty() && !super::write_stdout(&out)? {
+            return Ok(Round::ReaderGone);
+        }
+        self.positions = positions;
+        self.ends = ends;
+        self.printed = printed;
+        Ok(Round::Read { moved, stale })
     }
 
     /// Whether every partition read is at the end its last fetch reported.
@@ -391,6 +413,7 @@ pub async fn run(args: ConsumeArgs) -> Result<Status, AdminError> {
         printed: 0,
     };
     let mut committed = reader.positions.clone();
+    let mut stale_rounds = 0;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -399,18 +422,36 @@ pub async fn run(args: ConsumeArgs) -> Result<Status, AdminError> {
         {
             break;
         }
-        let moved = tokio::select! {
-            moved = reader.fetch_round(&mut admin, args.count) => moved?,
+        let round = tokio::select! {
+            round = reader.fetch_round(&mut admin, args.count) => round?,
             _ = &mut ctrl_c => break,
+        };
+        let Round::Read { moved, stale } = round else {
+            break; // stdout closed
         };
         if moved {
             if let Some(group_id) = &args.group {
                 commit_moved(&mut admin, group_id, &reader, &mut committed).await?;
             }
-        } else if !args.exit_at_end {
-            // Nothing new: the broker already waited FETCH_WAIT_MS; a
-            // broker that answers at once must not be spun on.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if stale {
+            stale_rounds += 1;
+            if stale_rounds > LEADER_RETRIES {
+                return Err(AdminError::Kafka {
+                    code: 5,
+                    what: format!("a partition of {} (its leader kept moving)", args.name),
+                    message: None,
+                });
+            }
+            tokio::time::sleep(LEADER_BACKOFF).await;
+            reader.topic = layout::topic(&mut admin, &args.name).await?;
+        } else {
+            stale_rounds = 0;
+            if !moved && !args.exit_at_end {
+                // Nothing new: the broker already waited FETCH_WAIT_MS; a
+                // broker that answers at once must not be spun on.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
     if let Some(group_id) = &args.group {

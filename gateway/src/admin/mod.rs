@@ -196,7 +196,21 @@ pub async fn run(command: AdminCommand) -> Result<Status, AdminError> {
 
 /// Prints a report in `format` on stdout.
 pub fn print(format: Format, report: &output::Report) {
-    print!("{}", report.render(format));
+    // A reader that went away (`| head`) is not an error worth a word.
+    let _ = write_stdout(report.render(format).as_bytes());
+}
+
+/// Writes to stdout without `print!`'s panic when stdout is closed;
+/// `Ok(false)` when the reader went away (a broken pipe), so a command
+/// stops as if it had been asked to.
+pub fn write_stdout(bytes: &[u8]) -> Result<bool, AdminError> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(error) => Err(AdminError::Other(format!("writing stdout: {error}"))),
+    }
 }
 
 /// Parses `key=value` (a config or a `--set`).

@@ -35,6 +35,11 @@ const BATCH_RECORDS: usize = 1000;
 /// 1 MiB `message.max.bytes`).
 const BATCH_BYTES: usize = 512 * 1024;
 
+/// Sends of one batch while its partition's leader moves...
+const LEADER_RETRIES: u32 = 5;
+/// ...and the wait before asking Metadata where it went.
+const LEADER_BACKOFF: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// `--acks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Acks {
@@ -69,7 +74,8 @@ pub struct ProduceArgs {
         short = 'K',
         long,
         env = "CXLKAFKA_TOPIC_KEY_SEPARATOR",
-        value_name = "SEP"
+        value_name = "SEP",
+        value_parser = non_empty
     )]
     pub key_separator: Option<String>,
     /// Send every record to this partition instead of partitioning.
@@ -126,11 +132,25 @@ pub fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
     (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
 }
 
-/// Splits a line into key and value at the first `separator`.
-pub fn split_line<'a>(line: &'a str, separator: Option<&str>) -> (Option<&'a str>, &'a str) {
-    match separator.and_then(|sep| line.split_once(sep)) {
-        Some((key, value)) => (Some(key), value),
+/// Splits a line into key and value at the first `separator` (bytes: a
+/// line need not be UTF-8).
+pub fn split_line<'a>(line: &'a [u8], separator: Option<&[u8]>) -> (Option<&'a [u8]>, &'a [u8]) {
+    let at = separator.filter(|sep| !sep.is_empty()).and_then(|sep| {
+        line.windows(sep.len())
+            .position(|window| window == sep)
+            .map(|at| (at, sep.len()))
+    });
+    match at {
+        Some((at, length)) => (Some(&line[..at]), &line[at + length..]),
         None => (None, line),
+    }
+}
+
+fn non_empty(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("the separator must not be empty".into())
+    } else {
+        Ok(text.to_owned())
     }
 }
 
@@ -154,68 +174,107 @@ struct Producer {
 
 impl Producer {
     /// Sends the pending records of `partitions`: one request per leader,
-    /// one batch per partition.
+    /// one batch per partition. A partition whose leader moved (no leader,
+    /// LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER: nothing was written)
+    /// is sent again to its new leader after a Metadata refresh.
     async fn flush(&mut self, partitions: &[i32]) -> Result<(), AdminError> {
-        let mut by_leader: BTreeMap<i32, Vec<(i32, Bytes, u64)>> = BTreeMap::new();
+        let mut batches: BTreeMap<i32, (Bytes, u64)> = BTreeMap::new();
         for &index in partitions {
             let Some(pending) = self.pending.remove(&index) else {
                 continue;
             };
-            if pending.records.is_empty() {
-                continue;
+            if !pending.records.is_empty() {
+                let count = pending.records.len() as u64;
+                batches.insert(index, (encode_batch(&pending.records)?, count));
             }
-            let leader = self.topic.leader(index).ok_or_else(|| AdminError::Kafka {
-                code: 5,
-                what: format!("partition {}/{index}", self.topic.name),
-                message: None,
-            })?;
-            let count = pending.records.len() as u64;
-            by_leader.entry(leader).or_default().push((
-                index,
-                encode_batch(&pending.records)?,
-                count,
-            ));
         }
-        for (leader, batches) in by_leader {
-            let request = ProduceRequest::default()
-                .with_acks(self.acks.code())
-                .with_timeout_ms(self.timeout_ms)
-                .with_topic_data(vec![TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_string(self.topic.name.clone())))
-                    .with_partition_data(
-                        batches
-                            .iter()
-                            .map(|(index, batch, _)| {
-                                PartitionProduceData::default()
-                                    .with_index(*index)
-                                    .with_records(Some(batch.clone()))
-                            })
-                            .collect(),
-                    )]);
-            let broker = self.admin.broker(leader).await?;
-            let version = broker.version(ApiKey::Produce, PRODUCE)?;
-            if self.acks == Acks::None {
-                broker.send(ApiKey::Produce, version, &request).await?;
-            } else {
-                let response: ProduceResponse =
-                    broker.call(ApiKey::Produce, version, &request).await?;
-                for answer in response
-                    .responses
-                    .iter()
-                    .flat_map(|t| &t.partition_responses)
-                {
-                    AdminError::check_with(
-                        answer.error_code,
-                        || format!("producing to {}/{}", self.topic.name, answer.index),
-                        answer.error_message.as_ref(),
-                    )?;
+        for attempt in 1..=LEADER_RETRIES {
+            let last = attempt == LEADER_RETRIES;
+            let mut retry = BTreeMap::new();
+            let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+            for &index in batches.keys() {
+                match self.topic.leader(index) {
+                    Some(leader) => by_leader.entry(leader).or_default().push(index),
+                    None if !last => {
+                        retry.insert(index, batches[&index].clone());
+                    }
+                    None => {
+                        AdminError::check(5, || format!("partition {}/{index}", self.topic.name))?
+                    }
                 }
             }
-            for (index, _, count) in batches {
-                *self.sent.entry(index).or_default() += count;
+            for (leader, indexes) in by_leader {
+                let answers = self.send(leader, &indexes, &batches).await?;
+                for (index, code, message) in answers {
+                    if matches!(code, 5 | 6) && !last {
+                        retry.insert(index, batches[&index].clone());
+                        continue;
+                    }
+                    AdminError::check_with(
+                        code,
+                        || format!("producing to {}/{index}", self.topic.name),
+                        message.as_ref(),
+                    )?;
+                    *self.sent.entry(index).or_default() += batches[&index].1;
+                }
             }
+            if retry.is_empty() {
+                break;
+            }
+            tokio::time::sleep(LEADER_BACKOFF).await;
+            self.topic = layout::topic(&mut self.admin, &self.topic.name.clone()).await?;
+            batches = retry;
         }
         Ok(())
+    }
+
+    /// One Produce request to `leader` with the batches of `indexes`;
+    /// returns each partition's (index, error code, message); with
+    /// acks=0, success for every one (no answer comes).
+    async fn send(
+        &mut self,
+        leader: i32,
+        indexes: &[i32],
+        batches: &BTreeMap<i32, (Bytes, u64)>,
+    ) -> Result<Vec<(i32, i16, Option<StrBytes>)>, AdminError> {
+        let request = ProduceRequest::default()
+            .with_acks(self.acks.code())
+            .with_timeout_ms(self.timeout_ms)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(self.topic.name.clone())))
+                .with_partition_data(
+                    indexes
+                        .iter()
+                        .map(|&index| {
+                            PartitionProduceData::default()
+                                .with_index(index)
+                                .with_records(Some(batches[&index].0.clone()))
+                        })
+                        .collect(),
+                )]);
+        let broker = self.admin.broker(leader).await?;
+        let version = broker.version(ApiKey::Produce, PRODUCE)?;
+        if self.acks == Acks::None {
+            broker.send(ApiKey::Produce, version, &request).await?;
+            return Ok(indexes.iter().map(|&index| (index, 0, None)).collect());
+        }
+        let response: ProduceResponse = broker.call(ApiKey::Produce, version, &request).await?;
+        let answers: Vec<(i32, i16, Option<StrBytes>)> = response
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .map(|a| (a.index, a.error_code, a.error_message.clone()))
+            .collect();
+        if let Some(missing) = indexes
+            .iter()
+            .find(|index| !answers.iter().any(|(answered, _, _)| answered == *index))
+        {
+            return Err(AdminError::Other(format!(
+                "Produce did not answer for {}/{missing}",
+                self.topic.name
+            )));
+        }
+        Ok(answers)
     }
 }
 
@@ -294,22 +353,33 @@ pub async fn run(args: ProduceArgs) -> Result<Status, AdminError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.subsec_nanos() as i32 & 0x7fff_ffff)
         % count;
-    let stdin = std::io::stdin();
+    let separator = args.key_separator.as_deref().map(str::as_bytes);
     // Lines are read blocking: this runtime runs nothing else meanwhile,
     // and a request in flight is always awaited before the next read.
-    for line in stdin.lock().lines() {
-        let line = line.map_err(|e| AdminError::Other(format!("reading stdin: {e}")))?;
-        let (key, value) = split_line(&line, args.key_separator.as_deref());
+    let mut input = std::io::stdin().lock();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| AdminError::Other(format!("reading stdin: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let (key, value) = split_line(&line, separator);
         let partition = match (args.partition, key) {
             (Some(partition), _) => partition,
-            (None, Some(key)) => partition_for_key(key.as_bytes(), count),
+            (None, Some(key)) => partition_for_key(key, count),
             (None, None) => sticky,
         };
         let pending = producer.pending.entry(partition).or_default();
-        pending.bytes += value.len() + key.map_or(0, str::len);
+        pending.bytes += value.len() + key.map_or(0, <[u8]>::len);
         pending.records.push((
-            key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
-            Bytes::copy_from_slice(value.as_bytes()),
+            key.map(Bytes::copy_from_slice),
+            Bytes::copy_from_slice(value),
         ));
         if pending.records.len() >= BATCH_RECORDS || pending.bytes >= BATCH_BYTES {
             producer.flush(&[partition]).await?;
@@ -395,10 +465,20 @@ mod tests {
 
     #[test]
     fn lines_split_at_the_first_separator() {
-        assert_eq!(split_line("k:v:w", Some(":")), (Some("k"), "v:w"));
-        assert_eq!(split_line("no-sep", Some(":")), (None, "no-sep"));
-        assert_eq!(split_line("k:v", None), (None, "k:v"));
-        assert_eq!(split_line(":v", Some(":")), (Some(""), "v"));
+        let split = |line: &'static str, sep: Option<&'static str>| {
+            split_line(line.as_bytes(), sep.map(str::as_bytes))
+        };
+        assert_eq!(split("k:v:w", Some(":")), (Some(&b"k"[..]), &b"v:w"[..]));
+        assert_eq!(split("no-sep", Some(":")), (None, &b"no-sep"[..]));
+        assert_eq!(split("k:v", None), (None, &b"k:v"[..]));
+        assert_eq!(split(":v", Some(":")), (Some(&b""[..]), &b"v"[..]));
+        assert_eq!(split("k::v", Some("::")), (Some(&b"k"[..]), &b"v"[..]));
+        let binary = split_line(b"k\xff\xfev", Some(b"\xff\xfe"));
+        assert_eq!(
+            binary,
+            (Some(&b"k"[..]), &b"v"[..]),
+            "lines need not be UTF-8"
+        );
     }
 
     #[test]
