@@ -153,6 +153,26 @@ fn hint(code: i16) -> Option<&'static str> {
     })
 }
 
+/// The newest version in both `ours` and `theirs` (the broker's advertised
+/// range, `None` when it does not serve the API); why not, otherwise.
+pub fn pick_version(
+    api: ApiKey,
+    ours: (i16, i16),
+    theirs: Option<(i16, i16)>,
+) -> Result<i16, String> {
+    let Some((min, max)) = theirs else {
+        return Err(format!("does not serve {api:?}"));
+    };
+    let version = ours.1.min(max);
+    if version < ours.0.max(min) {
+        return Err(format!(
+            "serves {api:?} v{min}..v{max}; this tool speaks v{}..v{}",
+            ours.0, ours.1
+        ));
+    }
+    Ok(version)
+}
+
 /// One connection to a broker, with the versions it serves.
 pub struct Broker {
     conn: Conn,
@@ -203,20 +223,8 @@ impl Broker {
 
     /// The newest version of `api` in both `ours` and the broker's range.
     pub fn version(&self, api: ApiKey, ours: (i16, i16)) -> Result<i16, AdminError> {
-        let Some(&(min, max)) = self.versions.get(&(api as i16)) else {
-            return Err(AdminError::Other(format!(
-                "the broker at {} does not serve {api:?}",
-                self.addr
-            )));
-        };
-        let version = ours.1.min(max);
-        if version < ours.0.max(min) {
-            return Err(AdminError::Other(format!(
-                "the broker at {} serves {api:?} v{min}..v{max}; this tool speaks v{}..v{}",
-                self.addr, ours.0, ours.1
-            )));
-        }
-        Ok(version)
+        pick_version(api, ours, self.versions.get(&(api as i16)).copied())
+            .map_err(|reason| AdminError::Other(format!("the broker at {} {reason}", self.addr)))
     }
 
     /// Whether the broker serves `api` at all.
@@ -403,6 +411,22 @@ mod tests {
         assert_eq!(error_name(68), "NON_EMPTY_GROUP");
         assert_eq!(error_name(17), "INVALID_TOPIC_EXCEPTION");
         assert_eq!(error_name(30000), "UNKNOWN_ERROR_CODE_30000");
+    }
+
+    #[test]
+    fn the_version_is_the_newest_both_sides_speak() {
+        let fetch = ApiKey::Fetch;
+        assert_eq!(pick_version(fetch, (4, 12), Some((0, 17))), Ok(12));
+        assert_eq!(pick_version(fetch, (4, 12), Some((4, 8))), Ok(8));
+        assert_eq!(pick_version(fetch, (4, 12), Some((4, 4))), Ok(4));
+        assert!(pick_version(fetch, (4, 12), Some((0, 3)))
+            .unwrap_err()
+            .contains("v0..v3; this tool speaks v4..v12"));
+        assert!(pick_version(fetch, (4, 12), Some((13, 17))).is_err());
+        assert_eq!(
+            pick_version(fetch, (4, 12), None),
+            Err("does not serve Fetch".into())
+        );
     }
 
     #[test]

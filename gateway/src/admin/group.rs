@@ -31,6 +31,16 @@ const OFFSET_FETCH: (i16, i16) = (2, 7);
 /// OffsetCommit v2..v8: the classic (generation-based) commit.
 const OFFSET_COMMIT: (i16, i16) = (2, 8);
 const DELETE_GROUPS: (i16, i16) = (0, 2);
+/// Tries of a group request while its coordinator moves or loads...
+const COORDINATOR_RETRIES: u32 = 5;
+/// ...and the wait before asking FindCoordinator again.
+const COORDINATOR_BACKOFF: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR:
+/// ask FindCoordinator again and retry.
+fn coordinator_moved(code: i16) -> bool {
+    matches!(code, 14..=16)
+}
 
 /// Flags of `group list`.
 #[derive(Debug, Clone, Args)]
@@ -127,8 +137,6 @@ pub async fn commit(
     topic: &str,
     offsets: &BTreeMap<i32, i64>,
 ) -> Result<(), AdminError> {
-    let broker = admin.coordinator(group).await?;
-    let version = broker.version(ApiKey::OffsetCommit, OFFSET_COMMIT)?;
     let request = OffsetCommitRequest::default()
         .with_group_id(group_id(group))
         .with_generation_id_or_member_epoch(-1)
@@ -144,17 +152,31 @@ pub async fn commit(
                     })
                     .collect(),
             )]);
-    let response: OffsetCommitResponse =
-        broker.call(ApiKey::OffsetCommit, version, &request).await?;
-    for topic_answer in &response.topics {
-        for answer in &topic_answer.partitions {
+    for attempt in 1..=COORDINATOR_RETRIES {
+        let broker = admin.coordinator(group).await?;
+        let version = broker.version(ApiKey::OffsetCommit, OFFSET_COMMIT)?;
+        let response: OffsetCommitResponse =
+            broker.call(ApiKey::OffsetCommit, version, &request).await?;
+        let answers: Vec<_> = response
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(move |p| (&t.name.0, p)))
+            .collect();
+        if attempt < COORDINATOR_RETRIES
+            && answers.iter().any(|(_, p)| coordinator_moved(p.error_code))
+        {
+            tokio::time::sleep(COORDINATOR_BACKOFF).await;
+            continue;
+        }
+        for (name, answer) in answers {
             AdminError::check(answer.error_code, || {
                 format!(
-                    "committing {}/{} for group {group:?}",
-                    topic_answer.name.0, answer.partition_index
+                    "committing {name}/{} for group {group:?}",
+                    answer.partition_index
                 )
             })?;
         }
+        break;
     }
     Ok(())
 }
@@ -167,8 +189,6 @@ pub async fn fetch_committed(
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<BTreeMap<(String, i32), i64>, AdminError> {
-    let broker = admin.coordinator(group).await?;
-    let version = broker.version(ApiKey::OffsetFetch, OFFSET_FETCH)?;
     let request = OffsetFetchRequest::default()
         .with_group_id(group_id(group))
         .with_topics(topics.map(|topics| {
@@ -181,7 +201,19 @@ pub async fn fetch_committed(
                 })
                 .collect()
         }));
-    let response: OffsetFetchResponse = broker.call(ApiKey::OffsetFetch, version, &request).await?;
+    let mut attempt = 0;
+    let response = loop {
+        attempt += 1;
+        let broker = admin.coordinator(group).await?;
+        let version = broker.version(ApiKey::OffsetFetch, OFFSET_FETCH)?;
+        let response: OffsetFetchResponse =
+            broker.call(ApiKey::OffsetFetch, version, &request).await?;
+        if attempt < COORDINATOR_RETRIES && coordinator_moved(response.error_code) {
+            tokio::time::sleep(COORDINATOR_BACKOFF).await;
+            continue;
+        }
+        break response;
+    };
     AdminError::check(response.error_code, || {
         format!("committed offsets of group {group:?}")
     })?;
@@ -221,16 +253,26 @@ struct Member {
 }
 
 async fn describe_group(admin: &mut Admin, group: &str) -> Result<Described, AdminError> {
-    let broker = admin.coordinator(group).await?;
-    let version = broker.version(ApiKey::DescribeGroups, DESCRIBE_GROUPS)?;
     let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
-    let response: DescribeGroupsResponse = broker
-        .call(ApiKey::DescribeGroups, version, &request)
-        .await?;
-    let described = response
-        .groups
-        .first()
-        .ok_or_else(|| AdminError::Other("DescribeGroups answered no group".into()))?;
+    let mut attempt = 0;
+    let described = loop {
+        attempt += 1;
+        let broker = admin.coordinator(group).await?;
+        let version = broker.version(ApiKey::DescribeGroups, DESCRIBE_GROUPS)?;
+        let response: DescribeGroupsResponse = broker
+            .call(ApiKey::DescribeGroups, version, &request)
+            .await?;
+        let described = response
+            .groups
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdminError::Other("DescribeGroups answered no group".into()))?;
+        if attempt < COORDINATOR_RETRIES && coordinator_moved(described.error_code) {
+            tokio::time::sleep(COORDINATOR_BACKOFF).await;
+            continue;
+        }
+        break described;
+    };
     AdminError::check_with(
         described.error_code,
         || format!("group {group:?}"),
@@ -576,13 +618,25 @@ pub async fn delete(args: DeleteArgs) -> Result<Status, AdminError> {
 }
 
 async fn delete_one(admin: &mut Admin, name: &str) -> Result<(), AdminError> {
-    let broker = admin.coordinator(name).await?;
-    let version = broker.version(ApiKey::DeleteGroups, DELETE_GROUPS)?;
     let request = DeleteGroupsRequest::default().with_groups_names(vec![group_id(name)]);
-    let response: DeleteGroupsResponse =
-        broker.call(ApiKey::DeleteGroups, version, &request).await?;
-    for result in &response.results {
-        AdminError::check(result.error_code, || format!("group {name:?}"))?;
+    for attempt in 1..=COORDINATOR_RETRIES {
+        let broker = admin.coordinator(name).await?;
+        let version = broker.version(ApiKey::DeleteGroups, DELETE_GROUPS)?;
+        let response: DeleteGroupsResponse =
+            broker.call(ApiKey::DeleteGroups, version, &request).await?;
+        if attempt < COORDINATOR_RETRIES
+            && response
+                .results
+                .iter()
+                .any(|r| coordinator_moved(r.error_code))
+        {
+            tokio::time::sleep(COORDINATOR_BACKOFF).await;
+            continue;
+        }
+        for result in &response.results {
+            AdminError::check(result.error_code, || format!("group {name:?}"))?;
+        }
+        break;
     }
     Ok(())
 }
