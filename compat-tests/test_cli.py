@@ -370,3 +370,32 @@ def test_cluster_health_fails_while_a_broker_does_not_answer(cluster):
     assert answers == {gws[0].bootstrap: True, gws[1].bootstrap: False}, health
     wait_for(lambda: cli(gws[0], "cluster", "health").returncode == 0,
              "health again once the gateway answers")
+
+
+def test_offsets_interoperate_with_a_kafka_consumer(start_gateway, topic_name):
+    """A group the CLI seeks is read from there by librdkafka, and what
+    librdkafka commits is what `group describe` reports."""
+    gw = start_gateway(group_initial_rebalance_delay_ms=0)
+    ok(gw, "topic", "create", topic_name, "--partitions", "1")
+    ok(gw, "topic", "produce", topic_name, stdin="".join(f"m{i}\n" for i in range(10)))
+    group = f"{topic_name}-interop"
+    js(gw, "group", "seek", group, "--topic", topic_name, "--to", "offset:7")
+
+    consumer = Consumer({"bootstrap.servers": gw.bootstrap, "group.id": group,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    try:
+        consumer.subscribe([topic_name])
+        got = []
+        deadline = time.monotonic() + 30
+        while len(got) < 3 and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                got.append((msg.offset(), msg.value().decode()))
+        assert got == [(7, "m7"), (8, "m8"), (9, "m9")]
+        consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+
+    g = js(gw, "group", "describe", group)
+    assert [(o["partition"], o["committed_offset"], o["log_end_offset"], o["lag"])
+            for o in g["offsets"]] == [(0, 10, 10, 0)]
