@@ -61,7 +61,7 @@ pub struct ConsumeArgs {
     pub group: Option<String>,
     /// Start at the log start (where the group has no committed offset).
     #[arg(long, env = "CXLKAFKA_TOPIC_FROM_BEGINNING", default_value_t = false,
-          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true,
           conflicts_with = "offset")]
     pub from_beginning: bool,
     /// Start at this offset on every partition read.
@@ -78,7 +78,7 @@ pub struct ConsumeArgs {
     pub count: Option<u64>,
     /// Stop once every partition read is at its end (kcat -e).
     #[arg(short = 'e', long, env = "CXLKAFKA_TOPIC_EXIT_AT_END", default_value_t = false,
-          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub exit_at_end: bool,
     /// How to print each record: a format string (%t topic, %p partition,
     /// %o offset, %T timestamp in ms, %k key, %v value, %% a percent

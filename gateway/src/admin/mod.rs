@@ -303,4 +303,22 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["cxlkafka", "topic", "list", "--timeout-ms", "0"]).is_err());
     }
+
+    /// Switches take a value only after `=`, so `--from-beginning orders`
+    /// reads topic orders rather than failing to parse "orders" as a bool.
+    #[test]
+    fn switches_before_a_topic_name_stay_switches() {
+        let parse = |argv: &[&str]| {
+            let argv = ["cxlkafka", "topic", "consume"].iter().chain(argv).copied();
+            match Cli::try_parse_from(argv).expect("parses").command {
+                Command::Topic(TopicCommand::Consume(args)) => args,
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        let args = parse(&["--from-beginning", "-e", "orders"]);
+        assert_eq!(args.name, "orders");
+        assert!(args.from_beginning && args.exit_at_end);
+        let args = parse(&["--from-beginning=false", "orders"]);
+        assert!(!args.from_beginning && !args.exit_at_end);
+    }
 }

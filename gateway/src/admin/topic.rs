@@ -74,7 +74,7 @@ pub struct CreateArgs {
 pub struct ListArgs {
     /// Include internal topics (`__consumer_offsets`, `__cxlkafka_order`).
     #[arg(long, env = "CXLKAFKA_TOPIC_INTERNAL", default_value_t = false, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub internal: bool,
     /// Bootstrap, timeout and output flags.
     #[command(flatten)]
