@@ -37,7 +37,8 @@ use super::{ConnArgs, Status};
 /// Fetch: v4 is the oldest Kafka 4 serves; v12 the newest that names
 /// topics (v13 uses ids).
 const FETCH: (i16, i16) = (4, 12);
-/// How long a fetch waits at the broker for records to arrive.
+/// How long a fetch waits at the broker for records to arrive (at most
+/// half of --timeout-ms, so the answer comes within the request bound).
 const FETCH_WAIT_MS: i32 = 500;
 /// Bytes per partition per fetch (Kafka returns at least one whole batch
 /// even when it is larger).
@@ -254,6 +255,8 @@ struct Reader {
     ends: BTreeMap<i32, i64>,
     format: RecordFormat,
     printed: u64,
+    /// Fetch's max_wait_ms.
+    fetch_wait_ms: i32,
 }
 
 /// What one fetch round did.
@@ -292,7 +295,7 @@ impl Reader {
         for (leader, indexes) in by_leader {
             let request = FetchRequest::default()
                 .with_replica_id(BrokerId(-1))
-                .with_max_wait_ms(FETCH_WAIT_MS)
+                .with_max_wait_ms(self.fetch_wait_ms)
                 .with_min_bytes(1)
                 .with_topics(vec![FetchTopic::default()
                     .with_topic(TopicName(StrBytes::from_string(self.topic.name.clone())))
@@ -411,6 +414,7 @@ pub async fn run(args: ConsumeArgs) -> Result<Status, AdminError> {
         ends: BTreeMap::new(),
         format,
         printed: 0,
+        fetch_wait_ms: FETCH_WAIT_MS.min(args.conn.timeout_ms_i32() / 2),
     };
     let mut committed = reader.positions.clone();
     let mut stale_rounds = 0;
