@@ -24,7 +24,8 @@
 //! - [`limits`]: what happens when a client reaches a connection limit;
 //! - [`config`]: the command line (clap tree, serve wiring, value parsers);
 //!   [`telemetry`]: the metrics, [`partition_metrics`] the per-partition
-//!   gauges; [`mod@bench`]: the load generators.
+//!   gauges; [`mod@bench`]: the load generators; [`admin`]: the `topic`,
+//!   `group`, `cluster` and `acl` admin tools, Kafka clients of any broker.
 //!
 //! Bad input never panics: it becomes a Kafka error code in a response or a
 //! closed connection with a log line and a metric ([`error::CloseReason`]).
@@ -32,6 +33,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod api;
 pub mod api_support;
 pub mod bench;

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cxlkafka_gateway::admin::{self, AdminCommand};
 use cxlkafka_gateway::bench;
 use cxlkafka_gateway::cluster::EXIT_REGION_LOST;
 use cxlkafka_gateway::config::{
@@ -27,6 +28,30 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_serve(args),
         Command::Bench(command) => run_bench(command),
         Command::User(command) => run_user(command),
+        Command::Topic(command) => run_admin(AdminCommand::Topic(command)),
+        Command::Group(command) => run_admin(AdminCommand::Group(command)),
+        Command::Cluster(command) => run_admin(AdminCommand::Cluster(command)),
+        Command::Acl(command) => run_admin(AdminCommand::Acl(command)),
+    }
+}
+
+/// Runs `topic`, `group`, `cluster` or `acl`: results on stdout, the error
+/// (Kafka's name and what to do) on stderr with exit status 1.
+fn run_admin(command: AdminCommand) -> ExitCode {
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            admin::AdminError::Other(format!("cannot start the async runtime: {error}"))
+        })
+        .and_then(|runtime| runtime.block_on(admin::run(command)));
+    match outcome {
+        Ok(admin::Status::Done) => ExitCode::SUCCESS,
+        Ok(admin::Status::Failed) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("cxlkafka: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -37,11 +37,23 @@ pub fn frame(
     correlation_id: i32,
     body: &impl Encodable,
 ) -> Result<BytesMut, String> {
+    frame_as(CLIENT_ID, api, version, correlation_id, body)
+}
+
+/// A request frame naming `client_id` (brokers show it in DescribeGroups
+/// and their request logs, so each tool names itself).
+pub fn frame_as(
+    client_id: &'static str,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &impl Encodable,
+) -> Result<BytesMut, String> {
     let header = RequestHeader::default()
         .with_request_api_key(api as i16)
         .with_request_api_version(version)
         .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+        .with_client_id(Some(StrBytes::from_static_str(client_id)));
     let header_version = api.request_header_version(version);
     let size = header
         .compute_size(header_version)
@@ -91,6 +103,7 @@ pub struct Conn {
     reader: FrameReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     next_correlation_id: i32,
+    client_id: &'static str,
 }
 
 impl Conn {
@@ -105,7 +118,14 @@ impl Conn {
             reader: FrameReader::new(read, MAX_RESPONSE_BYTES),
             writer,
             next_correlation_id: 1,
+            client_id: CLIENT_ID,
         })
+    }
+
+    /// Names the client in every request from now on.
+    pub fn with_client_id(mut self, client_id: &'static str) -> Self {
+        self.client_id = client_id;
+        self
     }
 
     /// Splits into the read and write sides.
@@ -120,15 +140,27 @@ impl Conn {
         version: i16,
         body: &Req,
     ) -> Result<Resp, String> {
+        let correlation_id = self.send(api, version, body).await?;
+        let payload = read_response(&mut self.reader).await?;
+        decode_response(payload, api, version, correlation_id)
+    }
+
+    /// Sends one request without waiting for a response (a Produce with
+    /// acks=0 gets none); returns its correlation id.
+    pub async fn send<Req: Encodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: &Req,
+    ) -> Result<i32, String> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let request = frame(api, version, correlation_id, body)?;
+        let request = frame_as(self.client_id, api, version, correlation_id, body)?;
         self.writer
             .write_all(&request)
             .await
             .map_err(|e| e.to_string())?;
-        let payload = read_response(&mut self.reader).await?;
-        decode_response(payload, api, version, correlation_id)
+        Ok(correlation_id)
     }
 }
 

@@ -46,6 +46,19 @@ pub enum Command {
     /// Manage SCRAM users through a running gateway.
     #[command(subcommand)]
     User(crate::security::cli::UserCommand),
+    /// Topics: create, list, describe, alter configs, add partitions,
+    /// delete, produce, consume, trim (any Kafka-compatible broker).
+    #[command(subcommand)]
+    Topic(crate::admin::TopicCommand),
+    /// Consumer groups: list, describe (offsets and lag), seek, delete.
+    #[command(subcommand)]
+    Group(crate::admin::GroupCommand),
+    /// The cluster: brokers and controller, health check.
+    #[command(subcommand)]
+    Cluster(crate::admin::ClusterCommand),
+    /// ACLs: create, list, delete.
+    #[command(subcommand)]
+    Acl(crate::admin::AclCommand),
 }
 
 /// `cxlkafka bench ...`
