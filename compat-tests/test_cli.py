@@ -282,9 +282,8 @@ def test_group_with_members_is_described_and_not_seeked(start_gateway, topic_nam
                                                                      "cooperative-sticky")
         [member] = g["members"]
         assert member["client_id"] == "cli-test-consumer"
-        # Kafka answers "/<client ip>"; cxlkafka's JoinGroup does not record
-        # the host yet (join_group.rs), so only the field is checked.
-        assert isinstance(member["host"], str)
+        # As Kafka answers: "/<client ip>" of the member's connection.
+        assert member["host"] == f"/{gw.host}", member
         assert member["assignment"] == [{"topic": topic_name, "partitions": [0, 1]}]
         listed = {x["group"]: x for x in js(gw, "group", "list")["groups"]}
         assert listed[group]["state"] == "Stable"
