@@ -185,6 +185,21 @@ def overview() -> dict:
         panel("Gateways up (version)",
               [(f"sum by (version) (cxlkafka_build_info{{{SEL}}})", "{{version}}")],
               "short", 12, 43, w=12, kind="stat"),
+        row("Partitions", 51),
+        panel("Size by topic",
+              [(f"sum by (topic) (max by (topic, partition) (cxlkafka_partition_size_bytes{{{t}}}))",
+                "{{topic}}")],
+              "bytes", 0, 52,
+              description="Bytes of each partition's batches from its log start on, summed per "
+                          "topic (every gateway reports every partition: max over gateways)."),
+        panel("Log end offset by partition",
+              [(f"max by (topic, partition) (cxlkafka_partition_log_end_offset{{{t}}})",
+                "{{topic}} {{partition}}"),
+               (f"max by (topic, partition) (cxlkafka_partition_log_start_offset{{{t}}})",
+                "start {{topic}} {{partition}}")],
+              "short", 12, 52,
+              description="Log end and start offsets; a start moving up is retention or "
+                          "DeleteRecords."),
     ]
     return dashboard("cxlkafka-overview", "cxlkafka / Overview",
                      "Throughput, requests, latency and errors of cxlkafka gateways.",

@@ -113,3 +113,48 @@ async fn the_log_start_moves_forward_and_fetches_below_it_are_out_of_range() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn the_partition_size_gauge_grows_with_appends_and_shrinks_with_the_log_start() {
+    use cxlkafka_gateway::partition_metrics::{record_partitions, PartitionSizes};
+    let mut gateway = TestGateway::start().await;
+    let mut client = gateway.client().await;
+    create_topic(&mut client, "sized").await;
+    let stream = gateway
+        .log
+        .topic("sized")
+        .and_then(|topic| topic.stream(0))
+        .expect("partition 0");
+    let batches: Vec<_> = (0..4)
+        .map(|i| {
+            let padding = vec![b'c'; i * 100];
+            batch(&[&b"a"[..], &b"bb"[..], &padding[..]], 1, None)
+        })
+        .collect();
+    let mut sizes = PartitionSizes::default();
+    record_partitions(gateway.log.as_ref(), &mut sizes);
+    assert_eq!(sizes.bytes(stream), Some(0));
+    for records in &batches[..3] {
+        assert_eq!(produce(&mut client, "sized", 0, records.clone()).await.0, 0);
+    }
+    record_partitions(gateway.log.as_ref(), &mut sizes);
+    let first_three: u64 = batches[..3].iter().map(|b| b.len() as u64).sum();
+    assert_eq!(sizes.bytes(stream), Some(first_three));
+    // Appended since the last look: counted on top.
+    assert_eq!(
+        produce(&mut client, "sized", 0, batches[3].clone()).await.0,
+        0
+    );
+    record_partitions(gateway.log.as_ref(), &mut sizes);
+    assert_eq!(
+        sizes.bytes(stream),
+        Some(first_three + batches[3].len() as u64)
+    );
+    // Offsets 0..12 in batches of 3: a log start of 4 leaves the batches
+    // holding 3..12 (the second one on).
+    assert_eq!(delete(&mut client, "sized", &[(0, 4)]).await, vec![(0, 4)]);
+    record_partitions(gateway.log.as_ref(), &mut sizes);
+    let from_second: u64 = batches[1..].iter().map(|b| b.len() as u64).sum();
+    assert_eq!(sizes.bytes(stream), Some(from_second));
+    gateway.stop().await;
+}

@@ -210,7 +210,10 @@ async fn the_catalog_matches_the_code_and_the_scrape() {
     client.send(&api_versions_request(3, 9)).await;
     client.read_frame().await.expect("a response");
     // The partition gauges, which their reporter sets every 10 s.
-    cxlkafka_gateway::partition_metrics::record_partitions(gateway.log.as_ref());
+    cxlkafka_gateway::partition_metrics::record_partitions(
+        gateway.log.as_ref(),
+        &mut Default::default(),
+    );
     // Past a heartbeat (region gauges) and a process sample.
     sleep(telemetry::PROCESS_SAMPLE_INTERVAL + Duration::from_millis(300)).await;
 

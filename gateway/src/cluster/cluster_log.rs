@@ -96,8 +96,8 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         self.partition_offsets(stream)
     }
 
-    fn partition_bytes(&self, stream: u32) -> u64 {
-        self.partition_size_bytes(stream)
+    fn partition_bytes(&self, stream: u32, from: i64, to: i64) -> u64 {
+        self.partition_bytes_between(stream, from, to)
     }
 
     fn read(&self, stream: u32, offset: i64, max_bytes: usize) -> FetchRead {

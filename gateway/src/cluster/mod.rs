@@ -219,9 +219,10 @@ pub trait ClusterLog: Send + Sync + 'static {
     ) -> Result<Completion, AppendError>;
     /// (log start, high watermark) of a partition.
     fn offsets(&self, stream: u32) -> (i64, i64);
-    /// Bytes of the partition's batches from its log start on (Kafka's
+    /// Bytes of the partition's batches that hold offsets `from..to` (from
+    /// the log start to the high watermark: Kafka's
     /// `kafka.log:type=Log,name=Size`).
-    fn partition_bytes(&self, stream: u32) -> u64;
+    fn partition_bytes(&self, stream: u32, from: i64, to: i64) -> u64;
     /// Copies whole batches from `offset` on, up to about `max_bytes` (at
     /// least one batch when any exists). An offset past this gateway's
     /// index while the index is still applying the order log reads as no

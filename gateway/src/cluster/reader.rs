@@ -232,16 +232,19 @@ impl<B: MemoryBackend> Cluster<B> {
     }
 
     /// The log start DeleteRecords set for `stream` (0 when never moved).
-    /// Bytes of `stream`'s indexed batches from its log start on.
-    pub(super) fn partition_size_bytes(&self, stream: u32) -> u64 {
-        let log_start = self.partition_offsets(stream).0;
+    /// Bytes of `stream`'s indexed batches that hold offsets `from..to`.
+    pub(super) fn partition_bytes_between(&self, stream: u32, from: i64, to: i64) -> u64 {
         let index = lock_read(&self.index);
         let Some(partition) = index.partitions.get(&stream) else {
             return 0;
         };
+        let (first, end) = (partition.position(from), partition.position(to));
+        if first >= end {
+            return 0;
+        }
         partition
             .batches
-            .range(partition.position(log_start)..)
+            .range(first..end)
             .map(|batch| u64::from(batch.length))
             .sum()
     }

@@ -271,7 +271,7 @@ impl ClusterLog for SinkLog {
         }
     }
 
-    fn partition_bytes(&self, _stream: u32) -> u64 {
+    fn partition_bytes(&self, _stream: u32, _from: i64, _to: i64) -> u64 {
         // The sink keeps no batch.
         0
     }
