@@ -12,14 +12,12 @@
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Compression;
 
 use super::client::AdminError;
 use super::layout::{self, Topic};
@@ -278,42 +276,10 @@ impl Producer {
     }
 }
 
-/// One v2 record batch of `records` (offset deltas from 0, no producer
-/// id, the creation time now).
+/// One v2 record batch of `records` (see [`crate::bench::wire::plain_batch`]).
 fn encode_batch(records: &[(Option<Bytes>, Bytes)]) -> Result<Bytes, AdminError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(0));
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(index, (key, value))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: index as i64,
-            // The encoder keeps records in one batch while offset -
-            // sequence stays constant; the first record's -1 is the
-            // batch's "no sequence".
-            sequence: index as i32 - 1,
-            timestamp: now,
-            key: key.clone(),
-            value: Some(value.clone()),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buffer = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buffer, &records, &options)
-        .map_err(|e| AdminError::Other(format!("cannot encode a record batch: {e}")))?;
-    Ok(buffer.freeze())
+    crate::bench::wire::plain_batch(records.iter().cloned(), Compression::None)
+        .map_err(AdminError::Other)
 }
 
 /// `topic produce`.

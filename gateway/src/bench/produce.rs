@@ -23,9 +23,7 @@ use clap::{Args, ValueEnum};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Compression;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -172,39 +170,11 @@ fn encode_batch(
     pool: &Bytes,
     compression: Compression,
 ) -> Result<Bytes, String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64);
-    let records: Vec<Record> = (0..count as usize)
-        .map(|index| {
-            let start = index % (pool.len() - record_size + 1);
-            Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: index as i64,
-                // The encoder keeps records in one batch while offset -
-                // sequence stays constant; the first record's -1 is the
-                // batch's "no sequence".
-                sequence: index as i32 - 1,
-                timestamp: now,
-                key: None,
-                value: Some(pool.slice(start..start + record_size)),
-                headers: Default::default(),
-            }
-        })
-        .collect();
-    let mut buffer = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression,
-    };
-    RecordBatchEncoder::encode(&mut buffer, &records, &options).map_err(|e| e.to_string())?;
-    Ok(buffer.freeze())
+    let values = (0..count as usize).map(|index| {
+        let start = index % (pool.len() - record_size + 1);
+        (None, pool.slice(start..start + record_size))
+    });
+    wire::plain_batch(values, compression)
 }
 
 /// Prebuilt request frames: one per partition, for a full batch and for

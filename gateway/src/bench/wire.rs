@@ -13,6 +13,9 @@ use kafka_protocol::messages::{
     RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use kafka_protocol::ResponseError;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -279,4 +282,45 @@ pub async fn list_offsets(
             offset.ok_or_else(|| format!("ListOffsets did not answer for {topic}/{index}"))
         })
         .collect()
+}
+
+/// One v2 record batch of `(key, value)` records as a plain producer
+/// sends it: offset deltas from 0, no producer id or sequence, every
+/// record stamped with the creation time now. The tools' one encoder.
+pub fn plain_batch(
+    records: impl ExactSizeIterator<Item = (Option<Bytes>, Bytes)>,
+    compression: Compression,
+) -> Result<Bytes, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(0));
+    let records: Vec<Record> = records
+        .enumerate()
+        .map(|(index, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: index as i64,
+            // The encoder keeps records in one batch while offset -
+            // sequence stays constant; the first record's -1 is the
+            // batch's "no sequence".
+            sequence: index as i32 - 1,
+            timestamp: now,
+            key,
+            value: Some(value),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buffer = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buffer, &records, &options)
+        .map_err(|e| format!("cannot encode a record batch: {e}"))?;
+    Ok(buffer.freeze())
 }
