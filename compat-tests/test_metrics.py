@@ -407,8 +407,9 @@ def gauge_series(text: str, types: dict[str, str]) -> list[str]:
 
 
 def test_series_of_a_deleted_topic_and_group_leave_and_live_gauges_stay(start_gateway, topic_name):
-    """Gauges of a deleted topic and group leave the scrape after the idle
-    timeout; every other gauge is set again by its keeper and stays."""
+    """Gauges and counters of a deleted topic and group leave the scrape
+    after the idle timeout; every other gauge is set again by its keeper and
+    stays, and so does every other counter, idle or not."""
     from confluent_kafka import Consumer, Producer
     from confluent_kafka.admin import AdminClient
 
@@ -446,14 +447,19 @@ def test_series_of_a_deleted_topic_and_group_leave_and_live_gauges_stay(start_ga
     admin.delete_consumer_groups([group])[group].result(timeout=20)
     admin.delete_topics([topic_name])[topic_name].result(timeout=20)
 
+    assert sample(text, f'cxlkafka_bytes_in_total{{topic="{topic_name}"}}') > 0
     deadline = time.monotonic() + 45
     while True:
         text = scrape(gw)
-        left = [s for s in gauge_series(text, families(text)) if any(m in s for m in mine)]
+        left = [line.rsplit(" ", 1)[0] for line in text.splitlines()
+                if not line.startswith("#") and any(m in line for m in mine)]
         if not left:
             break
         assert time.monotonic() < deadline, f"series of the deleted topic and group stay: {left}"
         time.sleep(1)
+    # Counters that did not move for longer than the idle timeout stay.
+    assert sample(text, 'cxlkafka_protocol_errors_total{reason="frame_too_large"}') == 0
+    assert sample(text, 'cxlkafka_requests_total{api="Produce"}') > 0
     # Past the idle timeout: every gauge family that describes something
     # still there is in the scrape.
     after = {s.split("{")[0] for s in gauge_series(text, families(text))}

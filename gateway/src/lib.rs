@@ -24,7 +24,7 @@
 //! - [`limits`]: what happens when a client reaches a connection limit;
 //! - [`config`]: the command line (clap tree, serve wiring, value parsers);
 //!   [`telemetry`]: the metrics, [`partition_metrics`] the per-partition
-//!   gauges; [`mod@bench`]: the load generators; [`admin`]: the `topic`,
+//!   gauges, [`counter_keeper`] what keeps counters in the scrape; [`mod@bench`]: the load generators; [`admin`]: the `topic`,
 //!   `group`, `cluster` and `acl` admin tools, Kafka clients of any broker.
 //!
 //! Bad input never panics: it becomes a Kafka error code in a response or a
@@ -41,6 +41,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod context;
+pub mod counter_keeper;
 pub mod dispatch;
 pub mod error;
 pub mod groups;

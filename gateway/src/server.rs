@@ -302,6 +302,7 @@ pub async fn serve(
             .map_err(ServeError::Region)?
     };
     crate::partition_metrics::spawn(&log);
+    crate::counter_keeper::spawn(&log);
     if !args.sink {
         crate::cluster::retention::spawn(
             Arc::clone(&log),

@@ -23,6 +23,7 @@ use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 use metrics_util::MetricKindMask;
 
+use crate::counter_keeper::KeptRecorder;
 use crate::error::CloseReason;
 
 /// Requests decoded and handed to a handler, by `api`.
@@ -193,33 +194,41 @@ pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
         )
 }
 
-/// How long a gauge not set again stays in the scrape by default
+/// How long a gauge or counter not touched stays in the scrape by default
 /// (`--metrics-idle-timeout-ms`).
-pub const DEFAULT_GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Installs the global Prometheus recorder and serves `/metrics` over HTTP on
 /// `addr`.
 ///
-/// A gauge that is not set again for `gauge_idle_timeout` leaves the scrape:
-/// that is how the series of a deleted topic or group, or of a group now
-/// coordinated elsewhere, go away (the `metrics` facade cannot unregister
-/// a series). Every gauge that describes something still there is set again
-/// well within it: the heartbeat's region gauges, the replicator's and
-/// syncer's, the sequencer lease loop's, [`record_process`] (process,
-/// build and connection gauges) and the group and partition reporters
-/// (`groups::GroupRegistry::ensure_reporter`). Counters never leave.
+/// A gauge or counter that is not touched for `idle_timeout` leaves the
+/// scrape: that is how the series of a deleted topic or group, or of a
+/// group now coordinated elsewhere, go away (the `metrics` facade cannot
+/// unregister a series). Every gauge that describes something still there
+/// is set again well within it: the heartbeat's region gauges, the
+/// replicator's and syncer's, the sequencer lease loop's,
+/// [`record_process`] (process, build and connection gauges) and the group
+/// and partition reporters (`groups::GroupRegistry::ensure_reporter`,
+/// `partition_metrics`). Counters are touched by
+/// [`crate::counter_keeper`], all but those of deleted topics. Histograms
+/// never leave.
 ///
 /// Must run inside a Tokio runtime: the HTTP listener and the recorder's
 /// upkeep task are spawned onto it. Fails if the address cannot be bound or a
 /// global recorder is already installed.
-pub fn install_prometheus(
-    addr: SocketAddr,
-    gauge_idle_timeout: Duration,
-) -> Result<(), BuildError> {
-    prometheus_builder()?
-        .idle_timeout(MetricKindMask::GAUGE, Some(gauge_idle_timeout))
+pub fn install_prometheus(addr: SocketAddr, idle_timeout: Duration) -> Result<(), String> {
+    let (recorder, exporter) = prometheus_builder()
+        .map_err(|error| error.to_string())?
+        .idle_timeout(
+            MetricKindMask::GAUGE | MetricKindMask::COUNTER,
+            Some(idle_timeout),
+        )
         .with_http_listener(addr)
-        .install()?;
+        .build()
+        .map_err(|error| error.to_string())?;
+    metrics::set_global_recorder(KeptRecorder::new(recorder))
+        .map_err(|error| format!("cannot install the metrics recorder: {error}"))?;
+    tokio::spawn(exporter);
     describe();
     export_error_counters_at_zero();
     tokio::spawn(async {

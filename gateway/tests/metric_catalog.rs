@@ -189,7 +189,7 @@ async fn the_catalog_matches_the_code_and_the_scrape() {
     }
 
     let metrics_addr = free_local_addr();
-    telemetry::install_prometheus(metrics_addr, telemetry::DEFAULT_GAUGE_IDLE_TIMEOUT)
+    telemetry::install_prometheus(metrics_addr, telemetry::DEFAULT_IDLE_TIMEOUT)
         .expect("install the exporter");
     let mut gateway = TestGateway::start().await;
     let mut client = gateway.client().await;

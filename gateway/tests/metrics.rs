@@ -41,7 +41,7 @@ async fn scrape(addr: SocketAddr) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_metrics_are_exported() {
     let metrics_addr = free_local_addr();
-    telemetry::install_prometheus(metrics_addr, telemetry::DEFAULT_GAUGE_IDLE_TIMEOUT)
+    telemetry::install_prometheus(metrics_addr, telemetry::DEFAULT_IDLE_TIMEOUT)
         .expect("install the exporter");
 
     let mut gateway = TestGateway::start().await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::cluster::{SinkFetches, SinkLog};
+use crate::cluster::{ClusterLog, SinkFetches, SinkLog};
 use crate::context::AdvertisedListener;
 use crate::{telemetry, DispatchTable, GatewayContext, Server, ServerHandle};
 
@@ -33,7 +33,7 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ServerHandle, String> {
     if let Some(addr) = args.metrics_addr {
-        telemetry::install_prometheus(addr, telemetry::DEFAULT_GAUGE_IDLE_TIMEOUT)
+        telemetry::install_prometheus(addr, telemetry::DEFAULT_IDLE_TIMEOUT)
             .map_err(|e| format!("metrics on {addr}: {e}"))?;
     }
     let server = Server::bind(args.listen)
@@ -41,11 +41,14 @@ pub async fn start(
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let bound = server.local_addr();
     let advertised = AdvertisedListener::from_socket_addr(bound);
-    let log = Arc::new(SinkLog::with_fetches(
+    let log: Arc<dyn ClusterLog> = Arc::new(SinkLog::with_fetches(
         advertised.host.clone(),
         advertised.port,
         SinkFetches::Templates,
     ));
+    if args.metrics_addr.is_some() {
+        crate::counter_keeper::spawn(&log);
+    }
     let ctx = GatewayContext::new(log, "bench-sink", advertised);
     println!("bench sink listening on {bound}");
     Ok(server.spawn(Arc::new(ctx), Arc::new(DispatchTable::standard()), shutdown))

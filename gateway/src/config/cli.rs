@@ -191,9 +191,9 @@ pub struct ServeArgs {
           value_parser = parse_socket_addr)]
     pub metrics_addr: SocketAddr,
 
-    /// How long a gauge series that is not set again stays in the scrape:
-    /// the series of a deleted topic or group leave after it. Every live
-    /// gauge is set again at least every 10 s.
+    /// How long a gauge or counter series that is not touched stays in the
+    /// scrape: the series of a deleted topic or group leave after it. Every
+    /// live series is touched at least every 10 s.
     #[arg(long, env = "CXLKAFKA_METRICS_IDLE_TIMEOUT_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(15_000..))]
     pub metrics_idle_timeout_ms: u64,
