@@ -398,3 +398,43 @@ def test_offsets_interoperate_with_a_kafka_consumer(start_gateway, topic_name):
     g = js(gw, "group", "describe", group)
     assert [(o["partition"], o["committed_offset"], o["log_end_offset"], o["lag"])
             for o in g["offsets"]] == [(0, 10, 10, 0)]
+
+
+def test_the_admin_tools_log_in_to_a_sasl_listener(_gateway_pool, tmp_path, topic_name):
+    """A SASL_PLAINTEXT listener: the tools log in with SCRAM (either hash)
+    or PLAIN from a password file, and a wrong password is refused with the
+    Kafka error's name. The user is made through a PLAINTEXT gateway of the
+    same region, as README's security section does it."""
+    region = _gateway_pool.new_region()
+    plain = _gateway_pool.start(region=region, node_id=0)
+    password = tmp_path / "admin.password"
+    password.write_text("s3cret-of-admin\n")
+    for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+        ok(None, "user", "add", "admin", "--mechanism", mechanism, "--password-file",
+           str(password), "--bootstrap", plain.bootstrap)
+    # Its readiness is probed with the tool itself: the pool's probe does
+    # not log in.
+    secured = _gateway_pool.start(region=region, node_id=1, listen_protocol="SASL_PLAINTEXT",
+                                  wait_ready=False)
+
+    def as_admin(mechanism: str, secret=password) -> list[str]:
+        return ["--sasl-mechanism", mechanism, "--sasl-username", "admin",
+                "--sasl-password-file", str(secret)]
+
+    wait_for(lambda: cli(secured, "cluster", "info", *as_admin("SCRAM-SHA-256")).returncode == 0,
+             "the SASL gateway answering a logged-in tool", timeout=30)
+
+    ok(secured, "topic", "create", topic_name, "--partitions", "2", *as_admin("SCRAM-SHA-512"))
+    for mechanism in ("SCRAM-SHA-256", "PLAIN"):
+        listed = js(secured, "topic", "list", *as_admin(mechanism))
+        assert topic_name in [t["name"] for t in listed["topics"]], listed
+
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not-the-password\n")
+    err = fails(secured, "topic", "list", *as_admin("SCRAM-SHA-256", wrong),
+                error="SASL_AUTHENTICATION_FAILED")
+    assert "--sasl-password-file" in err, "says what to check"
+    fails(secured, "topic", "list", "--sasl-mechanism", "PLAIN", error="--sasl-username")
+    # Without a login the listener answers nothing but ApiVersions and
+    # SaslHandshake: the tool fails rather than hang or panic.
+    assert cli(secured, "topic", "list", timeout=60).returncode == 1

@@ -21,7 +21,18 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::ResponseError;
 
+use super::login::{authenticate, Login};
 use crate::bench::wire::Conn;
+
+/// How the tools reach a broker: each request's bound, and the SASL login
+/// every new connection makes first, if any.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Bound on each connection attempt and each request.
+    pub timeout: Duration,
+    /// Who to log in as on a SASL listener.
+    pub login: Option<Login>,
+}
 
 /// The client id the admin tools send.
 pub const CLIENT_ID: &str = "cxlkafka-admin";
@@ -148,6 +159,9 @@ fn hint(code: i16) -> Option<&'static str> {
         44 => "a broker policy refused it",
         68 => "stop the group's consumers first",
         69 => "check the name with `cxlkafka group list`",
+        33 => "pick a mechanism the listener offers with --sasl-mechanism",
+        34 => "the listener expects a SASL login first: --sasl-mechanism",
+        58 => "check --sasl-username and the password in --sasl-password-file",
         73 => "the broker runs without an authorizer (cxlkafka: `serve --authorizer`)",
         _ => return None,
     })
@@ -185,8 +199,9 @@ pub struct Broker {
 
 impl Broker {
     /// Resolves `addr` (host:port), connects to the first address that
-    /// answers and asks ApiVersions.
-    pub async fn connect(addr: &str, timeout: Duration) -> Result<Self, AdminError> {
+    /// answers, asks ApiVersions and logs in when `options` says so.
+    pub async fn connect(addr: &str, options: &ConnectOptions) -> Result<Self, AdminError> {
+        let timeout = options.timeout;
         let resolved: Vec<SocketAddr> =
             tokio::time::timeout(timeout, tokio::net::lookup_host(addr))
                 .await
@@ -212,6 +227,9 @@ impl Broker {
                         .iter()
                         .map(|api| (api.api_key, (api.min_version, api.max_version)))
                         .collect();
+                    if let Some(login) = &options.login {
+                        authenticate(&mut broker, login).await?;
+                    }
                     return Ok(broker);
                 }
                 Ok(Err(error)) => last = error,
@@ -278,25 +296,28 @@ pub struct Admin {
     conns: HashMap<i32, Broker>,
     /// Every request's bound.
     pub timeout: Duration,
+    /// How every new connection is made.
+    pub options: ConnectOptions,
 }
 
 impl Admin {
     /// Connects to the first of the comma-separated `bootstrap` addresses
     /// that answers.
-    pub async fn connect(bootstrap: &str, timeout: Duration) -> Result<Self, AdminError> {
+    pub async fn connect(bootstrap: &str, options: ConnectOptions) -> Result<Self, AdminError> {
         let mut last = AdminError::Other("--bootstrap names no broker".into());
         for addr in bootstrap
             .split(',')
             .map(str::trim)
             .filter(|a| !a.is_empty())
         {
-            match Broker::connect(addr, timeout).await {
+            match Broker::connect(addr, &options).await {
                 Ok(broker) => {
                     return Ok(Self {
                         bootstrap: broker,
                         brokers: BTreeMap::new(),
                         conns: HashMap::new(),
-                        timeout,
+                        timeout: options.timeout,
+                        options,
                     })
                 }
                 Err(error) => last = error,
@@ -352,7 +373,7 @@ impl Admin {
             let addr = self.brokers.get(&node_id).cloned().ok_or_else(|| {
                 AdminError::Other(format!("broker {node_id} is not in the cluster's metadata"))
             })?;
-            let broker = Broker::connect(&addr, self.timeout).await?;
+            let broker = Broker::connect(&addr, &self.options).await?;
             self.conns.insert(node_id, broker);
         }
         self.conns

@@ -138,7 +138,7 @@ pub async fn health(args: HealthArgs) -> Result<Status, AdminError> {
     let mut brokers = Vec::new();
     let mut silent = 0usize;
     for (&id, addr) in admin.brokers() {
-        let answer = Broker::connect(addr, admin.timeout).await;
+        let answer = Broker::connect(addr, &admin.options).await;
         if answer.is_err() {
             silent += 1;
         }

@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod consume;
 pub mod group;
 pub mod layout;
+pub mod login;
 pub mod output;
 pub mod produce;
 pub mod topic;
@@ -24,8 +25,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use client::Admin;
 pub use client::AdminError;
+use client::{Admin, ConnectOptions};
 pub use output::Format;
 
 /// Flags every admin command takes for reaching the cluster.
@@ -46,6 +47,20 @@ pub struct ConnArgs {
     #[arg(long, env = "CXLKAFKA_TIMEOUT_MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u64).range(1..=i32::MAX as u64))]
     pub timeout_ms: u64,
+
+    /// Log in with this SASL mechanism (a SASL_PLAINTEXT listener): PLAIN,
+    /// SCRAM-SHA-256 or SCRAM-SHA-512. None by default.
+    #[arg(long, env = "CXLKAFKA_SASL_MECHANISM", value_enum)]
+    pub sasl_mechanism: Option<login::Mechanism>,
+
+    /// The SASL user name (with --sasl-mechanism).
+    #[arg(long, env = "CXLKAFKA_SASL_USERNAME")]
+    pub sasl_username: Option<String>,
+
+    /// File holding the SASL password (one trailing newline is ignored);
+    /// never given on the command line, where `ps` would show it.
+    #[arg(long, env = "CXLKAFKA_SASL_PASSWORD_FILE")]
+    pub sasl_password_file: Option<std::path::PathBuf>,
 }
 
 impl ConnArgs {
@@ -59,9 +74,21 @@ impl ConnArgs {
         i32::try_from(self.timeout_ms).unwrap_or(i32::MAX)
     }
 
+    /// How the tools connect: the timeout and the SASL login.
+    pub fn options(&self) -> Result<ConnectOptions, AdminError> {
+        Ok(ConnectOptions {
+            timeout: self.timeout(),
+            login: login::Login::from_flags(
+                self.sasl_mechanism,
+                self.sasl_username.as_deref(),
+                self.sasl_password_file.as_ref(),
+            )?,
+        })
+    }
+
     /// Connects to the bootstrap broker.
     pub async fn connect(&self) -> Result<Admin, AdminError> {
-        Admin::connect(&self.bootstrap, self.timeout()).await
+        Admin::connect(&self.bootstrap, self.options()?).await
     }
 }
 
@@ -257,7 +284,16 @@ mod tests {
                         continue;
                     }
                     let flag = long.replace('-', "_").to_uppercase();
-                    let expected = if matches!(long, "bootstrap" | "format" | "timeout-ms") {
+                    let shared = matches!(
+                        long,
+                        "bootstrap"
+                            | "format"
+                            | "timeout-ms"
+                            | "sasl-mechanism"
+                            | "sasl-username"
+                            | "sasl-password-file"
+                    );
+                    let expected = if shared {
                         format!("CXLKAFKA_{flag}")
                     } else {
                         format!("CXLKAFKA_{}_{flag}", tool.to_uppercase())

@@ -118,19 +118,25 @@ pub struct UserListArgs {
     pub bootstrap: SocketAddr,
 }
 
+/// The password a file holds: its text without one trailing newline (LF
+/// or CRLF); an empty one is refused.
+pub fn read_password_file(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let password = text
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&text);
+    if password.is_empty() {
+        return Err(format!("{}: empty password", path.display()));
+    }
+    Ok(password.to_owned())
+}
+
 /// Runs a `user` subcommand; returns what to print.
 pub async fn run(command: UserCommand) -> Result<String, String> {
     match command {
         UserCommand::Add(args) => {
-            let text = std::fs::read_to_string(&args.password_file)
-                .map_err(|e| format!("{}: {e}", args.password_file.display()))?;
-            let password = text
-                .strip_suffix('\n')
-                .map(|p| p.strip_suffix('\r').unwrap_or(p))
-                .unwrap_or(&text);
-            if password.is_empty() {
-                return Err(format!("{}: empty password", args.password_file.display()));
-            }
+            let password = read_password_file(&args.password_file)?;
             let mechanism = args.mechanism.mechanism();
             let salt = random_salt();
             let salted = mechanism.salted_password(password.as_bytes(), &salt, args.iterations);

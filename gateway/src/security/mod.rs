@@ -31,6 +31,7 @@ pub mod cli;
 pub mod listener;
 pub mod sasl;
 pub mod scram;
+pub mod scram_client;
 pub mod store;
 pub mod tls;
 

@@ -102,13 +102,13 @@ impl ScramMechanism {
         out
     }
 
-    fn hmac_of(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    pub(crate) fn hmac_of(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         hmac::sign(&hmac::Key::new(self.hmac(), key), data)
             .as_ref()
             .to_vec()
     }
 
-    fn hash_of(self, data: &[u8]) -> Vec<u8> {
+    pub(crate) fn hash_of(self, data: &[u8]) -> Vec<u8> {
         digest::digest(self.digest(), data).as_ref().to_vec()
     }
 }
