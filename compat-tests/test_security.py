@@ -27,6 +27,8 @@ only what ACLs allow. A failed authentication is answered after
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -424,3 +426,33 @@ def test_an_unencrypted_listener_can_refuse_plain(start_gateway):
                and "Unsupported SASL mechanism" in str(e)
                and "SCRAM-SHA-256,SCRAM-SHA-512" in str(e) for e in errors), errors
     assert scraped(gw, 'cxlkafka_sasl_delayed_failures_total{mechanism="unsupported"}') >= 2
+
+
+def test_the_admin_tools_reach_a_sasl_ssl_listener(secure, certs, tmp_path, topic_name):
+    """`cxlkafka topic ...` over TLS (the CA from --tls-ca-file) with a
+    SCRAM login; a CA that did not sign the broker's certificate is
+    refused."""
+    gw, bootstrap = secure
+    password = tmp_path / "admin.secret"
+    password.write_text(PASSWORDS["admin"] + "\n")
+    login = ["-b", bootstrap, "--tls-ca-file", certs["ca"], "--sasl-mechanism", "SCRAM-SHA-256",
+             "--sasl-username", "admin", "--sasl-password-file", str(password)]
+
+    def cxlkafka(*args):
+        return subprocess.run([gateway_binary(), *args, *login], capture_output=True, text=True,
+                              timeout=60, env={k: v for k, v in os.environ.items()
+                                               if not k.startswith("CXLKAFKA_")})
+
+    created = cxlkafka("topic", "create", topic_name, "--partitions", "2")
+    assert created.returncode == 0, created.stderr
+    described = cxlkafka("topic", "describe", topic_name, "--format", "json")
+    assert described.returncode == 0, described.stderr
+    assert [p["partition"] for p in json.loads(described.stdout)["partitions"]] == [0, 1]
+
+    other = tmp_path / "other-ca"
+    other.mkdir()
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/CN=another CA", "-keyout", "ca.key", "-out", "ca.pem", cwd=other)
+    login[login.index(certs["ca"])] = str(other / "ca.pem")
+    refused = cxlkafka("topic", "list")
+    assert refused.returncode == 1 and "TLS" in refused.stderr, refused.stderr

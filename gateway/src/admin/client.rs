@@ -20,18 +20,44 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::ResponseError;
+use rustls_pki_types::ServerName;
 
 use super::login::{authenticate, Login};
-use crate::bench::wire::Conn;
+use crate::bench::wire::{AnyRead, AnyWrite, Conn};
 
 /// How the tools reach a broker: each request's bound, and the SASL login
 /// every new connection makes first, if any.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ConnectOptions {
     /// Bound on each connection attempt and each request.
     pub timeout: Duration,
     /// Who to log in as on a SASL listener.
     pub login: Option<Login>,
+    /// TLS (an SSL or SASL_SSL listener), trusting the CA it was built
+    /// with; plain TCP when `None`.
+    pub tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("timeout", &self.timeout)
+            .field("login", &self.login)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+/// The name a broker at `addr` (host:port) must have in its certificate:
+/// the host, a DNS name or an IP address.
+fn server_name(addr: &str) -> Result<ServerName<'static>, AdminError> {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    ServerName::try_from(host.to_owned())
+        .map_err(|e| AdminError::Other(format!("{host:?} cannot name a TLS server: {e}")))
 }
 
 /// The client id the admin tools send.
@@ -189,7 +215,7 @@ pub fn pick_version(
 
 /// One connection to a broker, with the versions it serves.
 pub struct Broker {
-    conn: Conn,
+    conn: Conn<AnyRead, AnyWrite>,
     /// API key -> (min, max) the broker advertised.
     versions: HashMap<i16, (i16, i16)>,
     /// host:port, for messages.
@@ -210,7 +236,11 @@ impl Broker {
                 .collect();
         let mut last = format!("{addr} resolves to no address");
         for socket in resolved {
-            match tokio::time::timeout(timeout, Conn::connect(socket)).await {
+            let tls = match &options.tls {
+                Some(connector) => Some((connector, server_name(addr)?)),
+                None => None,
+            };
+            match tokio::time::timeout(timeout, Conn::connect_any(socket, tls)).await {
                 Ok(Ok(conn)) => {
                     let mut broker = Self {
                         conn: conn.with_client_id(CLIENT_ID),

@@ -61,6 +61,12 @@ pub struct ConnArgs {
     /// never given on the command line, where `ps` would show it.
     #[arg(long, env = "CXLKAFKA_SASL_PASSWORD_FILE")]
     pub sasl_password_file: Option<std::path::PathBuf>,
+
+    /// Connect with TLS (an SSL or SASL_SSL listener), trusting the CA
+    /// certificates in this PEM file; the broker's certificate must name
+    /// the host the tools connect to.
+    #[arg(long, env = "CXLKAFKA_TLS_CA_FILE")]
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl ConnArgs {
@@ -76,7 +82,14 @@ impl ConnArgs {
 
     /// How the tools connect: the timeout and the SASL login.
     pub fn options(&self) -> Result<ConnectOptions, AdminError> {
+        let tls = self
+            .tls_ca_file
+            .as_deref()
+            .map(crate::security::tls::connector)
+            .transpose()
+            .map_err(AdminError::Other)?;
         Ok(ConnectOptions {
+            tls,
             timeout: self.timeout(),
             login: login::Login::from_flags(
                 self.sasl_mechanism,
@@ -292,6 +305,7 @@ mod tests {
                             | "sasl-mechanism"
                             | "sasl-username"
                             | "sasl-password-file"
+                            | "tls-ca-file"
                     );
                     let expected = if shared {
                         format!("CXLKAFKA_{flag}")

@@ -17,7 +17,8 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use kafka_protocol::ResponseError;
-use tokio::io::AsyncWriteExt;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
@@ -101,28 +102,68 @@ pub fn decode_response<T: Decodable>(
     Ok(body)
 }
 
-/// One connection to the broker.
-pub struct Conn {
-    reader: FrameReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+/// The read side of a connection that may be plain or TLS.
+pub type AnyRead = Box<dyn AsyncRead + Send + Unpin>;
+/// The write side of a connection that may be plain or TLS.
+pub type AnyWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// One connection to the broker: plain TCP halves by default (the load
+/// generators' hot loops), or either kind behind [`AnyRead`] and
+/// [`AnyWrite`] (the admin tools, [`Conn::connect_any`]).
+pub struct Conn<R = OwnedReadHalf, W = OwnedWriteHalf> {
+    reader: FrameReader<R>,
+    writer: W,
     next_correlation_id: i32,
     client_id: &'static str,
 }
 
+/// Connects with TCP_NODELAY, as Kafka clients do.
+async fn tcp(addr: SocketAddr) -> Result<TcpStream, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
 impl Conn {
-    /// Connects with TCP_NODELAY, as Kafka clients do.
+    /// A plain connection to `addr`.
     pub async fn connect(addr: SocketAddr) -> Result<Self, String> {
-        let stream = TcpStream::connect(addr)
+        let (read, writer) = tcp(addr).await?.into_split();
+        Ok(Self::over(read, writer))
+    }
+}
+
+impl Conn<AnyRead, AnyWrite> {
+    /// A connection to `addr`, through TLS when `tls` gives a connector
+    /// and the name the broker's certificate must carry.
+    pub async fn connect_any(
+        addr: SocketAddr,
+        tls: Option<(&tokio_rustls::TlsConnector, ServerName<'static>)>,
+    ) -> Result<Self, String> {
+        let stream = tcp(addr).await?;
+        let Some((connector, name)) = tls else {
+            let (read, write) = stream.into_split();
+            return Ok(Self::over(Box::new(read), Box::new(write)));
+        };
+        let shown = format!("{name:?}");
+        let stream = connector
+            .connect(name, stream)
             .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (read, writer) = stream.into_split();
-        Ok(Self {
+            .map_err(|e| format!("TLS with {addr} ({shown}) failed: {e}"))?;
+        let (read, write) = tokio::io::split(stream);
+        Ok(Self::over(Box::new(read), Box::new(write)))
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Conn<R, W> {
+    fn over(read: R, writer: W) -> Self {
+        Self {
             reader: FrameReader::new(read, MAX_RESPONSE_BYTES),
             writer,
             next_correlation_id: 1,
             client_id: CLIENT_ID,
-        })
+        }
     }
 
     /// Names the client in every request from now on.
@@ -132,7 +173,7 @@ impl Conn {
     }
 
     /// Splits into the read and write sides.
-    pub fn into_split(self) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf) {
+    pub fn into_split(self) -> (FrameReader<R>, W) {
         (self.reader, self.writer)
     }
 
@@ -168,7 +209,9 @@ impl Conn {
 }
 
 /// Reads one response frame's payload.
-pub async fn read_response(reader: &mut FrameReader<OwnedReadHalf>) -> Result<Bytes, String> {
+pub async fn read_response<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+) -> Result<Bytes, String> {
     match reader.read_frame().await {
         Ok(Some(payload)) => Ok(payload),
         Ok(None) => Err("the broker closed the connection".into()),

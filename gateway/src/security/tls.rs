@@ -66,6 +66,28 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// A client connector that trusts the CA certificates in `ca` (PEM): the
+/// admin tools' side of an SSL or SASL_SSL listener.
+pub fn connector(ca: &Path) -> Result<tokio_rustls::TlsConnector, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    let certs = read_certs(ca)?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", ca.display()));
+    }
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|error| format!("{}: {error}", ca.display()))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| format!("TLS: {error}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
