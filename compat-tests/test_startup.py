@@ -45,6 +45,8 @@ def test_a_region_of_another_cluster_is_refused_naming_both(start_gateway, _gate
     assert f"--cluster {owner_cluster}" in log, "says how to join it instead"
     assert owner.alive(), "the region's own gateway is untouched"
     assert region_path.exists()
+    # Its new data dir is left unclaimed: fixing --cluster then works.
+    assert not (stranger.data_dir / "cluster").exists()
 
 
 def test_a_start_refused_after_formatting_leaves_no_region(start_gateway, _gateway_pool):

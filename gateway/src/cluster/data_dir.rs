@@ -42,6 +42,36 @@ const EPOCH_SUFFIX: &str = ".epoch";
 const MEMBERS_SUFFIX: &str = ".members";
 const IDENTITY_FILE: &str = "cluster";
 
+/// The cluster `data_dir` records (`None` for a data dir without the file:
+/// new, or written before it existed), refused when it is another than
+/// `name` and `adopt` is off. Writes nothing: a start checks this before
+/// it touches the region, and claims the data dir only once it joined.
+pub(super) fn refuse_another_cluster(
+    data_dir: &Path,
+    name: &str,
+    adopt: bool,
+) -> Result<Option<String>, String> {
+    let path = data_dir.join(IDENTITY_FILE);
+    let recorded = match std::fs::read_to_string(&path) {
+        Ok(text) => parse_fields(&text)
+            .find(|(key, _)| *key == "cluster.name")
+            .map(|(_, value)| value.to_owned()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+    };
+    match recorded.as_deref() {
+        Some(recorded) if recorded != name && !adopt => Err(format!(
+            "data dir {dir} holds cluster {recorded:?}'s log ({file} says so), but this gateway \
+             serves cluster {name:?}: serving it would show {recorded:?}'s topics as {name:?}'s. \
+             Point --data-dir at {name:?}'s data, or pass --adopt-data-dir \
+             (CXLKAFKA_ADOPT_DATA_DIR=true) to serve it as {name:?}'s",
+            dir = data_dir.display(),
+            file = path.display(),
+        )),
+        _ => Ok(recorded),
+    }
+}
+
 /// Records that `data_dir` holds cluster `name`'s log, or checks that it
 /// does: a data dir written by another cluster is refused unless `adopt`.
 /// A data dir without the file (new, or written before it existed) is
@@ -55,28 +85,11 @@ pub(super) fn claim_for_cluster(
     std::fs::create_dir_all(data_dir)
         .map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
     let path = data_dir.join(IDENTITY_FILE);
-    let recorded = match std::fs::read_to_string(&path) {
-        Ok(text) => parse_fields(&text)
-            .find(|(key, _)| *key == "cluster.name")
-            .map(|(_, value)| value.to_owned()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
-    };
-    match recorded.as_deref() {
+    match refuse_another_cluster(data_dir, name, adopt)? {
         Some(recorded) if recorded == name => return Ok(()),
-        Some(recorded) if !adopt => {
-            return Err(format!(
-                "data dir {dir} holds cluster {recorded:?}'s log ({file} says so), but this \
-                 gateway serves cluster {name:?}: serving it would show {recorded:?}'s topics \
-                 as {name:?}'s. Point --data-dir at {name:?}'s data, or pass --adopt-data-dir \
-                 (CXLKAFKA_ADOPT_DATA_DIR=true) to serve it as {name:?}'s",
-                dir = data_dir.display(),
-                file = path.display(),
-            ));
-        }
         Some(recorded) => tracing::warn!(
             dir = %data_dir.display(),
-            from = recorded,
+            from = %recorded,
             to = name,
             "--adopt-data-dir: serving another cluster's data dir as this cluster's"
         ),

@@ -56,13 +56,10 @@ fn open_with<B: MappedBackend>(
         format_wait: Duration::from_secs(5),
     };
     // Another cluster's data dir is refused before the region is touched,
-    // so that mistake leaves no region formatted for nobody.
-    data_dir::claim_for_cluster(
-        &options.data_dir,
-        &settings.cluster,
-        &crate::api_support::brokers::cluster_id(&settings.cluster),
-        options.adopt_data_dir,
-    )?;
+    // so that mistake leaves no region formatted for nobody. Nothing is
+    // written yet: a start that fails on the region (a mistyped --cluster)
+    // leaves a new data dir unclaimed.
+    data_dir::refuse_another_cluster(&options.data_dir, &settings.cluster, options.adopt_data_dir)?;
     let (region, opened) = match open_or_create::<B>(&region_options) {
         Ok(opened) => opened,
         // Another size was asked for than the region has: attach anyway,
