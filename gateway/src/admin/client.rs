@@ -324,9 +324,7 @@ pub struct Admin {
     /// Node id -> host:port, from the last Metadata.
     brokers: BTreeMap<i32, String>,
     conns: HashMap<i32, Broker>,
-    /// Every request's bound.
-    pub timeout: Duration,
-    /// How every new connection is made.
+    /// How every new connection is made, and every request's bound.
     pub options: ConnectOptions,
 }
 
@@ -346,7 +344,6 @@ impl Admin {
                         bootstrap: broker,
                         brokers: BTreeMap::new(),
                         conns: HashMap::new(),
-                        timeout: options.timeout,
                         options,
                     })
                 }
@@ -422,7 +419,7 @@ impl Admin {
         if version >= 1 {
             request.key_type = 0; // a group
         }
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = tokio::time::Instant::now() + self.options.timeout;
         let response = loop {
             let response: FindCoordinatorResponse = self
                 .bootstrap

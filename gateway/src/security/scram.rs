@@ -444,19 +444,25 @@ pub fn random_salt() -> Vec<u8> {
     bytes
 }
 
+/// RFC 7677, section 3: the SCRAM-SHA-256 exchange of user "user" with
+/// password "pencil", for the server's tests and the client's.
+#[cfg(test)]
+pub(crate) mod rfc7677 {
+    pub const SALT_B64: &str = "W22ZaJ0SNY7soEsUEjb6gQ==";
+    pub const CLIENT_NONCE: &str = "rOprNGfwEbeRWgbNEkqO";
+    pub const CLIENT_FIRST: &str = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
+    pub const SERVER_NONCE: &str = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+    pub const SERVER_FIRST: &str =
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    pub const CLIENT_FINAL: &str = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+                                    p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+    pub const SERVER_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+}
+
 #[cfg(test)]
 mod tests {
+    use super::rfc7677::*;
     use super::*;
-
-    /// RFC 7677, section 3: user "user", password "pencil".
-    const SALT_B64: &str = "W22ZaJ0SNY7soEsUEjb6gQ==";
-    const CLIENT_FIRST: &str = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
-    const SERVER_NONCE: &str = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
-    const SERVER_FIRST: &str =
-        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
-    const CLIENT_FINAL: &str = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
-                                p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
-    const SERVER_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
 
     fn rfc_credential() -> ScramCredential {
         let salt = BASE64.decode(SALT_B64).expect("salt");

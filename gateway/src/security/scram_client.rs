@@ -112,14 +112,9 @@ fn encode_saslname(user: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// RFC 7677, section 3: user "user", password "pencil".
-    const CLIENT_NONCE: &str = "rOprNGfwEbeRWgbNEkqO";
-    const SERVER_FIRST: &str =
-        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
-    const CLIENT_FINAL: &str = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
-                                p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
-    const SERVER_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    use crate::security::scram::rfc7677::{
+        CLIENT_FINAL, CLIENT_FIRST, CLIENT_NONCE, SERVER_FINAL, SERVER_FIRST,
+    };
 
     fn rfc_client() -> ScramClient {
         ScramClient::with_nonce(
@@ -133,7 +128,7 @@ mod tests {
     #[test]
     fn the_rfc_7677_exchange_gives_the_rfc_messages() {
         let mut client = rfc_client();
-        assert_eq!(client.client_first(), b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+        assert_eq!(client.client_first(), CLIENT_FIRST.as_bytes());
         let last = client.client_final(SERVER_FIRST.as_bytes()).expect("valid");
         assert_eq!(String::from_utf8(last).expect("utf-8"), CLIENT_FINAL);
         assert_eq!(client.check_server_final(SERVER_FINAL.as_bytes()), Ok(()));
