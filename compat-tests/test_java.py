@@ -186,8 +186,8 @@ def test_java_consumer_group_reads_everything_and_commits(java_cp, start_gateway
     lines = run_java(java_cp, "JavaConsumer", gw.bootstrap, topic_name, group, count, 60)
     assert lines[-1] == f"DONE {count}", lines[-5:]
     assert "ASSIGNED 0,1,2," in lines, [l for l in lines if l.startswith("ASSIGNED")]
-    recs = [l.split(" ", 4) for l in lines if l.startswith("REC ")]
-    seen = {(int(r[1]), int(r[2])): (r[3], r[4]) for r in recs}
+    recs = [l.split(" ", 6) for l in lines if l.startswith("REC ")]
+    seen = {(int(r[1]), int(r[2])): (r[5], r[6]) for r in recs}
     assert len(recs) == len(seen) == count, "duplicates or losses"
     for (part, off), (key, value) in seen.items():
         i = int(key.split("-")[1])

@@ -20,7 +20,8 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * earliest offset until COUNT records arrived, commitSync, close (LeaveGroup).
  *
  * Usage: JavaConsumer BOOTSTRAP TOPIC GROUP COUNT TIMEOUT_S
- * Prints "ASSIGNED p,p,...", one "REC <partition> <offset> <key> <value>"
+ * Prints "ASSIGNED p,p,...", one
+ * "REC <partition> <offset> <timestamp type> <timestamp> <key> <value>"
  * per record, "COMMITTED <partition> <offset>" per committed partition read
  * back with committed(), then "DONE <count>". Exits 1 on a timeout.
  */
@@ -66,7 +67,9 @@ public class JavaConsumer {
                 ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(500));
                 for (ConsumerRecord<String, String> r : records) {
                     out.append("REC ").append(r.partition()).append(' ').append(r.offset())
-                            .append(' ').append(r.key()).append(' ').append(r.value()).append('\n');
+                            .append(' ').append(r.timestampType().name).append(' ')
+                            .append(r.timestamp()).append(' ').append(r.key()).append(' ')
+                            .append(r.value()).append('\n');
                     got++;
                 }
             }

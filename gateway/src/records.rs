@@ -49,7 +49,9 @@
 //! | record count not above 0, or not last offset delta + 1 | INVALID_RECORD (87) | same |
 //! | control batch from a client | INVALID_RECORD (87) | same |
 //! | producer id set but base sequence negative | INVALID_RECORD (87) | same |
-//! | a record without a key, topic compacted | INVALID_RECORD (87), one record error per keyless record | same ([`keyless_records`]) |
+//! | a record without a key, topic compacted | INVALID_RECORD (87), one record error per keyless record | same ([`record_errors`]) |
+//! | a CreateTime timestamp outside `message.timestamp.before.max.ms`/`after.max.ms` | INVALID_TIMESTAMP (32), one record error per such record | same ([`record_errors`]) |
+//! | a batch from a client marked LogAppendTime | INVALID_TIMESTAMP (32), one record error per record | same (the produce handler) |
 //!
 //! UNSUPPORTED_FOR_MESSAGE_FORMAT (43) is what Kafka answers when idempotent
 //! or transactional batches meet a topic whose `message.format.version` is
@@ -58,9 +60,10 @@
 //! only versions allowed to carry magic 0/1) are refused by version before
 //! any record is looked at.
 //!
-//! Timestamps are extracted, not policed: Kafka's `log.message.timestamp.*`
-//! checks compare each record with the broker clock and belong with topic
-//! configuration.
+//! The timestamp checks compare records with the broker's clock under the
+//! topic's configs, so the produce handler asks for them
+//! ([`record_errors`]); for a LogAppendTime topic it stamps each batch
+//! ([`stamp_log_append_time`]) instead.
 
 use bytes::Buf;
 use kafka_protocol::records::{Compression, TimestampType};
@@ -635,18 +638,34 @@ pub struct ShortBuffer {
     pub available: usize,
 }
 
-/// The positions in `batch` (0-based, as Kafka's `RecordError.batchIndex`)
-/// of its records without a key. A compacted topic refuses those
-/// (Kafka's `LogValidator.validateKey`: INVALID_RECORD with one record error
-/// per keyless record), so the gateway calls this for compacted topics only:
-/// it is the one place that decodes, and decompresses, a produced batch.
+/// The records of `batch` that break a topic's [`RecordRules`]: without a
+/// key on a compacted topic (Kafka's `LogValidator.validateKey`:
+/// INVALID_RECORD), or with a CreateTime timestamp outside the topic's
+/// `message.timestamp.before.max.ms`/`after.max.ms` window
+/// (`validateTimestamp`: INVALID_TIMESTAMP); one record error each. This is
+/// the one place that decodes, and decompresses, a produced batch, and only
+/// when the rules could refuse a record: no rules, or a window only the
+/// batch's max timestamp needs to be compared with, read nothing.
 ///
 /// The records are walked as a stream with every length bounded by the bytes
 /// present and decompression capped at [`MAX_DECOMPRESSED_BYTES`] (see
-/// `records/keys.rs`): no count or length from the client sizes an
+/// `records/walk.rs`): no count or length from the client sizes an
 /// allocation.
+pub fn record_errors(batch: &[u8], rules: RecordRules) -> Result<Vec<RecordError>, BatchError> {
+    walk::record_errors(batch, rules)
+}
+
+/// The positions in `batch` of its records without a key
+/// ([`record_errors`] for a compacted topic without a timestamp window).
 pub fn keyless_records(batch: &[u8]) -> Result<Vec<i32>, BatchError> {
-    keys::keyless_records(batch)
+    let rules = RecordRules {
+        keys_required: true,
+        timestamps: None,
+    };
+    Ok(record_errors(batch, rules)?
+        .into_iter()
+        .map(|error| error.index)
+        .collect())
 }
 
 /// Rewrites a batch's base offset in place. The base offset is outside the
@@ -663,6 +682,55 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) -> Result<(), Sh
     write_be(batch, PARTITION_LEADER_EPOCH_OFFSET, &epoch.to_be_bytes())
 }
 
+/// Offset of the CRC field.
+const CRC_OFFSET: usize = 17;
+/// Offset of the max timestamp, the last header field a log-append stamp
+/// changes; the CRC-covered bytes from [`CRC_START`] up to its end are the
+/// only ones [`stamp_log_append_time`] rewrites.
+const MAX_TIMESTAMP_OFFSET: usize = 35;
+/// End of the header bytes a log-append stamp rewrites.
+const STAMPED_END: usize = MAX_TIMESTAMP_OFFSET + 8;
+
+/// Stamps a batch with the broker's append time, as a Kafka leader does for
+/// topics with `message.timestamp.type=LogAppendTime`: the timestamp-type
+/// attribute set and the max timestamp replaced (consumers then give every
+/// record of the batch that time; the records themselves are untouched).
+///
+/// The CRC is updated without reading the records: a CRC32C is affine, so
+/// the new one is the old one xor the CRC of the change (the rewritten
+/// header bytes' difference, followed by as many zero bytes as the records
+/// take, [`cxlkafka_log::crc::crc32c_combine`] with a zero CRC shifting it
+/// past them), minus the CRC of zeros of the same length.
+pub fn stamp_log_append_time(batch: &mut [u8], timestamp: i64) -> Result<(), ShortBuffer> {
+    let available = batch.len();
+    if available < BATCH_HEADER_LEN {
+        return Err(ShortBuffer {
+            needed: BATCH_HEADER_LEN,
+            available,
+        });
+    }
+    // Checked above: the header is there.
+    let mut change = [0_u8; STAMPED_END - CRC_START];
+    change.copy_from_slice(&batch[CRC_START..STAMPED_END]);
+    let mut stored = [0_u8; 4];
+    stored.copy_from_slice(&batch[CRC_OFFSET..CRC_START]);
+    let attributes = i16::from_be_bytes([change[0], change[1]]);
+    write_be(
+        batch,
+        CRC_START,
+        &(attributes | TIMESTAMP_TYPE_BIT).to_be_bytes(),
+    )?;
+    write_be(batch, MAX_TIMESTAMP_OFFSET, &timestamp.to_be_bytes())?;
+    for (changed, after) in change.iter_mut().zip(&batch[CRC_START..STAMPED_END]) {
+        *changed ^= after;
+    }
+    let change_crc = crc32c::crc32c(&change) ^ crc32c::crc32c(&[0; STAMPED_END - CRC_START]);
+    let records_len = (available - STAMPED_END) as u64;
+    let stored = u32::from_be_bytes(stored);
+    let crc = stored ^ cxlkafka_log::crc::crc32c_combine(change_crc, 0, records_len);
+    write_be(batch, CRC_OFFSET, &crc.to_be_bytes())
+}
+
 fn write_be(batch: &mut [u8], at: usize, value: &[u8]) -> Result<(), ShortBuffer> {
     let available = batch.len();
     let needed = at + value.len();
@@ -673,9 +741,9 @@ fn write_be(batch: &mut [u8], at: usize, value: &[u8]) -> Result<(), ShortBuffer
     Ok(())
 }
 
-mod keys;
+mod walk;
 
-pub use keys::MAX_DECOMPRESSED_BYTES;
+pub use walk::{RecordError, RecordFault, RecordRules, TimestampWindow, MAX_DECOMPRESSED_BYTES};
 
 #[cfg(test)]
 mod tests;

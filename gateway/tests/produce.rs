@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceResponse,
 };
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
 async fn producer_id(client: &mut Client) -> i64 {
@@ -335,6 +335,12 @@ async fn a_batch_that_lies_about_its_length_is_refused_and_the_region_stays_inta
 
 /// One uncompressed batch of three records; `keys[i]` is record i's key.
 fn batch_with_keys(keys: [Option<&'static [u8]>; 3]) -> Bytes {
+    batch_of(keys, [1_700_000_000_000; 3])
+}
+
+/// One uncompressed batch of three records; record i has the key `keys[i]`
+/// and the CreateTime `timestamps[i]`.
+fn batch_of(keys: [Option<&'static [u8]>; 3], timestamps: [i64; 3]) -> Bytes {
     let records: Vec<Record> = keys
         .iter()
         .zip(0..)
@@ -348,7 +354,7 @@ fn batch_with_keys(keys: [Option<&'static [u8]>; 3]) -> Bytes {
             timestamp_type: TimestampType::Creation,
             offset: i64::from(i),
             sequence: i - 1,
-            timestamp: 1_700_000_000_000,
+            timestamp: timestamps[i as usize],
             key: key.map(Bytes::from_static),
             value: Some(Bytes::from_static(b"value")),
             headers: Default::default(),
@@ -367,30 +373,195 @@ fn batch_with_keys(keys: [Option<&'static [u8]>; 3]) -> Bytes {
     buf.freeze()
 }
 
-#[tokio::test]
-async fn a_compacted_topic_refuses_keyless_records_with_one_record_error_each() {
+/// Creates the one-partition topic `name` with `configs`.
+async fn create_topic_with(client: &mut Client, name: &str, configs: &[(&'static str, &str)]) {
     use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
     use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
     use kafka_protocol::protocol::StrBytes;
 
-    let mut gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let configs = configs
+        .iter()
+        .map(|(key, value)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str(key))
+                .with_value(Some(StrBytes::from_string((*value).to_owned())))
+        })
+        .collect();
     let request = CreateTopicsRequest::default()
         .with_topics(vec![CreatableTopic::default()
-            .with_name(data_path::topic_name("compacted"))
+            .with_name(data_path::topic_name(name))
             .with_num_partitions(1)
             .with_replication_factor(1)
-            .with_configs(vec![CreatableTopicConfig::default()
-                .with_name(StrBytes::from_static_str("cleanup.policy"))
-                .with_value(Some(StrBytes::from_static_str("compact,delete")))])])
+            .with_configs(configs)])
         .with_timeout_ms(10_000);
-    let created: CreateTopicsResponse =
-        call(&mut client, ApiKey::CreateTopics, 5, 1, &request).await;
+    let created: CreateTopicsResponse = call(client, ApiKey::CreateTopics, 5, 1, &request).await;
     assert_eq!(
         created.topics[0].error_code, 0,
         "{:?}",
         created.topics[0].error_message
     );
+}
+
+fn unix_millis() -> i64 {
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    i64::try_from(elapsed.as_millis()).expect("fits")
+}
+
+#[tokio::test]
+async fn a_log_append_time_topic_stamps_batches_and_answers_the_stamp() {
+    let mut gateway = TestGateway::start().await;
+    let mut client = gateway.client().await;
+    create_topic_with(
+        &mut client,
+        "appended",
+        &[("message.timestamp.type", "LogAppendTime")],
+    )
+    .await;
+    let sent = batch_of([Some(b"a"), Some(b"b"), None], [1_000, 2_000, 3_000]);
+    let before = unix_millis();
+    let response: ProduceResponse = call(
+        &mut client,
+        ApiKey::Produce,
+        9,
+        2,
+        &produce_request("appended", 0, sent.clone(), 1),
+    )
+    .await;
+    let after = unix_millis();
+    let answer = &response.responses[0].partition_responses[0];
+    assert_eq!((answer.error_code, answer.base_offset), (0, 0));
+    let stamp = answer.log_append_time_ms;
+    assert!(
+        (before..=after).contains(&stamp),
+        "{before} <= {stamp} <= {after}"
+    );
+
+    let fetched = fetch(&mut client, "appended", 0, 0).await;
+    let mut stored = fetched.records.expect("records");
+    // Consumers give every record of a LogAppendTime batch its max
+    // timestamp (the records keep their own deltas, as Kafka leaves them).
+    let max_timestamp = i64::from_be_bytes(stored[35..43].try_into().expect("8 bytes"));
+    assert_eq!(max_timestamp, stamp);
+    let records = RecordBatchDecoder::decode(&mut stored)
+        .expect("a valid batch (CRC)")
+        .records;
+    assert_eq!(records.len(), 3);
+    assert!(records
+        .iter()
+        .all(|record| record.timestamp_type == TimestampType::LogAppend));
+    let keys: Vec<_> = records.iter().map(|r| r.key.clone()).collect();
+    assert_eq!(
+        keys,
+        [
+            Some(Bytes::from_static(b"a")),
+            Some(Bytes::from_static(b"b")),
+            None
+        ]
+    );
+
+    // A CreateTime topic answers -1 and keeps the producer's timestamps.
+    create_topic(&mut client, "created").await;
+    let response: ProduceResponse = call(
+        &mut client,
+        ApiKey::Produce,
+        9,
+        3,
+        &produce_request("created", 0, sent, 1),
+    )
+    .await;
+    assert_eq!(
+        response.responses[0].partition_responses[0].log_append_time_ms,
+        -1
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn timestamps_outside_the_window_are_invalid_timestamp_with_one_record_error_each() {
+    let mut gateway = TestGateway::start().await;
+    let mut client = gateway.client().await;
+    let hour = 3_600_000_i64;
+    let window = hour.to_string();
+    create_topic_with(
+        &mut client,
+        "windowed",
+        &[
+            ("message.timestamp.before.max.ms", &window),
+            ("message.timestamp.after.max.ms", &window),
+        ],
+    )
+    .await;
+    let now = unix_millis();
+    let keys = [Some(&b"a"[..]), Some(&b"b"[..]), Some(&b"c"[..])];
+    let out_of_range = batch_of(keys, [now - 2 * hour, now, now + 2 * hour]);
+    let response: ProduceResponse = call(
+        &mut client,
+        ApiKey::Produce,
+        9,
+        2,
+        &produce_request("windowed", 0, out_of_range, 1),
+    )
+    .await;
+    let answer = &response.responses[0].partition_responses[0];
+    assert_eq!(answer.error_code, 32, "INVALID_TIMESTAMP");
+    assert_eq!(
+        answer.error_message.as_deref(),
+        Some("One or more records have been rejected due to invalid timestamp")
+    );
+    let indexes: Vec<i32> = answer.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(indexes, [0, 2]);
+    let first = answer.record_errors[0].batch_index_error_message.as_deref();
+    let expected_start = format!(
+        "Timestamp {} of message with offset 0 is out of range.",
+        now - 2 * hour
+    );
+    assert!(
+        first.is_some_and(|m| m.starts_with(&expected_start)),
+        "{first:?}"
+    );
+
+    // Nothing of the refused batch was stored; records within the window go in at 0.
+    let within = batch_of(keys, [now - hour / 2, now, now + hour / 2]);
+    assert_eq!(produce(&mut client, "windowed", 0, within).await, (0, 0));
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_a_producer_marked_log_append_time_is_invalid_timestamp() {
+    let mut gateway = TestGateway::start().await;
+    let mut client = gateway.client().await;
+    create_topic(&mut client, "marked").await;
+    let mut marked = BytesMut::from(&batch_with_keys([None, None, None])[..]);
+    marked[22] |= 0x08; // the timestamp-type attribute bit
+    let crc = crc32c::crc32c(&marked[21..]);
+    marked[17..21].copy_from_slice(&crc.to_be_bytes());
+    let response: ProduceResponse = call(
+        &mut client,
+        ApiKey::Produce,
+        9,
+        2,
+        &produce_request("marked", 0, marked.freeze(), 1),
+    )
+    .await;
+    let answer = &response.responses[0].partition_responses[0];
+    assert_eq!(answer.error_code, 32, "INVALID_TIMESTAMP");
+    let indexes: Vec<i32> = answer.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(indexes, [0, 1, 2]);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_compacted_topic_refuses_keyless_records_with_one_record_error_each() {
+    let mut gateway = TestGateway::start().await;
+    let mut client = gateway.client().await;
+    create_topic_with(
+        &mut client,
+        "compacted",
+        &[("cleanup.policy", "compact,delete")],
+    )
+    .await;
 
     let keyless = batch_with_keys([Some(b"a"), None, None]);
     let response: ProduceResponse = call(

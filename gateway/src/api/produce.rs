@@ -11,10 +11,15 @@
 //! 2. the records are checked as Kafka checks them
 //!    ([`records::validate_produce_records`]: exactly one v2 batch, CRC,
 //!    sizes, counts), giving CORRUPT_MESSAGE, INVALID_RECORD,
-//!    MESSAGE_TOO_LARGE or UNSUPPORTED_COMPRESSION_TYPE as Kafka would; on
-//!    a compacted topic (`cleanup.policy` has `compact`) every record needs a
-//!    key, else INVALID_RECORD with one record error per keyless record
-//!    (the only case where the gateway decodes records);
+//!    MESSAGE_TOO_LARGE or UNSUPPORTED_COMPRESSION_TYPE as Kafka would;
+//!    then the topic's record rules ([`records::record_errors`], the only
+//!    case where the gateway decodes records), each refused record getting
+//!    one record error (KIP-467): on a compacted topic (`cleanup.policy` has
+//!    `compact`) every record needs a key, else INVALID_RECORD; on a
+//!    CreateTime topic with `message.timestamp.before.max.ms` or
+//!    `message.timestamp.after.max.ms`, a timestamp outside that window
+//!    around the gateway's clock is INVALID_TIMESTAMP (32, KIP-937); a batch
+//!    a producer marked LogAppendTime is INVALID_TIMESTAMP for every record;
 //! 3. a transactional batch is refused with INVALID_TXN_STATE (48), see
 //!    below;
 //! 4. the batch is published to this gateway's ring
@@ -58,12 +63,24 @@
 //!
 //! An acknowledged batch is also applied to this gateway's own index before
 //! the answer goes out, so a Fetch or ListOffsets sent to the same gateway
-//! after the acknowledgement sees it. The response's `log_append_time_ms`
-//! is -1 (topics use CreateTime) and `log_start_offset` the partition's
-//! current log start.
+//! after the acknowledgement sees it. The response's `log_start_offset` is
+//! the partition's current log start.
+//!
+//! # LogAppendTime
+//!
+//! A topic with `message.timestamp.type=LogAppendTime` has each batch
+//! stamped with the gateway's clock as it is published, as a Kafka leader
+//! stamps on append: the batch's timestamp-type attribute is set and its
+//! max timestamp replaced (the records are untouched; consumers give every
+//! record the batch's time), its CRC updated without reading the records
+//! ([`records::stamp_log_append_time`]); the stamp is the response's
+//! `log_append_time_ms` (-1 for CreateTime topics), and ListOffsets by time
+//! uses it. A partition written through several gateways gets each
+//! gateway's clock, so its append times follow the order only as closely as
+//! the gateways' clocks agree (one host: one clock).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cxlkafka_log::layout::Completion;
 use cxlkafka_sequencer::catalog::Topic;
@@ -73,6 +90,7 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::records::TimestampType;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
@@ -85,7 +103,9 @@ use crate::dispatch::{
     ApiEntry, ApiRequest, HandlerFuture, Reply, Responder, ResponseFrame, VersionPolicy,
 };
 use crate::error::CloseReason;
-use crate::records::{self, BatchInfo, ProduceCheck};
+use crate::records::{
+    self, BatchInfo, ProduceCheck, RecordError, RecordFault, RecordRules, TimestampWindow,
+};
 use crate::security::{AclOperation, Resource};
 use crate::shape::{Field, Kind, INT16, INT32, UUID};
 use crate::telemetry;
@@ -133,9 +153,13 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
 enum Outcome {
     /// Refused before publishing.
     Failed(ResponseError, Option<String>),
-    /// Refused for some of its records before publishing: INVALID_RECORD
-    /// with one record error (batch index, reason) per index (KIP-467).
-    RecordErrors { indexes: Vec<i32>, reason: String },
+    /// Refused for some of its records before publishing: `error`
+    /// (INVALID_RECORD or INVALID_TIMESTAMP) with one record error (batch
+    /// index, reason) per refused record (KIP-467).
+    RecordErrors {
+        error: ResponseError,
+        records: Vec<(i32, String)>,
+    },
     /// Published; the sequencer's answer is pending.
     Published(Published),
 }
@@ -148,6 +172,8 @@ struct Published {
     records: u32,
     /// Gateway disks that must hold the batch before the answer.
     disks: usize,
+    /// The append time stamped on the batch (LogAppendTime topics).
+    log_append_time: Option<i64>,
 }
 
 impl Outcome {
@@ -306,40 +332,141 @@ async fn produce_partition(
         );
     }
     let records = partition.records.as_deref().unwrap_or_default();
-    let keys = compacted(topic).then(|| format!("{}-{}", topic.name, partition.index));
+    let rules = TopicRules::of(topic);
+    let partition_name = || format!("{}-{}", topic.name, partition.index);
     publish(
         ctx.log.as_ref(),
         stream,
         records,
-        settings.check,
-        settings.timeout,
-        keys,
+        settings,
+        rules,
+        partition_name,
     )
     .await
     .needing(disks)
 }
 
-/// Whether the topic's `cleanup.policy` includes `compact`: its records
-/// must have keys. Topics without explicit configs skip the parsing.
-fn compacted(topic: &Topic) -> bool {
-    !topic.configs.is_empty()
-        && TopicConfigs::of(topic)
-            .get("cleanup.policy")
-            .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "compact"))
+/// What a topic's configs ask of the batches produced to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TopicRules {
+    /// `cleanup.policy` includes `compact`: every record needs a key.
+    keys_required: bool,
+    /// `message.timestamp.type=LogAppendTime`: batches are stamped with the
+    /// gateway's clock as they are published.
+    log_append_time: bool,
+    /// `message.timestamp.before.max.ms`.
+    before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`.
+    after_max_ms: i64,
 }
 
-/// Validates and publishes one partition's records. `keys_required` names
-/// the partition (`topic-index`) of a compacted topic, whose records must
-/// all have keys.
+impl TopicRules {
+    /// Kafka's defaults: keyless records, CreateTime, any timestamp.
+    const DEFAULT: Self = Self {
+        keys_required: false,
+        log_append_time: false,
+        before_max_ms: i64::MAX,
+        after_max_ms: i64::MAX,
+    };
+
+    /// The rules of `topic`; topics without explicit configs skip the
+    /// parsing.
+    fn of(topic: &Topic) -> Self {
+        if topic.configs.is_empty() {
+            return Self::DEFAULT;
+        }
+        let configs = TopicConfigs::of(topic);
+        let millis = |name: &str| {
+            configs
+                .get(name)
+                .and_then(|value| value.parse::<i64>().ok())
+                .unwrap_or(i64::MAX)
+        };
+        Self {
+            keys_required: configs
+                .get("cleanup.policy")
+                .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "compact")),
+            log_append_time: configs.get("message.timestamp.type") == Some("LogAppendTime"),
+            before_max_ms: millis("message.timestamp.before.max.ms"),
+            after_max_ms: millis("message.timestamp.after.max.ms"),
+        }
+    }
+
+    /// What each record of a batch produced now must satisfy. A
+    /// LogAppendTime topic ignores the producer's timestamps, so they are
+    /// not checked (as Kafka checks only CreateTime).
+    fn for_records(&self, now: i64) -> RecordRules {
+        let bounded = self.before_max_ms != i64::MAX || self.after_max_ms != i64::MAX;
+        RecordRules {
+            keys_required: self.keys_required,
+            timestamps: (bounded && !self.log_append_time).then_some(TimestampWindow {
+                now,
+                before_max_ms: self.before_max_ms,
+                after_max_ms: self.after_max_ms,
+            }),
+        }
+    }
+}
+
+/// Milliseconds since the epoch by this gateway's clock.
+fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// The record errors of a batch, as Kafka's `LogValidator` reports them:
+/// one per refused record; INVALID_TIMESTAMP if any timestamp was refused,
+/// else INVALID_RECORD.
+fn refused_records(
+    errors: Vec<RecordError>,
+    window: Option<TimestampWindow>,
+    partition: &str,
+) -> Outcome {
+    let timestamps_refused = errors
+        .iter()
+        .any(|error| matches!(error.fault, RecordFault::TimestampOutOfRange { .. }));
+    let records = errors
+        .into_iter()
+        .map(|error| {
+            let reason = match error.fault {
+                RecordFault::MissingKey => format!(
+                    "Compacted topic cannot accept message without key in topic partition \
+                     {partition}."
+                ),
+                RecordFault::TimestampOutOfRange { timestamp, offset } => {
+                    let (earliest, latest) =
+                        window.map_or((i64::MIN, i64::MAX), |w| (w.earliest(), w.latest()));
+                    format!(
+                        "Timestamp {timestamp} of message with offset {offset} is out of range. \
+                         The timestamp should be within [{earliest}, {latest}]"
+                    )
+                }
+            };
+            (error.index, reason)
+        })
+        .collect();
+    let error = if timestamps_refused {
+        ResponseError::InvalidTimestamp
+    } else {
+        ResponseError::InvalidRecord
+    };
+    Outcome::RecordErrors { error, records }
+}
+
+/// Validates and publishes one partition's records under the topic's
+/// `rules`; `partition` names it (`topic-index`) in record errors.
 async fn publish(
     log: &dyn ClusterLog,
     stream: u32,
     records: &[u8],
-    check: ProduceCheck,
-    timeout: Duration,
-    keys_required: Option<String>,
+    settings: Settings,
+    rules: TopicRules,
+    partition: impl Fn() -> String,
 ) -> Outcome {
-    let info: BatchInfo = match records::validate_produce_records(records, check) {
+    let info: BatchInfo = match records::validate_produce_records(records, settings.check) {
         Ok(info) => info,
         Err(error) => return Outcome::Failed(error.error(), Some(error.to_string())),
     };
@@ -349,40 +476,62 @@ async fn publish(
             Some("transactions are not supported: no transaction coordinator".into()),
         );
     }
-    let batch_bytes = records.get(..info.size).unwrap_or(records);
-    if let Some(partition) = keys_required {
-        match records::keyless_records(batch_bytes) {
-            Ok(indexes) if indexes.is_empty() => {}
-            Ok(indexes) => {
-                return Outcome::RecordErrors {
-                    indexes,
-                    reason: format!(
-                        "Compacted topic cannot accept message without key in topic partition \
-                         {partition}."
-                    ),
-                }
-            }
-            Err(error) => return Outcome::Failed(error.error(), Some(error.to_string())),
-        }
+    if info.timestamp_type == TimestampType::LogAppend {
+        // Kafka's LogValidator.validateTimestamp: only a broker stamps
+        // append times.
+        let records = (0..info.record_count)
+            .map(|index| {
+                let reason = format!(
+                    "Invalid timestamp type in message at batch index {index}. Producer should \
+                     not set timestamp type to LogAppendTime."
+                );
+                (index, reason)
+            })
+            .collect();
+        return Outcome::RecordErrors {
+            error: ResponseError::InvalidTimestamp,
+            records,
+        };
     }
+    let batch_bytes = records.get(..info.size).unwrap_or(records);
+    let now = unix_millis();
+    let record_rules = rules.for_records(now);
+    match records::record_errors(batch_bytes, record_rules) {
+        Ok(errors) if errors.is_empty() => {}
+        Ok(errors) => return refused_records(errors, record_rules.timestamps, &partition()),
+        Err(error) => return Outcome::Failed(error.error(), Some(error.to_string())),
+    }
+    let stamped;
+    let (payload, max_timestamp, log_append_time) = if rules.log_append_time {
+        let mut copy = batch_bytes.to_vec();
+        if let Err(error) = records::stamp_log_append_time(&mut copy, now) {
+            // Validation saw a whole header, so this cannot happen.
+            return Outcome::Failed(ResponseError::CorruptMessage, Some(error.to_string()));
+        }
+        stamped = copy;
+        (&stamped[..], now, Some(now))
+    } else {
+        (batch_bytes, info.max_timestamp, None)
+    };
     // Validation guarantees a positive count.
     let record_count = u32::try_from(info.record_count).unwrap_or(0);
     let batch = AppendBatch {
         stream,
-        payload: batch_bytes,
+        payload,
         record_count,
         producer_id: info.producer_id,
         producer_epoch: info.producer_epoch,
         base_sequence: info.base_sequence,
-        max_timestamp: info.max_timestamp,
+        max_timestamp,
     };
-    match log.publish(batch, timeout).await {
+    match log.publish(batch, settings.timeout).await {
         Ok(pending) => Outcome::Published(Published {
             pending,
             stream,
-            bytes: batch_bytes.len(),
+            bytes: payload.len(),
             records: record_count,
             disks: 0,
+            log_append_time,
         }),
         Err(error) => Outcome::Failed(append_error(&error), Some(error.to_string())),
     }
@@ -404,7 +553,7 @@ fn acks_zero(topics: &[TopicOutcome]) -> Result<Reply, CloseReason> {
         .flat_map(|topic| &topic.partitions)
         .find_map(|partition| match &partition.outcome {
             Outcome::Failed(error, _) => Some(error.code()),
-            Outcome::RecordErrors { .. } => Some(ResponseError::InvalidRecord.code()),
+            Outcome::RecordErrors { error, .. } => Some(error.code()),
             Outcome::Published(_) => None,
         });
     match failed {
@@ -417,17 +566,20 @@ fn acks_zero(topics: &[TopicOutcome]) -> Result<Reply, CloseReason> {
 }
 
 /// The partition's error message for record errors, worded as Kafka's
-/// `RecordValidationException` (at most three listed).
-fn record_errors_message(indexes: &[i32], reason: &str) -> String {
-    let shown: Vec<String> = indexes
+/// `LogValidator.processRecordErrors` (at most three listed).
+fn record_errors_message(error: ResponseError, records: &[(i32, String)]) -> String {
+    if error == ResponseError::InvalidTimestamp {
+        return "One or more records have been rejected due to invalid timestamp".to_owned();
+    }
+    let shown: Vec<String> = records
         .iter()
         .take(3)
-        .map(|index| format!("RecordError(batchIndex={index}, message='{reason}')"))
+        .map(|(index, reason)| format!("RecordError(batchIndex={index}, message='{reason}')"))
         .collect();
     format!(
         "One or more records have been rejected due to {} record errors in total, and only \
          showing the first three errors at most: [{}]",
-        indexes.len(),
+        records.len(),
         shown.join(", ")
     )
 }
@@ -473,12 +625,12 @@ async fn answer_partition(
     answer.log_start_offset = -1;
     let (error, message) = match partition.outcome {
         Outcome::Failed(error, message) => (Some(error), message),
-        Outcome::RecordErrors { indexes, reason } => {
-            let message = record_errors_message(&indexes, &reason);
+        Outcome::RecordErrors { error, records } => {
+            let message = record_errors_message(error, &records);
             if version >= FIRST_VERSION_WITH_ERROR_MESSAGE {
-                answer.record_errors = record_errors(indexes, &reason);
+                answer.record_errors = record_errors(records);
             }
-            (Some(ResponseError::InvalidRecord), Some(message))
+            (Some(error), Some(message))
         }
         Outcome::Published(published) => {
             answer_published(ctx, &mut answer, topic, published, deadline).await
@@ -494,14 +646,14 @@ async fn answer_partition(
     answer
 }
 
-/// KIP-467 record errors: one per index, all with `reason`.
-fn record_errors(indexes: Vec<i32>, reason: &str) -> Vec<BatchIndexAndErrorMessage> {
-    indexes
+/// KIP-467 record errors: one per refused record, with its reason.
+fn record_errors(records: Vec<(i32, String)>) -> Vec<BatchIndexAndErrorMessage> {
+    records
         .into_iter()
-        .map(|index| {
+        .map(|(index, reason)| {
             let mut error = BatchIndexAndErrorMessage::default();
             error.batch_index = index;
-            error.batch_index_error_message = Some(StrBytes::from_string(reason.to_owned()));
+            error.batch_index_error_message = Some(StrBytes::from_string(reason));
             error
         })
         .collect()
@@ -523,6 +675,7 @@ async fn answer_published(
         bytes,
         records,
         disks,
+        log_append_time,
     } = published;
     let mut result: Result<Completion, AppendError> = pending.completion().await;
     if let (Ok(completion), true) = (&result, disks > 0) {
@@ -547,6 +700,7 @@ async fn answer_published(
                 .wait_for_order(completion.global_sequence, remaining)
                 .await;
             answer.base_offset = completion.base_offset;
+            answer.log_append_time_ms = log_append_time.unwrap_or(-1);
             answer.log_start_offset = ctx.log.offsets(stream).0;
             telemetry::record_produced(topic, bytes, records);
             (None, None)

@@ -704,6 +704,17 @@ fn batch_with_keys(
     compression: Compression,
     keyless: impl Fn(usize) -> bool,
 ) -> Vec<u8> {
+    client_records(count, compression, keyless, |_| 1_700_000_000_000)
+}
+
+/// One client batch whose record `i` has a key unless `keyless(i)` and the
+/// timestamp `timestamp(i)`.
+fn client_records(
+    count: usize,
+    compression: Compression,
+    keyless: impl Fn(usize) -> bool,
+    timestamp: impl Fn(usize) -> i64,
+) -> Vec<u8> {
     let records: Vec<Record> = (0..count)
         .map(|i| Record {
             transactional: false,
@@ -715,7 +726,7 @@ fn batch_with_keys(
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: (i as i32).wrapping_sub(1),
-            timestamp: 1_700_000_000_000,
+            timestamp: timestamp(i),
             key: (!keyless(i)).then(|| Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::from(vec![b'v'; 100])),
             headers: IndexMap::new(),
@@ -848,9 +859,10 @@ fn records_that_decompress_beyond_the_cap_are_refused() {
         Compression::Zstd,
         &compressed,
     );
-    let within = keys::keyless_records_within(&batch[..], CAP * 2).expect("within twice the cap");
+    let within = walk::record_errors_within(&batch[..], KEYS_REQUIRED, CAP * 2)
+        .expect("within twice the cap");
     assert_eq!(within.len(), count, "every record is keyless");
-    let error = keys::keyless_records_within(&batch, CAP).expect_err("beyond the cap");
+    let error = walk::record_errors_within(&batch, KEYS_REQUIRED, CAP).expect_err("beyond the cap");
     assert_eq!(error.error(), ResponseError::CorruptMessage);
     assert!(error.to_string().contains("more than"), "{error}");
 }
@@ -878,4 +890,180 @@ fn a_prefix_that_is_not_one_v2_batch_of_that_length_gives_no_crc() {
     let mut legacy = prefix.to_vec();
     legacy[16] = 1;
     assert_eq!(stored_batch_crc32c(&legacy, batch.len()), None);
+}
+
+const KEYS_REQUIRED: RecordRules = RecordRules {
+    keys_required: true,
+    timestamps: None,
+};
+
+const CODECS: [Compression; 5] = [
+    Compression::None,
+    Compression::Gzip,
+    Compression::Snappy,
+    Compression::Lz4,
+    Compression::Zstd,
+];
+
+const NOW: i64 = 1_800_000_000_000;
+
+fn window(before_max_ms: i64, after_max_ms: i64) -> RecordRules {
+    RecordRules {
+        keys_required: false,
+        timestamps: Some(TimestampWindow {
+            now: NOW,
+            before_max_ms,
+            after_max_ms,
+        }),
+    }
+}
+
+#[test]
+fn timestamps_outside_the_window_are_found_by_batch_index_whatever_the_codec() {
+    let timestamps = [
+        NOW - 10_000,
+        NOW,
+        NOW + 10_000,
+        -1,
+        NOW - 5_000,
+        NOW + 5_001,
+    ];
+    for compression in CODECS {
+        let batch = client_records(timestamps.len(), compression, |_| false, |i| timestamps[i]);
+        let errors = record_errors(&batch, window(5_000, 5_000)).expect("decodes");
+        let out_of_range = |index: i32| RecordError {
+            index,
+            fault: RecordFault::TimestampOutOfRange {
+                timestamp: timestamps[index as usize],
+                offset: i64::from(index),
+            },
+        };
+        assert_eq!(
+            errors,
+            vec![out_of_range(0), out_of_range(2), out_of_range(5)],
+            "{compression:?}"
+        );
+    }
+}
+
+#[test]
+fn a_record_without_a_key_and_with_a_bad_timestamp_is_one_missing_key_error() {
+    let batch = client_records(3, Compression::None, |i| i != 1, |_| NOW - 10_000);
+    let rules = RecordRules {
+        keys_required: true,
+        ..window(1_000, 1_000)
+    };
+    let faults: Vec<_> = record_errors(&batch, rules)
+        .expect("decodes")
+        .into_iter()
+        .map(|error| (error.index, error.fault))
+        .collect();
+    assert_eq!(faults[0], (0, RecordFault::MissingKey));
+    assert!(matches!(
+        faults[1],
+        (1, RecordFault::TimestampOutOfRange { .. })
+    ));
+    assert_eq!(faults[2], (2, RecordFault::MissingKey));
+    assert_eq!(faults.len(), 3);
+}
+
+#[test]
+fn records_are_not_read_unless_a_rule_could_refuse_one() {
+    // Garbage where the records should be: only a walk would notice.
+    let mut batch = client_records(3, Compression::Lz4, |_| false, |_| NOW);
+    let last = batch.len() - 1;
+    batch[70..=last].fill(0xff);
+    let batch = with_repaired_crc(batch);
+    assert_eq!(
+        record_errors(&batch, RecordRules::default()),
+        Ok(Vec::new())
+    );
+    // Only the future is bounded and the largest timestamp is within it.
+    assert_eq!(
+        record_errors(&batch, window(i64::MAX, 1_000)),
+        Ok(Vec::new())
+    );
+    // The past is bounded: every record must be read.
+    let error = record_errors(&batch, window(1_000, i64::MAX)).expect_err("walked");
+    assert_eq!(error.error(), ResponseError::CorruptMessage);
+}
+
+#[test]
+fn an_unbounded_window_accepts_every_timestamp() {
+    let unbounded = TimestampWindow {
+        now: NOW,
+        before_max_ms: i64::MAX,
+        after_max_ms: i64::MAX,
+    };
+    for timestamp in [i64::MIN / 2, -2, -1, 0, NOW, i64::MAX] {
+        assert!(unbounded.accepts(timestamp), "{timestamp}");
+    }
+}
+
+#[test]
+fn a_log_append_stamp_keeps_the_batch_valid_whatever_its_size_and_codec() {
+    for compression in CODECS {
+        for count in [1, 3, 200] {
+            let batch = client_records(count, compression, |_| false, |i| 1_000 + i as i64);
+            let mut stamped = batch.clone();
+            stamp_log_append_time(&mut stamped, NOW).expect("a whole header");
+            let crc = u32::from_be_bytes(stamped[17..21].try_into().expect("4 bytes"));
+            assert_eq!(
+                crc,
+                crc32c::crc32c(&stamped[CRC_START..]),
+                "{compression:?} {count}"
+            );
+            let check = ProduceCheck {
+                produce_version: 9,
+                message_max_bytes: 1 << 20,
+            };
+            let info = validate_produce_records(&stamped, check).expect("valid");
+            let original = validate_produce_records(&batch, check).expect("valid");
+            assert_eq!(info.timestamp_type, TimestampType::LogAppend);
+            assert_eq!(info.max_timestamp, NOW);
+            assert_eq!(info.first_timestamp, original.first_timestamp);
+            assert_eq!(info.compression, original.compression);
+            assert_eq!(
+                stamped[STAMPED_END..],
+                batch[STAMPED_END..],
+                "records untouched"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_log_append_stamp_refuses_a_buffer_shorter_than_a_header() {
+    let batch = batch_with_keys(1, Compression::None, |_| false);
+    let mut short = batch[..BATCH_HEADER_LEN - 1].to_vec();
+    assert_eq!(
+        stamp_log_append_time(&mut short, NOW),
+        Err(ShortBuffer {
+            needed: BATCH_HEADER_LEN,
+            available: BATCH_HEADER_LEN - 1
+        })
+    );
+    assert_eq!(short, batch[..BATCH_HEADER_LEN - 1], "left as it was");
+}
+
+proptest! {
+    #[test]
+    fn a_log_append_stamp_crc_is_the_crc_of_every_byte(
+        attributes in 0_i16..8,
+        first in any::<i64>(),
+        max in any::<i64>(),
+        stamp in any::<i64>(),
+        records in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let mut batch = RawBatch::plain(1);
+        batch.attributes = attributes;
+        batch.first_timestamp = first;
+        batch.max_timestamp = max;
+        batch.records = records;
+        let mut bytes = batch.encode();
+        stamp_log_append_time(&mut bytes, stamp).expect("a whole header");
+        let crc = u32::from_be_bytes(bytes[17..21].try_into().expect("4 bytes"));
+        prop_assert_eq!(crc, crc32c::crc32c(&bytes[CRC_START..]));
+        prop_assert_eq!(i64::from_be_bytes(bytes[35..43].try_into().expect("8 bytes")), stamp);
+    }
 }

@@ -1,5 +1,8 @@
-//! Reading the keys of a batch's records, the one place the gateway looks
-//! inside records (compacted topics refuse records without a key).
+//! Reading inside a batch's records, the one place the gateway does: a
+//! compacted topic refuses records without a key, and a topic with
+//! `message.timestamp.before.max.ms` or `message.timestamp.after.max.ms`
+//! refuses CreateTime timestamps outside its window (KIP-937), each with one
+//! record error per offending record, as Kafka's `LogValidator` does.
 //!
 //! The records are walked as a stream, decompressing as they go, with
 //! every length checked against the bytes that are actually there and the
@@ -35,15 +38,100 @@ fn undecodable(reason: impl Into<String>) -> BatchError {
     }
 }
 
-/// The positions of the records without a key in the v2 batch `batch`
-/// (see [`super::keyless_records`]).
-pub fn keyless_records(batch: &[u8]) -> Result<Vec<i32>, BatchError> {
-    keyless_records_within(batch, MAX_DECOMPRESSED_BYTES)
+/// What a topic asks of each record beyond the batch checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordRules {
+    /// Every record needs a key (`cleanup.policy` has `compact`).
+    pub keys_required: bool,
+    /// The CreateTime timestamps accepted, if the topic bounds them.
+    pub timestamps: Option<TimestampWindow>,
 }
 
-/// [`keyless_records`] with the records capped at `cap` bytes.
-pub(super) fn keyless_records_within(batch: &[u8], cap: u64) -> Result<Vec<i32>, BatchError> {
+/// KIP-937's window around the broker's clock: a CreateTime timestamp
+/// below `now - before_max_ms` or above `now + after_max_ms` is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampWindow {
+    /// The broker's clock, in milliseconds since the epoch.
+    pub now: i64,
+    /// `message.timestamp.before.max.ms`.
+    pub before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`.
+    pub after_max_ms: i64,
+}
+
+impl TimestampWindow {
+    /// The earliest timestamp accepted.
+    pub fn earliest(&self) -> i64 {
+        self.now.saturating_sub(self.before_max_ms)
+    }
+
+    /// The latest timestamp accepted.
+    pub fn latest(&self) -> i64 {
+        self.now.saturating_add(self.after_max_ms)
+    }
+
+    /// Whether a record's timestamp is accepted; records without one (-1,
+    /// Kafka's `NO_TIMESTAMP`) always are.
+    pub fn accepts(&self, timestamp: i64) -> bool {
+        timestamp == NO_TIMESTAMP || (self.earliest()..=self.latest()).contains(&timestamp)
+    }
+
+    /// Whether every record of a batch whose largest timestamp is
+    /// `max_timestamp` is accepted without looking at each one: nothing
+    /// bounds the past, and the largest is not in the future.
+    fn accepts_any_batch_up_to(&self, max_timestamp: i64) -> bool {
+        self.before_max_ms == i64::MAX && self.accepts(max_timestamp)
+    }
+}
+
+/// Kafka's `RecordBatch.NO_TIMESTAMP`.
+const NO_TIMESTAMP: i64 = -1;
+
+/// Why a record was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordFault {
+    /// No key on a compacted topic.
+    MissingKey,
+    /// A CreateTime timestamp outside the topic's window.
+    TimestampOutOfRange {
+        /// The record's timestamp.
+        timestamp: i64,
+        /// The record's offset in the batch (its offset delta).
+        offset: i64,
+    },
+}
+
+/// One refused record: its position in the batch (0-based, Kafka's
+/// `RecordError.batchIndex`) and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    /// Position in the batch.
+    pub index: i32,
+    /// Why.
+    pub fault: RecordFault,
+}
+
+/// The records of the v2 batch `batch` that break `rules`, in batch order
+/// (one error per record: a missing key before a timestamp, as Kafka's
+/// `LogValidator.validateRecord` checks them). Walks the records
+/// only when `rules` could refuse one (see [`super::record_errors`]).
+pub fn record_errors(batch: &[u8], rules: RecordRules) -> Result<Vec<RecordError>, BatchError> {
+    record_errors_within(batch, rules, MAX_DECOMPRESSED_BYTES)
+}
+
+/// [`record_errors`] with the records capped at `cap` bytes.
+pub(super) fn record_errors_within(
+    batch: &[u8],
+    rules: RecordRules,
+    cap: u64,
+) -> Result<Vec<RecordError>, BatchError> {
     let info = validate_batch(batch)?;
+    let timestamps = rules
+        .timestamps
+        .filter(|window| !window.accepts_any_batch_up_to(info.max_timestamp));
+    if !rules.keys_required && timestamps.is_none() {
+        return Ok(Vec::new());
+    }
     let records = batch
         .get(BATCH_HEADER_LEN..info.size)
         .ok_or_else(|| undecodable("the batch ends inside its header"))?;
@@ -64,12 +152,25 @@ pub(super) fn keyless_records_within(batch: &[u8], cap: u64) -> Result<Vec<i32>,
         cap,
         left: cap,
     });
-    walk(&mut stream, info.record_count).map_err(|e| undecodable(e.to_string()))
+    let checks = Checks {
+        keys_required: rules.keys_required,
+        timestamps,
+        first_timestamp: info.first_timestamp,
+    };
+    walk(&mut stream, info.record_count, checks).map_err(|e| undecodable(e.to_string()))
 }
 
-/// Walks `count` records, returning the indexes of those without a key.
-fn walk(stream: &mut impl Read, count: i32) -> io::Result<Vec<i32>> {
-    let mut keyless = Vec::new();
+/// What [`walk`] checks of each record.
+struct Checks {
+    keys_required: bool,
+    timestamps: Option<TimestampWindow>,
+    /// The batch's base timestamp, which record timestamp deltas add to.
+    first_timestamp: i64,
+}
+
+/// Walks `count` records, returning those that fail `checks`.
+fn walk(stream: &mut impl Read, count: i32, checks: Checks) -> io::Result<Vec<RecordError>> {
+    let mut errors = Vec::new();
     for index in 0..count {
         let length = zigzag(read_varint(stream, 5)?);
         let length = u64::try_from(length)
@@ -79,10 +180,25 @@ fn walk(stream: &mut impl Read, count: i32) -> io::Result<Vec<i32>> {
             read: 0,
         };
         let _attributes = read_exact::<1>(&mut record)?;
-        let _timestamp_delta = read_varint(&mut record, 10)?;
-        let _offset_delta = read_varint(&mut record, 5)?;
-        if zigzag(read_varint(&mut record, 5)?) < 0 {
-            keyless.push(index);
+        let timestamp_delta = zigzag(read_varint(&mut record, 10)?);
+        let offset_delta = zigzag(read_varint(&mut record, 5)?);
+        let key_length = zigzag(read_varint(&mut record, 5)?);
+        let timestamp = checks.first_timestamp.wrapping_add(timestamp_delta);
+        // Kafka's LogValidator.validateRecord: the key first, then the
+        // timestamp; one error per record.
+        let fault = if checks.keys_required && key_length < 0 {
+            Some(RecordFault::MissingKey)
+        } else {
+            checks
+                .timestamps
+                .filter(|window| !window.accepts(timestamp))
+                .map(|_| RecordFault::TimestampOutOfRange {
+                    timestamp,
+                    offset: offset_delta,
+                })
+        };
+        if let Some(fault) = fault {
+            errors.push(RecordError { index, fault });
         }
         let rest = length
             .checked_sub(record.read)
@@ -92,7 +208,7 @@ fn walk(stream: &mut impl Read, count: i32) -> io::Result<Vec<i32>> {
             return Err(invalid(format!("record {index} is cut short")));
         }
     }
-    Ok(keyless)
+    Ok(errors)
 }
 
 fn invalid(reason: String) -> io::Error {
