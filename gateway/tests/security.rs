@@ -20,7 +20,9 @@ use common::{api_versions_request, decode_response, request_frame, Client, PROMP
 use cxlkafka_gateway::cluster::{open_cluster, ClusterOptions, RegionSettings};
 use cxlkafka_gateway::context::AdvertisedListener;
 use cxlkafka_gateway::security::scram::{ScramCredential, ScramMechanism};
-use cxlkafka_gateway::security::{ListenerKind, ListenerSecurity, SaslMechanisms, SecurityConfig};
+use cxlkafka_gateway::security::{
+    ListenerKind, ListenerSecurity, SaslMechanisms, SecurityConfig, WithoutAcls,
+};
 use cxlkafka_gateway::{telemetry, DispatchTable, GatewayContext, Server, ServerHandle};
 use cxlkafka_sequencer::control::ControlRecord;
 use data_path::{batch, call, decode_records, fetch, metadata_request, produce};
@@ -112,6 +114,8 @@ struct Setup {
     mechanisms: SaslMechanisms,
     /// `--connection-failed-authentication-delay-ms`.
     failure_delay: Duration,
+    /// `--allow-everyone-if-no-acl-found`.
+    without_acls: WithoutAcls,
 }
 
 impl Default for Setup {
@@ -121,6 +125,7 @@ impl Default for Setup {
             authorizer: false,
             mechanisms: SaslMechanisms::ALL,
             failure_delay: Duration::ZERO,
+            without_acls: WithoutAcls::Deny,
         }
     }
 }
@@ -160,6 +165,7 @@ impl SaslGateway {
             .with_security(SecurityConfig {
                 authorizer: setup.authorizer,
                 super_users: vec!["User:admin".into()],
+                without_acls: setup.without_acls,
                 tls_advertised: None,
                 failed_authentication_delay: setup.failure_delay,
             });
@@ -471,6 +477,46 @@ async fn grant(admin: &mut Client, creations: Vec<AclCreation>) {
         created.results.iter().all(|r| r.error_code == 0),
         "{created:?}"
     );
+}
+
+#[tokio::test]
+async fn allow_everyone_if_no_acl_found_opens_only_resources_without_acls() {
+    let gateway = SaslGateway::start_with(Setup {
+        authorizer: true,
+        without_acls: WithoutAcls::Allow,
+        ..Setup::default()
+    })
+    .await;
+    let mut admin = logged_in(gateway.addr, "admin", "admin-secret").await;
+    let mut alice = logged_in(gateway.addr, "alice", "alice-secret").await;
+    let records = || batch(&[b"one"], 1_700_000_000_000, None);
+    // No ACL anywhere: alice creates the topic (CREATE on the cluster),
+    // writes and reads it.
+    let created: MetadataResponse = call(
+        &mut alice,
+        ApiKey::Metadata,
+        12,
+        1,
+        &metadata_request(&["open"]),
+    )
+    .await;
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    assert_eq!(produce(&mut alice, "open", 0, records()).await, (0, 0));
+    assert_eq!(fetch(&mut alice, "open", 0, 0).await.high_watermark, 1);
+    // An ACL on the topic for someone else: it is guarded now, and alice
+    // has no ALLOW.
+    let mut bob_reads = alice_may(TOPIC, "open", READ);
+    bob_reads.principal = StrBytes::from_static_str("User:bob");
+    grant(&mut admin, vec![bob_reads]).await;
+    assert_eq!(
+        produce(&mut alice, "open", 0, records()).await.0,
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        fetch(&mut alice, "open", 0, 0).await.error_code,
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    gateway.stop().await;
 }
 
 #[tokio::test]

@@ -241,15 +241,36 @@ fn allow_implies(granted: u8, wanted: AclOperation) -> bool {
         || (wanted == AclOperation::DescribeConfigs && granted == AclOperation::AlterConfigs)
 }
 
+/// What the authorizer answers for a resource no ACL covers, for any
+/// principal (Kafka's `allow.everyone.if.no.acl.found`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WithoutAcls {
+    /// Only super users may use it (Kafka's default).
+    #[default]
+    Deny,
+    /// Everyone may use it.
+    Allow,
+}
+
 /// Kafka's decision for `requester` doing `operation` on `resource`, given
-/// every binding (super users are decided by the caller).
+/// every binding (super users are decided by the caller). A resource that
+/// no binding covers, whatever its principal, gets `without_acls`.
 pub fn decide<'a>(
     bindings: impl IntoIterator<Item = &'a AclRecord> + Clone,
     requester: Requester<'_>,
     operation: AclOperation,
     resource: Resource<'_>,
+    without_acls: WithoutAcls,
 ) -> bool {
     let (kind, name) = resource.kind_and_name();
+    if without_acls == WithoutAcls::Allow
+        && !bindings
+            .clone()
+            .into_iter()
+            .any(|binding| pattern_covers(binding, kind, name))
+    {
+        return true;
+    }
     let applying = bindings
         .into_iter()
         .filter(|b| pattern_covers(b, kind, name) && applies_to(b, requester));
@@ -272,26 +293,42 @@ pub fn decide<'a>(
 /// `kind` (Kafka's `authorizeByResourceType`, used for idempotent producers
 /// that may write some topic). Denies on literal resources do not take it
 /// away; a DENY on every resource of the kind (`*`, or prefix "") does.
+/// With `without_acls` Allow, a kind whose names are not all covered by
+/// some binding (of any principal) has resources anyone may use.
 pub fn allowed_on_some<'a>(
     bindings: impl IntoIterator<Item = &'a AclRecord> + Clone,
     requester: Requester<'_>,
     operation: AclOperation,
     kind: ResourceType,
+    without_acls: WithoutAcls,
 ) -> bool {
     let of_kind = |b: &&AclRecord| b.resource_type == kind.code() as u8 && applies_to(b, requester);
     let everything_denied = bindings.clone().into_iter().filter(of_kind).any(|b| {
         b.permission == Permission::Deny.code() as u8
             && (b.operation == operation.code() as u8
                 || b.operation == AclOperation::All.code() as u8)
-            && ((b.pattern_type == PatternType::Literal.code() as u8
-                && b.resource_name == WILDCARD)
-                || (b.pattern_type == PatternType::Prefixed.code() as u8
-                    && b.resource_name.is_empty()))
+            && covers_every_name(b)
     });
+    let some_name_uncovered = || {
+        !bindings
+            .clone()
+            .into_iter()
+            .any(|b| b.resource_type == kind.code() as u8 && covers_every_name(b))
+    };
     !everything_denied
-        && bindings.into_iter().filter(of_kind).any(|b| {
-            b.permission == Permission::Allow.code() as u8 && allow_implies(b.operation, operation)
-        })
+        && ((without_acls == WithoutAcls::Allow && some_name_uncovered())
+            || bindings.clone().into_iter().filter(of_kind).any(|b| {
+                b.permission == Permission::Allow.code() as u8
+                    && allow_implies(b.operation, operation)
+            }))
+}
+
+/// Whether `binding`'s pattern covers every name of its kind: `*`, or the
+/// prefix "".
+fn covers_every_name(binding: &AclRecord) -> bool {
+    (binding.pattern_type == PatternType::Literal.code() as u8 && binding.resource_name == WILDCARD)
+        || (binding.pattern_type == PatternType::Prefixed.code() as u8
+            && binding.resource_name.is_empty())
 }
 
 /// A DescribeAcls/DeleteAcls filter, decoded.
@@ -395,6 +432,117 @@ mod tests {
         principal: "User:alice",
         host: "127.0.0.1",
     };
+
+    /// The decision with Kafka's default for resources without ACLs.
+    fn decide<'a>(
+        bindings: impl IntoIterator<Item = &'a AclRecord> + Clone,
+        requester: Requester<'_>,
+        operation: AclOperation,
+        resource: Resource<'_>,
+    ) -> bool {
+        super::decide(bindings, requester, operation, resource, WithoutAcls::Deny)
+    }
+
+    /// Whether some resource is allowed, with Kafka's default for
+    /// resources without ACLs.
+    fn allowed_on_some<'a>(
+        bindings: impl IntoIterator<Item = &'a AclRecord> + Clone,
+        requester: Requester<'_>,
+        operation: AclOperation,
+        kind: ResourceType,
+    ) -> bool {
+        super::allowed_on_some(bindings, requester, operation, kind, WithoutAcls::Deny)
+    }
+
+    #[test]
+    fn allow_without_acls_allows_only_resources_no_binding_covers() {
+        let acls = [binding(
+            ResourceType::Topic,
+            "orders",
+            PatternType::Prefixed,
+            "User:bob",
+            AclOperation::Read,
+            Permission::Allow,
+        )];
+        let allow = WithoutAcls::Allow;
+        let read = |topic| {
+            super::decide(
+                &acls,
+                ALICE,
+                AclOperation::Read,
+                Resource::Topic(topic),
+                allow,
+            )
+        };
+        assert!(read("payments"), "no binding covers it");
+        assert!(
+            !read("orders-eu"),
+            "bob's binding covers it, and it is not alice's"
+        );
+        assert!(
+            super::decide(
+                &acls,
+                ALICE,
+                AclOperation::Read,
+                Resource::Group("orders"),
+                allow
+            ),
+            "a topic binding says nothing about a group"
+        );
+        assert!(super::decide(
+            &[],
+            ALICE,
+            AclOperation::Alter,
+            Resource::Cluster,
+            allow
+        ));
+        // A DENY covers the resource like any binding.
+        let denied = [binding(
+            ResourceType::Topic,
+            "*",
+            PatternType::Literal,
+            "User:bob",
+            AclOperation::Write,
+            Permission::Deny,
+        )];
+        assert!(!super::decide(
+            &denied,
+            ALICE,
+            AclOperation::Read,
+            Resource::Topic("x"),
+            allow
+        ));
+    }
+
+    #[test]
+    fn allow_without_acls_lets_idempotent_producers_in_while_some_topic_has_no_binding() {
+        let allow = WithoutAcls::Allow;
+        let some_write = |acls: &[AclRecord]| {
+            super::allowed_on_some(acls, ALICE, AclOperation::Write, ResourceType::Topic, allow)
+        };
+        assert!(some_write(&[]));
+        let bob_everywhere = [binding(
+            ResourceType::Topic,
+            "",
+            PatternType::Prefixed,
+            "User:bob",
+            AclOperation::Write,
+            Permission::Allow,
+        )];
+        assert!(
+            !some_write(&bob_everywhere),
+            "every topic has a binding, none alice's"
+        );
+        let alice_denied_everywhere = [binding(
+            ResourceType::Topic,
+            "*",
+            PatternType::Literal,
+            "User:alice",
+            AclOperation::Write,
+            Permission::Deny,
+        )];
+        assert!(!some_write(&alice_denied_everywhere));
+    }
 
     #[test]
     fn no_binding_means_denied() {

@@ -10,7 +10,7 @@ use clap::{ArgAction, Args, ValueEnum};
 
 use super::listener::{ListenerSecurity, SaslMechanisms};
 use super::tls::{self, TlsFiles};
-use super::{ListenerKind, SecurityConfig};
+use super::{ListenerKind, SecurityConfig, WithoutAcls};
 use crate::context::AdvertisedListener;
 
 /// Security protocol of the `--listen` listener.
@@ -109,6 +109,14 @@ pub struct SecurityArgs {
     #[arg(long, env = "CXLKAFKA_SUPER_USERS", default_value = "")]
     pub super_users: String,
 
+    /// With --authorizer, let every principal use a resource that no ACL
+    /// covers, whoever's principal it names (Kafka's
+    /// allow.everyone.if.no.acl.found). Off, as in Kafka: only super users
+    /// may use it.
+    #[arg(long, env = "CXLKAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND", default_value_t = false,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_everyone_if_no_acl_found: bool,
+
     /// Milliseconds a failed SASL authentication (wrong credentials, or a
     /// mechanism the listener does not enable) waits before it is answered
     /// and the connection closed (Kafka's
@@ -140,6 +148,7 @@ impl Default for SecurityArgs {
             tls_client_ca: None,
             authorizer: false,
             super_users: String::new(),
+            allow_everyone_if_no_acl_found: false,
             connection_failed_authentication_delay_ms: DEFAULT_FAILED_AUTHENTICATION_DELAY_MS,
         }
     }
@@ -190,6 +199,11 @@ impl SecurityArgs {
                 .filter(|user| !user.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            without_acls: if self.allow_everyone_if_no_acl_found {
+                WithoutAcls::Allow
+            } else {
+                WithoutAcls::Deny
+            },
             tls_advertised: tls_bound.map(|bound| {
                 self.tls_advertised_listener
                     .clone()

@@ -42,7 +42,7 @@ use std::time::Duration;
 use cxlkafka_sequencer::control::ControlRecord;
 use kafka_protocol::ResponseError;
 
-pub use acl::{AclOperation, Resource, ResourceType};
+pub use acl::{AclOperation, Resource, ResourceType, WithoutAcls};
 pub use listener::{ListenerSecurity, SaslMechanisms};
 pub use sasl::Session;
 pub use store::{is_security_tag, SecurityStore};
@@ -108,6 +108,9 @@ pub struct SecurityConfig {
     pub authorizer: bool,
     /// Principals allowed everything (`--super-users`).
     pub super_users: Vec<String>,
+    /// What a resource no ACL covers allows
+    /// (`--allow-everyone-if-no-acl-found`).
+    pub without_acls: WithoutAcls,
     /// Where TLS clients are told to connect to this gateway (Metadata,
     /// FindCoordinator, DescribeCluster); `None` without a TLS listener.
     pub tls_advertised: Option<AdvertisedListener>,
@@ -144,7 +147,7 @@ impl ApiRequest {
         resource: Resource<'_>,
     ) -> bool {
         self.check(ctx, |store, requester| {
-            store.decide(requester, operation, resource)
+            store.decide(requester, operation, resource, ctx.security.without_acls)
         })
     }
 
@@ -177,7 +180,7 @@ impl ApiRequest {
         kind: ResourceType,
     ) -> bool {
         self.check(ctx, |store, requester| {
-            store.allowed_on_some(requester, operation, kind)
+            store.allowed_on_some(requester, operation, kind, ctx.security.without_acls)
         })
     }
 

@@ -16,7 +16,7 @@ use cxlkafka_log::segment::{SegmentFiles, StoredEntry};
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::control::{tag, AclRecord, ControlRecord};
 
-use super::acl::{self, AclFilter, AclOperation, Requester, Resource, ResourceType};
+use super::acl::{self, AclFilter, AclOperation, Requester, Resource, ResourceType, WithoutAcls};
 use super::scram::{ScramCredential, ScramMechanism};
 use crate::telemetry;
 
@@ -204,8 +204,15 @@ impl SecurityStore {
         requester: Requester<'_>,
         operation: AclOperation,
         resource: Resource<'_>,
+        without_acls: WithoutAcls,
     ) -> bool {
-        acl::decide(&self.read().acls, requester, operation, resource)
+        acl::decide(
+            &self.read().acls,
+            requester,
+            operation,
+            resource,
+            without_acls,
+        )
     }
 
     /// Whether the requester may do `operation` on some resource of `kind`.
@@ -214,8 +221,9 @@ impl SecurityStore {
         requester: Requester<'_>,
         operation: AclOperation,
         kind: ResourceType,
+        without_acls: WithoutAcls,
     ) -> bool {
-        acl::allowed_on_some(&self.read().acls, requester, operation, kind)
+        acl::allowed_on_some(&self.read().acls, requester, operation, kind, without_acls)
     }
 }
 
@@ -269,12 +277,22 @@ mod tests {
             principal: "User:a",
             host: "::1",
         };
-        assert!(store.decide(requester, AclOperation::Read, Resource::Topic("t")));
+        assert!(store.decide(
+            requester,
+            AclOperation::Read,
+            Resource::Topic("t"),
+            WithoutAcls::Deny
+        ));
         store.apply(&ControlRecord::DeleteAcls {
             acls: vec![binding.clone()],
         });
         assert!(!store.has_acl(&binding));
-        assert!(!store.decide(requester, AclOperation::Read, Resource::Topic("t")));
+        assert!(!store.decide(
+            requester,
+            AclOperation::Read,
+            Resource::Topic("t"),
+            WithoutAcls::Deny
+        ));
     }
 
     #[test]
