@@ -11,7 +11,10 @@
 //! 2. the records are checked as Kafka checks them
 //!    ([`records::validate_produce_records`]: exactly one v2 batch, CRC,
 //!    sizes, counts), giving CORRUPT_MESSAGE, INVALID_RECORD,
-//!    MESSAGE_TOO_LARGE or UNSUPPORTED_COMPRESSION_TYPE as Kafka would; on
+//!    MESSAGE_TOO_LARGE or UNSUPPORTED_COMPRESSION_TYPE as Kafka would (the
+//!    size limit is the topic's `max.message.bytes`, else this gateway's
+//!    `message.max.bytes`: the dynamic broker config, else
+//!    `--message-max-bytes`); on
 //!    a compacted topic (`cleanup.policy` has `compact`) every record needs a
 //!    key, else INVALID_RECORD with one record error per keyless record
 //!    (the only case where the gateway decodes records);
@@ -77,7 +80,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use crate::api_support::errors::{append_error, completion_error};
-use crate::api_support::topic_config::TopicConfigs;
+use crate::api_support::topic_config::{self, TopicConfigs};
 use crate::api_support::topics::by_id as topic_by_id;
 use crate::cluster::{AppendBatch, AppendError, ClusterLog, PendingAppend, ORDER_TOPIC};
 use crate::context::GatewayContext;
@@ -193,7 +196,7 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
         ),
         check: ProduceCheck {
             produce_version: request.version,
-            message_max_bytes: ctx.limits.message_max_bytes,
+            message_max_bytes: ctx.message_max_bytes(),
         },
     };
     let mut topics = Vec::with_capacity(body.topic_data.len());
@@ -242,6 +245,16 @@ async fn produce_topic(
     data: TopicProduceData,
 ) -> TopicOutcome {
     let topic = writable_topic(ctx, request, &data);
+    let settings = match &topic {
+        Ok(topic) => Settings {
+            check: ProduceCheck {
+                message_max_bytes: max_message_bytes(topic, settings.check.message_max_bytes),
+                ..settings.check
+            },
+            ..settings
+        },
+        Err(_) => settings,
+    };
     let mut partitions = Vec::with_capacity(data.partition_data.len());
     // Read once per topic: it scans every gateway's line in the region.
     let mut live_disks: Option<usize> = None;
@@ -317,6 +330,17 @@ async fn produce_partition(
     )
     .await
     .needing(disks)
+}
+
+/// The largest batch `topic` accepts: its own `max.message.bytes`, else
+/// `broker` (this gateway's `message.max.bytes`), as Kafka's `LogConfig`.
+fn max_message_bytes(topic: &Topic, broker: usize) -> usize {
+    if topic.configs.is_empty() {
+        return broker;
+    }
+    topic_config::stored_value(topic, "max.message.bytes")
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(broker)
 }
 
 /// Whether the topic's `cleanup.policy` includes `compact`: its records
