@@ -388,24 +388,22 @@ async fn a_second_gateway_of_the_region_acts_on_changes_made_through_the_first()
     )
     .await;
     // Applied by the second gateway when its tailer read the change.
-    let deadline = tokio::time::Instant::now() + PROMPTLY;
-    loop {
-        let described = on_second.describe(BROKER, "1").await;
-        if entry(&described, "message.max.bytes").0 == some("2000") {
-            assert_eq!(
-                entry(&described, "auto.create.topics.enable"),
-                (
-                    some("false"),
-                    DYNAMIC_DEFAULT_BROKER_CONFIG,
-                    false,
-                    vec![3, 5]
-                )
-            );
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never applied");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_described(&mut on_second, "1", |described| {
+        entry(described, "message.max.bytes").0 == some("2000")
+    })
+    .await;
+    assert_eq!(
+        entry(
+            &on_second.describe(BROKER, "1").await,
+            "auto.create.topics.enable"
+        ),
+        (
+            some("false"),
+            DYNAMIC_DEFAULT_BROKER_CONFIG,
+            false,
+            vec![3, 5]
+        )
+    );
     let (error, _) = data_path::produce(&mut on_second.client, "sized", 0, big.clone()).await;
     assert_eq!(error, MESSAGE_TOO_LARGE);
     assert_eq!(
@@ -425,6 +423,13 @@ async fn a_second_gateway_of_the_region_acts_on_changes_made_through_the_first()
         .await,
         (0, String::new())
     );
+    let deadline = tokio::time::Instant::now() + PROMPTLY;
+    while on_second.topic_config("sized", "max.message.bytes").await
+        != ("10000".to_owned(), DYNAMIC_TOPIC_CONFIG)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (error, _) = data_path::produce(&mut on_second.client, "sized", 0, big).await;
     assert_eq!(error, 0);
 
