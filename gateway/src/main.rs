@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use cxlkafka_gateway::admin::{self, AdminCommand};
 use cxlkafka_gateway::bench;
+use cxlkafka_gateway::broker_config::loggers::Loggers;
 use cxlkafka_gateway::cluster::EXIT_REGION_LOST;
 use cxlkafka_gateway::config::{
     with_config_file, BenchCommand, Cli, Command, LogFormat, ServeArgs,
 };
-use cxlkafka_gateway::broker_config::loggers::Loggers;
 use cxlkafka_gateway::{serve_with_loggers, telemetry, Stopped};
 use tracing::{error, info};
 

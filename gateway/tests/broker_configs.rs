@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use admin::{find_config, message, text, Admin, BROKER, BROKER_LOGGER, TOPIC};
 use common::{TestGateway, PROMPTLY};
-use cxlkafka_gateway::cluster::{open_cluster, retention, ClusterLog, ClusterOptions, RegionSettings};
+use cxlkafka_gateway::cluster::{
+    open_cluster, retention, ClusterLog, ClusterOptions, RegionSettings,
+};
 use cxlkafka_gateway::context::{AdvertisedListener, Limits};
 use cxlkafka_gateway::groups::GroupConfig;
 use cxlkafka_gateway::{DispatchTable, GatewayContext, Server, ServerHandle};
@@ -120,7 +122,11 @@ fn entry(result: &DescribeConfigsResult, name: &str) -> (Option<String>, i8, boo
         entry.value.as_ref().map(|value| value.to_string()),
         entry.config_source,
         entry.read_only,
-        entry.synonyms.iter().map(|synonym| synonym.source).collect(),
+        entry
+            .synonyms
+            .iter()
+            .map(|synonym| synonym.source)
+            .collect(),
     )
 }
 
@@ -170,14 +176,20 @@ async fn per_broker_and_default_values_carry_kafkas_sources() {
         (some("true"), DEFAULT_CONFIG, false, vec![5])
     );
     assert!(entry(&broker, "num.partitions").2, "static: read-only");
-    assert!(entry(&broker, "log.retention.hours").2, "not dynamic in Kafka");
+    assert!(
+        entry(&broker, "log.retention.hours").2,
+        "not dynamic in Kafka"
+    );
     assert!(admin.describe(BROKER, "").await.configs.is_empty());
 
     // The cluster-wide default.
     set(
         &mut admin,
         "",
-        &[("message.max.bytes", "3000000"), ("log.retention.ms", "60000")],
+        &[
+            ("message.max.bytes", "3000000"),
+            ("log.retention.ms", "60000"),
+        ],
     )
     .await;
     let broker = admin.describe(BROKER, "0").await;
@@ -192,7 +204,12 @@ async fn per_broker_and_default_values_carry_kafkas_sources() {
     );
     assert_eq!(
         entry(&broker, "log.retention.ms"),
-        (some("60000"), DYNAMIC_DEFAULT_BROKER_CONFIG, false, vec![3, 5])
+        (
+            some("60000"),
+            DYNAMIC_DEFAULT_BROKER_CONFIG,
+            false,
+            vec![3, 5]
+        )
     );
     let defaults = admin.describe(BROKER, "").await;
     let names: Vec<&str> = defaults.configs.iter().map(|c| c.name.as_str()).collect();
@@ -261,7 +278,13 @@ async fn per_broker_and_default_values_carry_kafkas_sources() {
     );
     // AlterConfigs replaces the default resource's whole set.
     assert_eq!(
-        replace(&mut admin, BROKER, "", &[("log.retention.bytes", "1000000")]).await,
+        replace(
+            &mut admin,
+            BROKER,
+            "",
+            &[("log.retention.bytes", "1000000")]
+        )
+        .await,
         (0, String::new())
     );
     let defaults = admin.describe(BROKER, "").await;
@@ -360,7 +383,11 @@ async fn bad_values_and_static_configs_are_refused_as_kafka_refuses_them() {
     // Values are stored in their canonical form.
     set(&mut admin, "", &[("auto.create.topics.enable", " FALSE ")]).await;
     assert_eq!(
-        entry(&admin.describe(BROKER, "0").await, "auto.create.topics.enable").0,
+        entry(
+            &admin.describe(BROKER, "0").await,
+            "auto.create.topics.enable"
+        )
+        .0,
         some("false")
     );
     gateway.stop().await;
@@ -434,7 +461,12 @@ async fn a_second_gateway_of_the_region_acts_on_changes_made_through_the_first()
     assert_eq!(error, 0);
 
     // A per-broker value applies to that broker only.
-    set(&mut on_second, "1", &[("auto.create.topics.enable", "true")]).await;
+    set(
+        &mut on_second,
+        "1",
+        &[("auto.create.topics.enable", "true")],
+    )
+    .await;
     assert_eq!(metadata_creating(&mut on_second, "made-on-1").await, 0);
     assert_eq!(
         metadata_creating(&mut on_first, "not-made-on-0").await,
@@ -453,7 +485,11 @@ fn now_ms() -> i64 {
 
 /// Waits until `check` passes on what `admin`'s gateway describes for
 /// broker resource `name`.
-async fn until_described(admin: &mut Admin, name: &str, check: impl Fn(&DescribeConfigsResult) -> bool) {
+async fn until_described(
+    admin: &mut Admin,
+    name: &str,
+    check: impl Fn(&DescribeConfigsResult) -> bool,
+) {
     let deadline = tokio::time::Instant::now() + PROMPTLY;
     while !check(&admin.describe(BROKER, name).await) {
         assert!(tokio::time::Instant::now() < deadline, "never applied");
@@ -595,13 +631,15 @@ async fn assert_reloaded(node: &mut Node) {
         entry(&broker, "message.max.bytes"),
         (some("4000"), DYNAMIC_BROKER_CONFIG, false, vec![2, 3, 5])
     );
-    assert_eq!(
-        entry(&broker, "auto.create.topics.enable").0,
-        some("false")
-    );
+    assert_eq!(entry(&broker, "auto.create.topics.enable").0, some("false"));
     assert_eq!(
         entry(&broker, "log.retention.ms"),
-        (some("60000"), DYNAMIC_DEFAULT_BROKER_CONFIG, false, vec![3, 5])
+        (
+            some("60000"),
+            DYNAMIC_DEFAULT_BROKER_CONFIG,
+            false,
+            vec![3, 5]
+        )
     );
     assert_eq!(
         metadata_creating(&mut node.admin, "not-made").await,
@@ -666,10 +704,19 @@ async fn broker_loggers_are_described_and_set_on_this_gateway_only() {
         assert_eq!(entry.config_source, DYNAMIC_BROKER_LOGGER_CONFIG);
         assert!(!entry.read_only);
         assert!(entry.synonyms.is_empty());
-        entry.value.as_ref().map(|v| v.to_string()).unwrap_or_default()
+        entry
+            .value
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_default()
     };
     assert_eq!(loggers.configs[0].name.as_str(), "root");
-    for logger in ["root", "cxlkafka_gateway", "cxlkafka_sequencer", "cxlkafka_log"] {
+    for logger in [
+        "root",
+        "cxlkafka_gateway",
+        "cxlkafka_sequencer",
+        "cxlkafka_log",
+    ] {
         assert_eq!(level(&loggers, logger), "INFO", "{logger}");
     }
 

@@ -605,9 +605,7 @@ impl TopicConfigs {
             .iter()
             .filter(|(name, _)| match **name {
                 "retention.ms" => long(name, DEFAULT_RETENTION_MS) == DEFAULT_RETENTION_MS,
-                "retention.bytes" => {
-                    long(name, DEFAULT_RETENTION_BYTES) == DEFAULT_RETENTION_BYTES
-                }
+                "retention.bytes" => long(name, DEFAULT_RETENTION_BYTES) == DEFAULT_RETENTION_BYTES,
                 _ => true,
             })
             .map(|(name, value)| format!("{name}={value}\n"))

@@ -166,7 +166,10 @@ impl Loggers {
     /// Every logger worth listing with its level, `root` first.
     pub fn levels(&self) -> Vec<(String, &'static str)> {
         let changed = self.lock();
-        let mut names: Vec<String> = CRATE_LOGGERS.iter().map(|name| (*name).to_owned()).collect();
+        let mut names: Vec<String> = CRATE_LOGGERS
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect();
         names.extend(self.base.iter().filter_map(|directive| match directive {
             Directive::Target(target, _) => Some(target.clone()),
             _ => None,
@@ -216,8 +219,7 @@ impl Loggers {
     /// The filter `--log-level` and `changed` describe together.
     fn filter_spec(&self, changed: &BTreeMap<String, LevelFilter>) -> String {
         let mut directives = Vec::new();
-        if changed.contains_key(ROOT) || self.base.iter().any(|d| matches!(d, Directive::Root(_)))
-        {
+        if changed.contains_key(ROOT) || self.base.iter().any(|d| matches!(d, Directive::Root(_))) {
             directives.push(self.root(changed).to_string());
         }
         for directive in &self.base {
@@ -288,7 +290,10 @@ mod tests {
         assert_eq!(level(&loggers, "cxlkafka_gateway::cluster"), "ERROR");
         assert_eq!(level(&loggers, "cxlkafka_gateway"), "DEBUG");
         loggers
-            .change(&[("root", Some(LevelFilter::OFF)), ("cxlkafka_gateway", Some(LevelFilter::INFO))])
+            .change(&[
+                ("root", Some(LevelFilter::OFF)),
+                ("cxlkafka_gateway", Some(LevelFilter::INFO)),
+            ])
             .expect("valid");
         assert_eq!(level(&loggers, "root"), "OFF");
         assert_eq!(level(&loggers, "cxlkafka_sequencer"), "OFF");
@@ -296,8 +301,14 @@ mod tests {
             loggers.current_filter(),
             "off,h2[conn]=trace,cxlkafka_gateway=info,cxlkafka_gateway::cluster=error"
         );
-        loggers.change(&[("cxlkafka_gateway", None)]).expect("valid");
-        assert_eq!(level(&loggers, "cxlkafka_gateway"), "DEBUG", "back to --log-level");
+        loggers
+            .change(&[("cxlkafka_gateway", None)])
+            .expect("valid");
+        assert_eq!(
+            level(&loggers, "cxlkafka_gateway"),
+            "DEBUG",
+            "back to --log-level"
+        );
         assert_eq!(loggers.levels()[0].0, "root");
     }
 

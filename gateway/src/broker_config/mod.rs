@@ -291,7 +291,10 @@ mod tests {
         store.apply(&change(
             DEFAULT_BROKER,
             false,
-            &[("message.max.bytes", Some("5000")), ("log.retention.ms", Some("60000"))],
+            &[
+                ("message.max.bytes", Some("5000")),
+                ("log.retention.ms", Some("60000")),
+            ],
         ));
         assert_eq!(store.message_max_bytes(), Some(5000));
         assert_eq!(store.log_retention_ms(), Some(60_000));
@@ -300,7 +303,13 @@ mod tests {
         assert_eq!(store.message_max_bytes(), Some(5000));
         store.apply(&change(1, false, &[("message.max.bytes", Some("7000"))]));
         assert_eq!(store.message_max_bytes(), Some(7000));
-        assert_eq!(store.of_broker(0).get("message.max.bytes").map(String::as_str), Some("100"));
+        assert_eq!(
+            store
+                .of_broker(0)
+                .get("message.max.bytes")
+                .map(String::as_str),
+            Some("100")
+        );
         // Deleting this broker's value falls back to the default.
         store.apply(&change(1, false, &[("message.max.bytes", None)]));
         assert_eq!(store.message_max_bytes(), Some(5000));
@@ -313,10 +322,17 @@ mod tests {
         store.apply(&change(
             DEFAULT_BROKER,
             false,
-            &[("auto.create.topics.enable", Some("false")), ("log.retention.bytes", Some("10"))],
+            &[
+                ("auto.create.topics.enable", Some("false")),
+                ("log.retention.bytes", Some("10")),
+            ],
         ));
         assert_eq!(store.auto_create_topics(), Some(false));
-        store.apply(&change(DEFAULT_BROKER, true, &[("log.retention.bytes", Some("20"))]));
+        store.apply(&change(
+            DEFAULT_BROKER,
+            true,
+            &[("log.retention.bytes", Some("20"))],
+        ));
         assert_eq!(store.auto_create_topics(), None);
         assert_eq!(store.log_retention_bytes(), Some(20));
         assert_eq!(store.cluster_default().len(), 1);

@@ -128,7 +128,9 @@ fn retention_of(topic: &Topic, broker: &BrokerConfigStore) -> (i64, i64) {
     let retention_bytes = if own_retention(topic, "retention.bytes") {
         topic.retention_bytes
     } else {
-        broker.log_retention_bytes().unwrap_or(topic.retention_bytes)
+        broker
+            .log_retention_bytes()
+            .unwrap_or(topic.retention_bytes)
     };
     (retention_ms, retention_bytes)
 }
