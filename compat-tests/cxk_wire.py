@@ -258,6 +258,27 @@ class Connection:
         return r
 
 
+# ------------------------------------------------- IncrementalAlterConfigs
+
+API_INCREMENTAL_ALTER_CONFIGS = 44
+
+
+def incremental_alter_configs(conn: Connection, resource_type: int, name: str,
+                              configs: dict[str, str | None]) -> tuple[int, str | None]:
+    """IncrementalAlterConfigs v0 of one resource: SET for a value, DELETE
+    for None. Returns (error code, message). Real clients refuse a resource
+    named "" (the cluster-default broker), which Kafka itself accepts."""
+    ops = [string(key) + i8(0 if value is not None else 1) + string(value)
+           for key, value in configs.items()]
+    body = array([i8(resource_type) + string(name) + array(ops)]) + i8(0)
+    r = conn.request(API_INCREMENTAL_ALTER_CONFIGS, 0, body,
+                     flexible_request=False, flexible_response=False)
+    r.i32()  # throttle
+    results = r.array(lambda: (r.i16(), r.string(), r.i8(), r.string()))
+    code, message, _, _ = results[0]
+    return code, message
+
+
 # ---------------------------------------------------------------- ApiVersions
 
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
+use crate::broker_config::loggers::Loggers;
 use crate::cluster::ClusterLog;
 use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::security::SecurityConfig;
@@ -91,7 +92,9 @@ pub struct Limits {
     /// connection before any of the frame is read.
     pub max_frame_bytes: usize,
     /// Largest record batch accepted by Produce, in bytes, counting the
-    /// batch's 12-byte log overhead (Kafka's `message.max.bytes`).
+    /// batch's 12-byte log overhead (Kafka's `message.max.bytes`), unless
+    /// the dynamic broker config or the topic's `max.message.bytes` says
+    /// otherwise (see [`GatewayContext::message_max_bytes`]).
     pub message_max_bytes: usize,
     /// Open connections; further clients wait in the kernel's accept
     /// backlog until one closes.
@@ -158,7 +161,8 @@ pub struct TopicDefaults {
     /// Durability).
     pub replication_factor: i16,
     /// Whether Metadata creates unknown topics (Kafka's
-    /// `auto.create.topics.enable`).
+    /// `auto.create.topics.enable`), unless the dynamic broker config says
+    /// otherwise (see [`GatewayContext::auto_create_topics`]).
     pub auto_create: bool,
 }
 
@@ -191,6 +195,8 @@ pub struct GatewayContext {
     pub groups: Arc<GroupCoordinator>,
     /// Authorizer and TLS advertising settings (see [`crate::security`]).
     pub security: Arc<SecurityConfig>,
+    /// This gateway's log levels (BROKER_LOGGER resources).
+    pub loggers: Arc<Loggers>,
     /// What incomplete frames of every connection may hold together
     /// ([`Limits::queued_max_request_bytes`]).
     pub receive_budget: Arc<Semaphore>,
@@ -223,7 +229,26 @@ impl GatewayContext {
             topics: TopicDefaults::default(),
             groups: Arc::new(GroupCoordinator::new(GroupConfig::default())),
             security: Arc::new(SecurityConfig::default()),
+            loggers: Arc::new(Loggers::default()),
         }
+    }
+
+    /// This gateway's `message.max.bytes`: the dynamic broker config (its
+    /// own, else the cluster default), else `--message-max-bytes`.
+    pub fn message_max_bytes(&self) -> usize {
+        self.log
+            .broker_configs()
+            .message_max_bytes()
+            .unwrap_or(self.limits.message_max_bytes)
+    }
+
+    /// This gateway's `auto.create.topics.enable`: the dynamic broker
+    /// config, else `--auto-create-topics`.
+    pub fn auto_create_topics(&self) -> bool {
+        self.log
+            .broker_configs()
+            .auto_create_topics()
+            .unwrap_or(self.topics.auto_create)
     }
 
     /// Replaces the security settings.
@@ -243,6 +268,12 @@ impl GatewayContext {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.receive_budget = limits.receive_budget();
         self.limits = limits;
+        self
+    }
+
+    /// Replaces the log levels (with the subscriber's reload handle).
+    pub fn with_loggers(mut self, loggers: Arc<Loggers>) -> Self {
+        self.loggers = loggers;
         self
     }
 

@@ -37,6 +37,7 @@ pub mod admin;
 pub mod api;
 pub mod api_support;
 pub mod bench;
+pub mod broker_config;
 pub mod cluster;
 pub mod config;
 pub mod connection;
@@ -55,4 +56,4 @@ pub mod telemetry;
 
 pub use context::GatewayContext;
 pub use dispatch::DispatchTable;
-pub use server::{serve, Server, ServerHandle, Stopped};
+pub use server::{serve, serve_with_loggers, Server, ServerHandle, Stopped};

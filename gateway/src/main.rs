@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use cxlkafka_gateway::admin::{self, AdminCommand};
 use cxlkafka_gateway::bench;
+use cxlkafka_gateway::broker_config::loggers::Loggers;
 use cxlkafka_gateway::cluster::EXIT_REGION_LOST;
 use cxlkafka_gateway::config::{
     with_config_file, BenchCommand, Cli, Command, LogFormat, ServeArgs,
 };
-use cxlkafka_gateway::{serve, telemetry, Stopped};
+use cxlkafka_gateway::{serve_with_loggers, telemetry, Stopped};
 use tracing::{error, info};
 
 fn main() -> ExitCode {
@@ -115,24 +116,38 @@ fn run_serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match args.log_format {
+    // The filter is reloadable: BROKER_LOGGER changes swap it at runtime.
+    let loggers = match args.log_format {
         LogFormat::Text => {
             // Colour only for a person at a terminal: log files and
             // shippers get plain text (and NO_COLOR is honoured, as
             // everywhere).
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            tracing_subscriber::fmt()
+            let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_ansi(colour)
-                .init();
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Loggers::reloadable(&args.log_level, move |filter| {
+                handle.reload(filter).map_err(|error| error.to_string())
+            })
         }
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_env_filter(filter)
-            .init(),
-    }
+        LogFormat::Json => {
+            let builder = tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_env_filter(filter)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Loggers::reloadable(&args.log_level, move |filter| {
+                handle.reload(filter).map_err(|error| error.to_string())
+            })
+        }
+    };
+    let loggers = std::sync::Arc::new(loggers);
 
     // Nothing is bound or mapped for a configuration that cannot work.
     if let Err(error) = args.check() {
@@ -167,7 +182,7 @@ fn run_serve(args: ServeArgs) -> ExitCode {
             metrics_addr = %args.metrics_addr,
             "starting gateway"
         );
-        let server = match serve(&args, shutdown_signal()).await {
+        let server = match serve_with_loggers(&args, loggers, shutdown_signal()).await {
             Ok(server) => server,
             Err(error) => {
                 error!(%error, "cannot start the gateway");

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 use tracing::{error, info, warn};
 
+use crate::broker_config::loggers::Loggers;
 use crate::cluster::{open_cluster, ClusterLog, RegionChange, SinkLog};
 use crate::config::{ConfigError, ServeArgs};
 use crate::connection::Connection;
@@ -260,9 +261,21 @@ pub enum ServeError {
 /// Binds `args.listen`, builds the context from the flags and the bound
 /// address, and serves the standard dispatch table on a new task until
 /// `shutdown` completes. The returned handle knows the bound address (useful
-/// with port 0).
+/// with port 0). Log level changes (BROKER_LOGGER) are kept but reach no
+/// subscriber: see [`serve_with_loggers`].
 pub async fn serve(
     args: &ServeArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<ServerHandle, ServeError> {
+    let loggers = Arc::new(Loggers::fixed(&args.log_level));
+    serve_with_loggers(args, loggers, shutdown).await
+}
+
+/// [`serve`], with `loggers` over the process's log filter (built with the
+/// subscriber's reload handle), so BROKER_LOGGER changes apply live.
+pub async fn serve_with_loggers(
+    args: &ServeArgs,
+    loggers: Arc<Loggers>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ServerHandle, ServeError> {
     let mut server = Server::bind(args.listen.as_str())
@@ -312,7 +325,8 @@ pub async fn serve(
     let shutdown = stop_on_region_loss(Arc::clone(&log), shutdown);
     let ctx = args
         .context(log, server.local_addr())?
-        .with_security(args.security.config(server.beside_addr()));
+        .with_security(args.security.config(server.beside_addr()))
+        .with_loggers(loggers);
     // Lag is exported from the start, also for groups whose consumers are
     // all gone (the case worth an alert), not only after the first join.
     ctx.groups.ensure_reporter(&ctx.log);

@@ -108,6 +108,9 @@ pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "cxlkafka_tls_handshake_failures_
 pub const AUTHORIZATION_DENIED_TOTAL: &str = "cxlkafka_authorization_denied_total";
 /// User or ACL changes recycled before this gateway could read them.
 pub const SECURITY_RECORDS_LOST_TOTAL: &str = "cxlkafka_security_records_lost_total";
+/// Dynamic broker config changes recycled before this gateway could read
+/// them.
+pub const BROKER_CONFIG_RECORDS_LOST_TOTAL: &str = "cxlkafka_broker_config_records_lost_total";
 /// Payload bytes the disk tier copied from the region into segments.
 pub const REPLICA_COPIED_BYTES_TOTAL: &str = "cxlkafka_replica_copied_bytes_total";
 /// Ordered entries this gateway's segments lack (gone from the region first).
@@ -473,6 +476,11 @@ pub fn describe() {
         "User or ACL changes whose bytes were recycled before this gateway applied them."
     );
     describe_counter!(
+        BROKER_CONFIG_RECORDS_LOST_TOTAL,
+        Unit::Count,
+        "Dynamic broker config changes whose bytes were recycled before this gateway applied them."
+    );
+    describe_counter!(
         REPLICA_COPIED_BYTES_TOTAL,
         Unit::Bytes,
         "Payload bytes the disk tier copied from the region into this gateway's segments."
@@ -657,6 +665,7 @@ pub fn export_error_counters_at_zero() {
         REGION_FULL_TOTAL,
         OFFSET_COMMITS_LOST_TOTAL,
         SECURITY_RECORDS_LOST_TOTAL,
+        BROKER_CONFIG_RECORDS_LOST_TOTAL,
         TLS_HANDSHAKE_FAILURES_TOTAL,
     ] {
         metrics::counter!(counter).absolute(0);

@@ -247,9 +247,9 @@ async fn invalid_changes_get_kafkas_errors_and_change_nothing() {
     )
     .await;
     let codes: Vec<i16> = results.iter().map(|(code, _)| *code).collect();
-    assert_eq!(codes, [42, 3, 42, 42, 42, 42]);
+    assert_eq!(codes, [42, 3, 42, 42, 42, 40]);
     assert_eq!(results[0].1, "Each resource must appear at most once.");
-    assert_eq!(results[5].1, "Unknown resource type 8");
+    assert_eq!(results[5].1, "Logger retention.ms does not exist!");
     assert_eq!(
         admin.topic_config("twice", "retention.ms").await,
         owned("604800000", DEFAULT_CONFIG)
@@ -357,7 +357,7 @@ async fn alter_configs_replaces_the_whole_set_at_every_version() {
 }
 
 #[tokio::test]
-async fn broker_configs_cannot_change_at_runtime() {
+async fn static_broker_configs_cannot_change_at_runtime() {
     let mut gateway = TestGateway::start().await;
     let mut admin = Admin::new(gateway.client().await);
     let outcome = replace(&mut admin, 1, BROKER, "0", &[("num.partitions", Some("3"))]).await;
@@ -368,15 +368,25 @@ async fn broker_configs_cannot_change_at_runtime() {
             "Cannot update these configs dynamically: Set(num.partitions)".to_owned()
         )
     );
+    // One static config refuses the whole resource.
     let outcome = replace(
         &mut admin,
         1,
         BROKER,
         "",
-        &[("message.max.bytes", Some("1"))],
+        &[
+            ("message.max.bytes", Some("5000")),
+            ("default.replication.factor", Some("1")),
+        ],
     )
     .await;
-    assert_eq!(outcome.0, 42);
+    assert_eq!(
+        outcome,
+        (
+            42,
+            "Cannot update these configs dynamically: Set(default.replication.factor)".to_owned()
+        )
+    );
     assert_eq!(
         replace(&mut admin, 1, BROKER, "0", &[]).await,
         (0, String::new())
@@ -395,7 +405,7 @@ async fn broker_configs_cannot_change_at_runtime() {
         vec![resource(
             BROKER,
             "0",
-            vec![op("log.retention.ms", SET, Some("1"))],
+            vec![op("log.retention.hours", SET, Some("1"))],
         )],
         false,
     )
@@ -404,11 +414,15 @@ async fn broker_configs_cannot_change_at_runtime() {
         results[0],
         (
             42,
-            "Cannot update these configs dynamically: Set(log.retention.ms)".to_owned()
+            "Cannot update these configs dynamically: Set(log.retention.hours)".to_owned()
         )
     );
     let broker = admin.describe(BROKER, "0").await;
     let partitions = admin::find_config(&broker, "num.partitions").expect("listed");
     assert_eq!(partitions.value.as_deref(), Some("1"), "unchanged");
+    assert!(partitions.read_only);
+    let size = admin::find_config(&broker, "message.max.bytes").expect("listed");
+    assert_eq!(size.value.as_deref(), Some("1048588"), "unchanged");
+    assert_eq!(size.config_source, DEFAULT_CONFIG);
     gateway.stop().await;
 }

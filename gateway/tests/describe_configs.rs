@@ -128,7 +128,7 @@ async fn unknown_topics_illegal_names_and_unsupported_resources_are_refused() {
         resource(TOPIC, "bad name"),
         resource(BROKER, "7"),
         resource(BROKER, "zero"),
-        resource(BROKER_LOGGER, "0"),
+        resource(BROKER_LOGGER, "7"),
         resource(99, "x"),
     ]);
     let response: DescribeConfigsResponse = admin.call(ApiKey::DescribeConfigs, 4, &request).await;
@@ -139,12 +139,16 @@ async fn unknown_topics_illegal_names_and_unsupported_resources_are_refused() {
         message(&response.results[2].error_message),
         "Unexpected broker id, expected 0 or empty string, but received 7"
     );
-    assert!(message(&response.results[4].error_message).contains("Unsupported resource type"));
+    assert_eq!(
+        message(&response.results[4].error_message),
+        "Unexpected broker id, expected 0 but received 7"
+    );
+    assert!(message(&response.results[5].error_message).contains("Unsupported resource type"));
     gateway.stop().await;
 }
 
 #[tokio::test]
-async fn this_broker_lists_its_settings_read_only() {
+async fn this_broker_lists_its_settings_and_only_dynamic_ones_are_alterable() {
     let limits = Limits {
         message_max_bytes: 2_000_000,
         ..Limits::default()
@@ -158,7 +162,21 @@ async fn this_broker_lists_its_settings_read_only() {
     let mut admin = Admin::new(gateway.client().await);
     let broker = admin.describe(BROKER, "0").await;
     assert_eq!(broker.error_code, 0);
-    assert!(broker.configs.iter().all(|c| c.read_only));
+    let alterable: Vec<&str> = broker
+        .configs
+        .iter()
+        .filter(|c| !c.read_only)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        alterable,
+        [
+            "auto.create.topics.enable",
+            "log.retention.bytes",
+            "log.retention.ms",
+            "message.max.bytes"
+        ]
+    );
     let value = |name: &str| {
         let entry = find_config(&broker, name).unwrap_or_else(|| panic!("{name} listed"));
         (
@@ -196,7 +214,8 @@ async fn this_broker_lists_its_settings_read_only() {
         admin.topic_config("limited", "max.message.bytes").await,
         ("2000000".to_owned(), STATIC_BROKER_CONFIG)
     );
-    // The cluster-wide default resource has no dynamic defaults.
+    // The cluster-wide default resource lists only dynamic defaults set:
+    // none yet.
     let defaults = admin.describe(BROKER, "").await;
     assert_eq!(defaults.error_code, 0);
     assert!(defaults.configs.is_empty());

@@ -75,6 +75,31 @@ pub enum ControlRecord {
     DeleteAcls {
         acls: Vec<AclRecord>,
     },
+    /// Changes dynamic broker configs (Kafka's KIP-226) of one broker or of
+    /// the cluster-wide default. Like offset commits, the sequencer only
+    /// orders it; every gateway applies it when it reads it from the order
+    /// log, and reloads it from its segments at start.
+    AlterBrokerConfigs {
+        /// The node id, or [`DEFAULT_BROKER`] for the cluster default.
+        broker: i32,
+        /// Whether the changes replace the whole set (AlterConfigs) rather
+        /// than change only the configs they name
+        /// (IncrementalAlterConfigs).
+        replace: bool,
+        changes: Vec<BrokerConfigChange>,
+    },
+}
+
+/// [`ControlRecord::AlterBrokerConfigs`]'s broker for the cluster-wide
+/// default (the config resource named "").
+pub const DEFAULT_BROKER: i32 = -1;
+
+/// One config within [`ControlRecord::AlterBrokerConfigs`]: its new value,
+/// or `None` to remove it (back to the next source in line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerConfigChange {
+    pub name: String,
+    pub value: Option<String>,
 }
 
 /// One ACL binding within [`ControlRecord::CreateAcls`] and
@@ -117,12 +142,15 @@ pub mod tag {
     pub const DELETE_SCRAM_CREDENTIAL: u8 = 9;
     pub const CREATE_ACLS: u8 = 10;
     pub const DELETE_ACLS: u8 = 11;
+    pub const ALTER_BROKER_CONFIGS: u8 = 12;
 }
 
 /// Partitions one offset commit may carry (bounds decoding).
 const MAX_COMMITTED_OFFSETS: u32 = 65_536;
 /// ACL bindings one record may carry (bounds decoding).
 const MAX_ACLS: u32 = 65_536;
+/// Configs one broker config change may carry (bounds decoding).
+const MAX_BROKER_CONFIG_CHANGES: u32 = 1024;
 
 impl ControlRecord {
     /// The encoding tag of this record.
@@ -139,6 +167,7 @@ impl ControlRecord {
             ControlRecord::DeleteScramCredential { .. } => tag::DELETE_SCRAM_CREDENTIAL,
             ControlRecord::CreateAcls { .. } => tag::CREATE_ACLS,
             ControlRecord::DeleteAcls { .. } => tag::DELETE_ACLS,
+            ControlRecord::AlterBrokerConfigs { .. } => tag::ALTER_BROKER_CONFIGS,
         }
     }
 
@@ -248,6 +277,26 @@ impl ControlRecord {
                     out.push(acl.permission);
                 }
             }
+            ControlRecord::AlterBrokerConfigs {
+                broker,
+                replace,
+                changes,
+            } => {
+                out.push(tag::ALTER_BROKER_CONFIGS);
+                out.extend_from_slice(&broker.to_le_bytes());
+                out.push(u8::from(*replace));
+                out.extend_from_slice(&(changes.len() as u32).to_le_bytes());
+                for change in changes {
+                    put_str(&mut out, &change.name);
+                    match &change.value {
+                        Some(value) => {
+                            out.push(1);
+                            put_str(&mut out, value);
+                        }
+                        None => out.push(0),
+                    }
+                }
+            }
         }
         out
     }
@@ -334,6 +383,29 @@ impl ControlRecord {
                     ControlRecord::DeleteAcls { acls }
                 }
             }
+            tag::ALTER_BROKER_CONFIGS => {
+                let broker = reader.i32()?;
+                let replace = reader.flag()?;
+                let count = reader.u32()?;
+                if count > MAX_BROKER_CONFIG_CHANGES {
+                    return Err(ControlDecodeError("too many broker configs"));
+                }
+                let mut changes = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    let name = reader.string()?;
+                    let value = if reader.flag()? {
+                        Some(reader.string()?)
+                    } else {
+                        None
+                    };
+                    changes.push(BrokerConfigChange { name, value });
+                }
+                ControlRecord::AlterBrokerConfigs {
+                    broker,
+                    replace,
+                    changes,
+                }
+            }
             _ => return Err(ControlDecodeError("unknown tag")),
         };
         if !reader.bytes.is_empty() {
@@ -376,6 +448,14 @@ impl Reader<'_> {
     }
     fn u8(&mut self) -> Result<u8, ControlDecodeError> {
         Ok(self.array::<1>()?[0])
+    }
+    /// A byte that must be 0 (false) or 1 (true).
+    fn flag(&mut self) -> Result<bool, ControlDecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(ControlDecodeError("flag is neither 0 nor 1")),
+        }
     }
     fn u16(&mut self) -> Result<u16, ControlDecodeError> {
         Ok(u16::from_le_bytes(self.array()?))
@@ -486,6 +566,25 @@ mod tests {
                 ],
             },
             ControlRecord::DeleteAcls { acls: Vec::new() },
+            ControlRecord::AlterBrokerConfigs {
+                broker: 3,
+                replace: false,
+                changes: vec![
+                    BrokerConfigChange {
+                        name: "log.retention.ms".into(),
+                        value: Some("60000".into()),
+                    },
+                    BrokerConfigChange {
+                        name: "message.max.bytes".into(),
+                        value: None,
+                    },
+                ],
+            },
+            ControlRecord::AlterBrokerConfigs {
+                broker: DEFAULT_BROKER,
+                replace: true,
+                changes: Vec::new(),
+            },
         ];
         for record in records {
             assert_eq!(ControlRecord::decode(&record.encode()), Ok(record));
@@ -529,5 +628,40 @@ mod tests {
             Err(ControlDecodeError("too many ACL bindings"))
         );
         assert!(!ControlRecord::changes_catalog(u16::from(tag::CREATE_ACLS)));
+    }
+
+    #[test]
+    fn broker_config_records_refuse_truncation_bad_flags_and_huge_counts() {
+        let record = ControlRecord::AlterBrokerConfigs {
+            broker: DEFAULT_BROKER,
+            replace: false,
+            changes: vec![BrokerConfigChange {
+                name: "auto.create.topics.enable".into(),
+                value: Some("false".into()),
+            }],
+        };
+        let encoded = record.encode();
+        assert_eq!(encoded[0], tag::ALTER_BROKER_CONFIGS);
+        for len in 0..encoded.len() {
+            assert!(ControlRecord::decode(&encoded[..len]).is_err());
+        }
+        // The replace flag is byte 5 (after the tag and the i32 broker).
+        let mut bad_flag = encoded.clone();
+        bad_flag[5] = 2;
+        assert_eq!(
+            ControlRecord::decode(&bad_flag),
+            Err(ControlDecodeError("flag is neither 0 nor 1"))
+        );
+        let mut huge = vec![tag::ALTER_BROKER_CONFIGS];
+        huge.extend_from_slice(&0i32.to_le_bytes());
+        huge.push(0);
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            ControlRecord::decode(&huge),
+            Err(ControlDecodeError("too many broker configs"))
+        );
+        assert!(!ControlRecord::changes_catalog(u16::from(
+            tag::ALTER_BROKER_CONFIGS
+        )));
     }
 }

@@ -547,6 +547,8 @@ impl<B: MemoryBackend> Sequencer<B> {
             | ControlRecord::DeleteScramCredential { .. }
             | ControlRecord::CreateAcls { .. }
             | ControlRecord::DeleteAcls { .. } => (status::OK, 0),
+            // Dynamic broker configs: likewise kept by the gateways.
+            ControlRecord::AlterBrokerConfigs { .. } => (status::OK, 0),
             ControlRecord::DeleteRecords { stream, offset } => self.delete_records(stream, offset),
             ControlRecord::AllocateProducerId => self.allocate_producer_id(),
             record @ ControlRecord::CreateTopic { .. } => match NewTopic::from_record(&record) {

@@ -17,7 +17,8 @@
 //! - **Topic ids** are the catalog's, fixed at creation (Fetch v13+ and Java
 //!   4 clients address topics by id).
 //! - **Auto-creation**: an unknown topic named in the request is created
-//!   when the gateway allows it (`auto.create.topics.enable`) and the request
+//!   when the gateway allows it (`auto.create.topics.enable`: the dynamic
+//!   broker config, else `--auto-create-topics`) and the request
 //!   does too (v4+ `allow_auto_topic_creation`; always below v4), with the
 //!   default partition count; its name must be legal ([`validate_topic_name`],
 //!   else INVALID_TOPIC_EXCEPTION, 17), as Kafka validates it on creation.
@@ -147,7 +148,7 @@ async fn requested_topics(
     body: &MetadataRequest,
     brokers: &[Member],
 ) -> Vec<MetadataResponseTopic> {
-    let allow_create = ctx.topics.auto_create
+    let allow_create = ctx.auto_create_topics()
         && (request.version < FIRST_VERSION_WITH_AUTO_CREATE_FLAG
             || body.allow_auto_topic_creation);
     let mut seen = HashSet::new();

@@ -11,7 +11,10 @@
 //! 2. the records are checked as Kafka checks them
 //!    ([`records::validate_produce_records`]: exactly one v2 batch, CRC,
 //!    sizes, counts), giving CORRUPT_MESSAGE, INVALID_RECORD,
-//!    MESSAGE_TOO_LARGE or UNSUPPORTED_COMPRESSION_TYPE as Kafka would;
+//!    MESSAGE_TOO_LARGE or UNSUPPORTED_COMPRESSION_TYPE as Kafka would (the
+//!    size limit is the topic's `max.message.bytes`, else this gateway's
+//!    `message.max.bytes`: the dynamic broker config, else
+//!    `--message-max-bytes`);
 //!    then the topic's record rules ([`records::record_errors`], the only
 //!    case where the gateway decodes records), each refused record getting
 //!    one record error (KIP-467): on a compacted topic (`cleanup.policy` has
@@ -95,7 +98,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use crate::api_support::errors::{append_error, completion_error};
-use crate::api_support::topic_config::TopicConfigs;
+use crate::api_support::topic_config;
 use crate::api_support::topics::by_id as topic_by_id;
 use crate::cluster::{AppendBatch, AppendError, ClusterLog, PendingAppend, ORDER_TOPIC};
 use crate::context::GatewayContext;
@@ -219,7 +222,7 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
         ),
         check: ProduceCheck {
             produce_version: request.version,
-            message_max_bytes: ctx.limits.message_max_bytes,
+            message_max_bytes: ctx.message_max_bytes(),
         },
     };
     let mut topics = Vec::with_capacity(body.topic_data.len());
@@ -268,6 +271,16 @@ async fn produce_topic(
     data: TopicProduceData,
 ) -> TopicOutcome {
     let topic = writable_topic(ctx, request, &data);
+    let settings = match &topic {
+        Ok(topic) => Settings {
+            check: ProduceCheck {
+                message_max_bytes: max_message_bytes(topic, settings.check.message_max_bytes),
+                ..settings.check
+            },
+            ..settings
+        },
+        Err(_) => settings,
+    };
     let mut partitions = Vec::with_capacity(data.partition_data.len());
     // Read once per topic: it scans every gateway's line in the region.
     let mut live_disks: Option<usize> = None;
@@ -346,6 +359,17 @@ async fn produce_partition(
     .needing(disks)
 }
 
+/// The largest batch `topic` accepts: its own `max.message.bytes`, else
+/// `broker` (this gateway's `message.max.bytes`), as Kafka's `LogConfig`.
+fn max_message_bytes(topic: &Topic, broker: usize) -> usize {
+    if topic.configs.is_empty() {
+        return broker;
+    }
+    topic_config::stored_value(topic, "max.message.bytes")
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(broker)
+}
+
 /// What a topic's configs ask of the batches produced to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TopicRules {
@@ -375,18 +399,16 @@ impl TopicRules {
         if topic.configs.is_empty() {
             return Self::DEFAULT;
         }
-        let configs = TopicConfigs::of(topic);
-        let millis = |name: &str| {
-            configs
-                .get(name)
+        let value = |name| topic_config::stored_value(topic, name);
+        let millis = |name| {
+            value(name)
                 .and_then(|value| value.parse::<i64>().ok())
                 .unwrap_or(i64::MAX)
         };
         Self {
-            keys_required: configs
-                .get("cleanup.policy")
+            keys_required: value("cleanup.policy")
                 .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "compact")),
-            log_append_time: configs.get("message.timestamp.type") == Some("LogAppendTime"),
+            log_append_time: value("message.timestamp.type") == Some("LogAppendTime"),
             before_max_ms: millis("message.timestamp.before.max.ms"),
             after_max_ms: millis("message.timestamp.after.max.ms"),
         }

@@ -28,7 +28,7 @@ pub mod resource_type {
     pub const TOPIC: i8 = 2;
     /// A broker, named by its node id, or "" for the cluster-wide default.
     pub const BROKER: i8 = 4;
-    /// A broker's log4j loggers (not served: INVALID_REQUEST).
+    /// A broker's loggers, named by its node id.
     pub const BROKER_LOGGER: i8 = 8;
 }
 

@@ -3,7 +3,8 @@
 //! follow Kafka's `ConfigAdminManager.preprocess` and KRaft's controller,
 //! in the order AlterConfigs' module documentation lists them. A valid
 //! topic change is one `AlterTopicConfigs` control record carrying the
-//! topic's whole new config set.
+//! topic's whole new config set; broker and logger changes are
+//! [`broker_configs`]'.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use cxlkafka_sequencer::control::ControlRecord;
 use kafka_protocol::ResponseError;
 
 use super::admin::{self, resource_type, Failure};
+use super::broker_configs;
 use super::topic_config::TopicConfigs;
 use crate::context::GatewayContext;
 use crate::dispatch::ApiRequest;
@@ -141,31 +143,12 @@ async fn alter_one(
             Ok(())
         }
         resource_type::BROKER => {
-            if !name.is_empty() {
-                let id: i32 = name.parse().map_err(|_| {
-                    invalid(format!("Node id must be an integer, but it is: {name}"))
-                })?;
-                if id != ctx.node_id {
-                    return Err(invalid(format!(
-                        "Unexpected broker id, expected {}, but received {name}",
-                        ctx.node_id
-                    )));
-                }
-            }
-            if let Some(change) = changes
-                .iter()
-                .find(|c| !(op::SET..=op::SUBTRACT).contains(&c.op))
-            {
-                return Err(invalid(format!("Unknown operations type {}", change.op)));
-            }
-            if changes.is_empty() {
-                return Ok(());
-            }
-            let names: Vec<&str> = changes.iter().map(|change| change.name).collect();
-            Err(invalid(format!(
-                "Cannot update these configs dynamically: Set({})",
-                names.join(", ")
-            )))
+            broker_configs::alter_broker(ctx, resource, incremental, validate_only, deadline).await
+        }
+        // Log levels change through IncrementalAlterConfigs only (Kafka's
+        // legacy AlterConfigs never took BROKER_LOGGER).
+        resource_type::BROKER_LOGGER if incremental => {
+            broker_configs::alter_loggers(ctx, resource, validate_only)
         }
         other => Err(invalid(format!("Unknown resource type {other}"))),
     }

@@ -22,6 +22,7 @@
 
 pub mod acl_wire;
 pub mod admin;
+pub mod broker_configs;
 pub mod brokers;
 pub mod config_changes;
 pub mod config_entries;

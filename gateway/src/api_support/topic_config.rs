@@ -14,9 +14,11 @@
 //! `key=value\n` lines, sorted by key, at most [`MAX_STORED_BYTES`] bytes
 //! (the region's `TopicEntry::configs`). A set of configs whose text would
 //! not fit is refused with INVALID_CONFIG before anything is written.
-//! Retention values are explicit when they differ from Kafka's defaults
-//! ([`DEFAULT_RETENTION_MS`], [`DEFAULT_RETENTION_BYTES`]): a topic that
-//! sets `retention.ms=604800000` explicitly describes it as a default.
+//! A retention value equal to Kafka's default ([`DEFAULT_RETENTION_MS`],
+//! [`DEFAULT_RETENTION_BYTES`]) set explicitly also gets a line of its own
+//! (`retention.ms=604800000`), so the topic keeps it when the broker's
+//! dynamic `log.retention.ms` changes; a topic without either has no
+//! retention of its own and follows the broker's ([`own_retention`]).
 //!
 //! Accepting a config is not acting on it: the gateway stores and describes
 //! all of them; which ones the data path honours is up to Produce, Fetch and
@@ -26,10 +28,13 @@
 //! # Sources
 //!
 //! Described values carry Kafka's config sources: DYNAMIC_TOPIC_CONFIG (1)
-//! for a topic's own value, STATIC_BROKER_CONFIG (4) for a gateway flag that
-//! differs from Kafka's default (`max.message.bytes` follows
-//! `--message-max-bytes`), DEFAULT_CONFIG (5) otherwise. Clients derive
-//! "is default" from the source.
+//! for a topic's own value, DYNAMIC_BROKER_CONFIG (2) and
+//! DYNAMIC_DEFAULT_BROKER_CONFIG (3) for a dynamic broker config behind it
+//! (`log.retention.ms`, `log.retention.bytes`, `message.max.bytes`, set on
+//! this broker or as the cluster default), STATIC_BROKER_CONFIG (4) for a
+//! gateway flag that differs from Kafka's default (`max.message.bytes`
+//! follows `--message-max-bytes`), DEFAULT_CONFIG (5) otherwise. Clients
+//! derive "is default" from the source.
 
 use std::collections::BTreeMap;
 
@@ -47,10 +52,16 @@ pub const MAX_STORED_BYTES: usize = 192;
 pub mod source {
     /// A topic's own value.
     pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    /// A dynamic config of this broker.
+    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
+    /// A dynamic config of every broker (the cluster-wide default).
+    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
     /// A broker setting given at startup.
     pub const STATIC_BROKER_CONFIG: i8 = 4;
     /// Kafka's built-in default.
     pub const DEFAULT_CONFIG: i8 = 5;
+    /// A log level of this broker (BROKER_LOGGER resources).
+    pub const DYNAMIC_BROKER_LOGGER_CONFIG: i8 = 6;
 }
 
 /// Kafka's config types (`ConfigEntry.ConfigType` ids).
@@ -243,6 +254,22 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "Whether an out-of-sync replica may become leader."),
 ];
 
+impl ConfigDef {
+    /// The same type, default and rules under the name of the broker config
+    /// that supplies this topic config's default (`log.retention.ms` for
+    /// `retention.ms`), so that a refused value names the config it was
+    /// given for.
+    pub fn renamed(&self, name: &'static str) -> ConfigDef {
+        ConfigDef { name, ..*self }
+    }
+
+    /// A boolean config with no further rule (a broker config such as
+    /// `auto.create.topics.enable`).
+    pub const fn boolean(name: &'static str, default: &'static str, doc: &'static str) -> Self {
+        def(name, Boolean, default, Rule::Any, None, doc)
+    }
+}
+
 /// The definition of topic config `name`.
 pub fn find(name: &str) -> Option<&'static ConfigDef> {
     TOPIC_CONFIGS.iter().find(|def| def.name == name)
@@ -409,6 +436,31 @@ fn check_rule(def: &ConfigDef, value: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// The value `topic` stores for config `name` among its configs' lines
+/// (not `retention.*`, which have fields of their own), read without
+/// building a [`TopicConfigs`]: the produce path asks for
+/// `max.message.bytes`.
+pub fn stored_value<'a>(topic: &'a Topic, name: &str) -> Option<&'a str> {
+    topic
+        .configs
+        .lines()
+        .find_map(|line| line.split_once('=').filter(|(key, _)| *key == name))
+        .map(|(_, value)| value)
+}
+
+/// Whether `topic` has a value of its own for `retention.ms` or
+/// `retention.bytes` (`name`): a stored field other than Kafka's default, or
+/// the default set explicitly (its own line in the configs). Without one,
+/// the broker's dynamic `log.retention.*` applies.
+pub fn own_retention(topic: &Topic, name: &str) -> bool {
+    let (field, default) = match name {
+        "retention.ms" => (topic.retention_ms, DEFAULT_RETENTION_MS),
+        "retention.bytes" => (topic.retention_bytes, DEFAULT_RETENTION_BYTES),
+        _ => return false,
+    };
+    field != default || stored_value(topic, name).is_some()
+}
+
 /// The catalog form of a topic's configs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stored {
@@ -546,16 +598,23 @@ impl TopicConfigs {
                 .and_then(|value| value.parse::<i64>().ok())
                 .unwrap_or(default)
         };
+        // Retention travels in fields of its own; a line only marks a
+        // value equal to the default as explicit (see `own_retention`).
         let configs: String = self
             .values
             .iter()
-            .filter(|(name, _)| !matches!(**name, "retention.ms" | "retention.bytes"))
+            .filter(|(name, _)| match **name {
+                "retention.ms" => long(name, DEFAULT_RETENTION_MS) == DEFAULT_RETENTION_MS,
+                "retention.bytes" => long(name, DEFAULT_RETENTION_BYTES) == DEFAULT_RETENTION_BYTES,
+                _ => true,
+            })
             .map(|(name, value)| format!("{name}={value}\n"))
             .collect();
         if configs.len() > MAX_STORED_BYTES {
             return Err(ConfigError::invalid(format!(
-                "The topic's configs other than retention.ms and retention.bytes take {} bytes; \
-                 this cluster stores at most {MAX_STORED_BYTES} per topic",
+                "The topic's configs other than retention.ms and retention.bytes (unless set to \
+                 their defaults) take {} bytes; this cluster stores at most {MAX_STORED_BYTES} per \
+                 topic",
                 configs.len()
             )));
         }
@@ -665,6 +724,22 @@ mod tests {
             TopicConfigs::of(&topic(DEFAULT_RETENTION_MS, "")),
             TopicConfigs::new()
         );
+    }
+
+    #[test]
+    fn retention_set_to_the_default_stays_the_topics_own() {
+        let mut configs = TopicConfigs::new();
+        configs.set("retention.ms", "604800000").expect("valid");
+        let stored = configs.stored().expect("fits");
+        assert_eq!(stored.retention_ms, DEFAULT_RETENTION_MS);
+        assert_eq!(stored.configs, "retention.ms=604800000\n");
+        let back = topic(stored.retention_ms, &stored.configs);
+        assert_eq!(TopicConfigs::of(&back), configs);
+        assert!(own_retention(&back, "retention.ms"));
+        assert!(!own_retention(&back, "retention.bytes"));
+        let plain = topic(DEFAULT_RETENTION_MS, "cleanup.policy=compact\n");
+        assert!(!own_retention(&plain, "retention.ms"));
+        assert!(own_retention(&topic(1000, ""), "retention.ms"));
     }
 
     #[test]

@@ -132,6 +132,10 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         Arc::clone(&lock_read(&self.index).security)
     }
 
+    fn broker_configs(&self) -> Arc<crate::broker_config::BrokerConfigStore> {
+        Arc::clone(&self.broker_configs)
+    }
+
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64 {
         self.wait_applied(sequence, timeout).await
     }

@@ -79,6 +79,8 @@ pub struct OrderIndex {
     pub commits_awaiting_payload: std::collections::BTreeSet<u64>,
     /// Users and ACLs (applied by [`crate::security`]).
     pub security: std::sync::Arc<crate::security::SecurityStore>,
+    /// Dynamic broker configs (applied by [`crate::broker_config`]).
+    pub broker_configs: std::sync::Arc<crate::broker_config::BrokerConfigStore>,
 }
 
 impl OrderIndex {
@@ -159,8 +161,8 @@ impl OrderIndex {
     }
 
     /// Rebuilds the index from the entries this gateway's segments hold:
-    /// data batches (served from disk), topic re-creations and offset
-    /// commits. The topic view itself comes from the region's catalog.
+    /// data batches (served from disk), topic re-creations, offset
+    /// commits, users and ACLs, and dynamic broker configs. The topic view itself comes from the region's catalog.
     pub fn load_stored(&mut self, stored: &[StoredEntry], files: &SegmentFiles) {
         for entry in stored {
             let header = &entry.header;
@@ -183,6 +185,8 @@ impl OrderIndex {
                 }
             } else if crate::security::is_security_tag(header.control_tag) {
                 self.security.apply_stored(files, entry);
+            } else if crate::broker_config::is_broker_config_tag(header.control_tag) {
+                self.broker_configs.apply_stored(files, entry);
             }
         }
     }

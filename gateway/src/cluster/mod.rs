@@ -241,6 +241,9 @@ pub trait ClusterLog: Send + Sync + 'static {
     fn offset_groups(&self) -> Vec<String>;
     /// Users and ACLs as this gateway applied them from the order log.
     fn security(&self) -> std::sync::Arc<crate::security::SecurityStore>;
+    /// Dynamic broker configs as this gateway applied them from the order
+    /// log.
+    fn broker_configs(&self) -> std::sync::Arc<crate::broker_config::BrokerConfigStore>;
     /// Waits until the order log moves past `sequence` or `timeout` passes;
     /// returns the next sequence to apply.
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64;
@@ -289,6 +292,10 @@ pub struct Cluster<B: MemoryBackend> {
     publisher: publisher::Publisher,
     /// What the tailer applied (written by the tailer, read by all).
     index: RwLock<OrderIndex>,
+    /// The index's dynamic broker configs, reachable without its lock:
+    /// every produce reads them, and the tailer holds the lock while it
+    /// applies a pass.
+    broker_configs: Arc<crate::broker_config::BrokerConfigStore>,
     applied: tailer::Applied,
     /// Shared with the peer-copy thread, which runs from before the join.
     disk: Arc<replica::DiskTier>,

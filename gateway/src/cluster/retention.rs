@@ -5,7 +5,9 @@
 //! runs one pass:
 //!
 //! 1. the lowest live gateway asks, per partition of every topic with
-//!    `retention.ms` or `retention.bytes` set (not -1), where retention
+//!    `retention.ms` or `retention.bytes` set (not -1; a topic without its
+//!    own takes the dynamic broker config `log.retention.ms` /
+//!    `log.retention.bytes` of this gateway, else Kafka's default), where retention
 //!    would move the log start, and publishes a DeleteRecords control
 //!    record for each move, so every gateway applies the same log start;
 //! 2. every gateway deletes its own segment files that nothing readable is
@@ -27,6 +29,8 @@ use cxlkafka_sequencer::catalog::Topic;
 use cxlkafka_sequencer::control::ControlRecord;
 
 use super::{lock_read, lock_write, Cluster, ClusterLog, ORDER_TOPIC};
+use crate::api_support::topic_config::own_retention;
+use crate::broker_config::BrokerConfigStore;
 use crate::telemetry;
 
 /// How long one DeleteRecords may take to be ordered.
@@ -75,13 +79,15 @@ pub async fn run_once(log: &dyn ClusterLog) -> RetentionReport {
         .first()
         .map(|member| i32::from(member.gateway));
     if lowest_live == Some(log.node_id()) {
+        let broker = log.broker_configs();
         for topic in log.topics() {
-            if topic.name == ORDER_TOPIC || (topic.retention_ms < 0 && topic.retention_bytes < 0) {
+            let (retention_ms, retention_bytes) = retention_of(&topic, &broker);
+            if topic.name == ORDER_TOPIC || (retention_ms < 0 && retention_bytes < 0) {
                 continue;
             }
             for stream in (0..topic.partitions).filter_map(|partition| topic.stream(partition)) {
                 let Some(offset) =
-                    log.retention_start(stream, topic.retention_ms, topic.retention_bytes, now_ms)
+                    log.retention_start(stream, retention_ms, retention_bytes, now_ms)
                 else {
                     continue;
                 };
@@ -108,6 +114,25 @@ pub async fn run_once(log: &dyn ClusterLog) -> RetentionReport {
     report.segments_deleted = segments;
     report.bytes_deleted = bytes;
     report
+}
+
+/// The `retention.ms` and `retention.bytes` that apply to `topic`: its
+/// own, else this gateway's dynamic `log.retention.*` (Kafka's default
+/// when none is set, as the catalog holds it).
+fn retention_of(topic: &Topic, broker: &BrokerConfigStore) -> (i64, i64) {
+    let retention_ms = if own_retention(topic, "retention.ms") {
+        topic.retention_ms
+    } else {
+        broker.log_retention_ms().unwrap_or(topic.retention_ms)
+    };
+    let retention_bytes = if own_retention(topic, "retention.bytes") {
+        topic.retention_bytes
+    } else {
+        broker
+            .log_retention_bytes()
+            .unwrap_or(topic.retention_bytes)
+    };
+    (retention_ms, retention_bytes)
 }
 
 impl<B: MemoryBackend> Cluster<B> {

@@ -66,6 +66,7 @@ pub struct SinkLog {
     sequence: AtomicU64,
     next_producer_id: AtomicU64,
     security: std::sync::Arc<crate::security::SecurityStore>,
+    broker_configs: std::sync::Arc<crate::broker_config::BrokerConfigStore>,
 }
 
 impl SinkLog {
@@ -89,6 +90,7 @@ impl SinkLog {
             sequence: AtomicU64::new(1),
             next_producer_id: AtomicU64::new(1000),
             security: Default::default(),
+            broker_configs: Default::default(),
         }
     }
 
@@ -203,6 +205,11 @@ impl SinkLog {
                 self.security.apply(security);
                 (status::OK, 0)
             }
+            // Broker configs too; the sink is node 0.
+            configs @ ControlRecord::AlterBrokerConfigs { .. } => {
+                self.broker_configs.apply(configs);
+                (status::OK, 0)
+            }
         }
     }
 }
@@ -313,6 +320,10 @@ impl ClusterLog for SinkLog {
 
     fn security(&self) -> std::sync::Arc<crate::security::SecurityStore> {
         std::sync::Arc::clone(&self.security)
+    }
+
+    fn broker_configs(&self) -> std::sync::Arc<crate::broker_config::BrokerConfigStore> {
+        std::sync::Arc::clone(&self.broker_configs)
     }
 
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64 {

@@ -26,6 +26,7 @@ use super::publisher::Publisher;
 use super::replica::DiskTier;
 use super::tailer::Applied;
 use super::{lock, restore, Bells, Cluster, OrderIndex};
+use crate::broker_config::BrokerConfigStore;
 
 /// How long a clean stop waits for the disk tier to catch up.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -181,7 +182,11 @@ fn start_once<B: MemoryBackend>(
             return Ok(Started::Diverged(why));
         }
     };
-    let mut index = OrderIndex::default();
+    let broker_configs = Arc::new(BrokerConfigStore::new(i32::from(gateway)));
+    let mut index = OrderIndex {
+        broker_configs: Arc::clone(&broker_configs),
+        ..OrderIndex::default()
+    };
     index.set_topics(read_catalog(region));
     index.load_stored(&stored, disk.files());
     index.next_sequence = first;
@@ -205,6 +210,7 @@ fn start_once<B: MemoryBackend>(
         lease_timeout_ns,
         publisher: Publisher::new(writer, recycle_from),
         index: RwLock::new(index),
+        broker_configs,
         applied: Applied::new(first),
         disk,
         fence: RegionFence::new(watch),

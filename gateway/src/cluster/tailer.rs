@@ -1,5 +1,6 @@
 //! The tailer: applies the order log to this gateway's index (batch
-//! locations, the topic catalog, committed offsets, users and ACLs), wakes
+//! locations, the topic catalog, committed offsets, users and ACLs, dynamic
+//! broker configs), wakes
 //! fetches waiting for new data, and reports how far this gateway took the
 //! order log so the sequencer never overwrites an entry it still needs.
 
@@ -190,6 +191,9 @@ impl<B: MemoryBackend> Cluster<B> {
             }
             _ if crate::security::is_security_tag(entry.control_tag) => {
                 index.security.apply_order_entry(&self.region, entry)
+            }
+            _ if crate::broker_config::is_broker_config_tag(entry.control_tag) => {
+                index.broker_configs.apply_order_entry(&self.region, entry)
             }
             _ => {}
         }

@@ -7,26 +7,42 @@
 //!   (DEFAULT_CONFIG). An illegal name is INVALID_TOPIC_EXCEPTION (17), an
 //!   unknown topic UNKNOWN_TOPIC_OR_PARTITION (3). The order topic
 //!   `__cxlkafka_order` has the defaults.
+//!   A topic without its own `retention.ms`, `retention.bytes` or
+//!   `max.message.bytes` shows the dynamic broker config behind it
+//!   (DYNAMIC_BROKER_CONFIG or DYNAMIC_DEFAULT_BROKER_CONFIG) when one is
+//!   set.
 //! - **BROKER** resources named by this gateway's node id list its settings
 //!   (`num.partitions`, `default.replication.factor`,
 //!   `auto.create.topics.enable`, `message.max.bytes`, ...) and the
-//!   broker-level defaults behind the topic configs, all read-only: none
-//!   can change at runtime. The cluster-wide default resource (empty name)
-//!   has no dynamic defaults, so an empty list. Another node id, or a name
-//!   that is not a number, is INVALID_REQUEST (42) with Kafka's message;
-//!   a client asks each broker for its own configs.
-//! - Any other resource type (BROKER_LOGGER included: there are no log4j
-//!   loggers here) is INVALID_REQUEST, "Unsupported resource type".
+//!   broker-level defaults behind the topic configs. The dynamic ones
+//!   (`log.retention.ms`, `log.retention.bytes`, `message.max.bytes`,
+//!   `auto.create.topics.enable`) are alterable and carry their source:
+//!   DYNAMIC_BROKER_CONFIG (set for this broker), DYNAMIC_DEFAULT_BROKER_CONFIG
+//!   (the cluster default), STATIC_BROKER_CONFIG (a flag), DEFAULT_CONFIG;
+//!   the others are read-only. The cluster-wide default resource (empty
+//!   name) lists only the dynamic defaults set. Another node id, or a name
+//!   that is not a number, is INVALID_REQUEST (42) with Kafka's message; a
+//!   client asks each broker for its own configs.
+//! - **BROKER_LOGGER** resources named by this gateway's node id list its
+//!   loggers (`root`, the crates, and any named by `--log-level` or changed
+//!   since start) with their levels (`INFO`, ...), source
+//!   DYNAMIC_BROKER_LOGGER_CONFIG, alterable, no synonyms, as Kafka does;
+//!   an empty name, another node id or a name that is not a number is
+//!   INVALID_REQUEST (see [`crate::broker_config::loggers`]).
+//! - Any other resource type is INVALID_REQUEST, "Unsupported resource
+//!   type".
 //!
 //! `configuration_keys` filters by name (unknown names are left out, a
 //! null list means all); synonyms (v1+) and documentation (v3+) are sent
 //! when asked for; the config type is sent from v3.
 //!
-//! [`describe_topic`] and [`describe_broker`] build the entries; CreateTopics
-//! v5+ reports a new topic's configs with [`describe_topic`] too.
+//! [`describe_topic`], [`describe_broker`] and [`describe_broker_defaults`]
+//! build the entries; CreateTopics v5+ reports a new topic's configs with
+//! [`describe_topic`] too.
 //!
 //! [`describe_topic`]: crate::api_support::config_entries::describe_topic
 //! [`describe_broker`]: crate::api_support::config_entries::describe_broker
+//! [`describe_broker_defaults`]: crate::api_support::config_entries::describe_broker_defaults
 
 use std::sync::Arc;
 
@@ -39,8 +55,10 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use crate::api_support::admin::{self, resource_type, Failure};
-use crate::api_support::config_entries::{describe_broker, describe_topic, ConfigEntry};
-use crate::api_support::topic_config::TopicConfigs;
+use crate::api_support::config_entries::{
+    describe_broker, describe_broker_defaults, describe_topic, ConfigEntry,
+};
+use crate::api_support::topic_config::{source, TopicConfigs};
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
 use crate::error::CloseReason;
@@ -97,12 +115,19 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
                 .as_ref()
                 .is_none_or(|keys| keys.iter().any(|key| key.as_str() == name))
         };
-        let configs = described
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|entry| wanted(entry.name))
-            .map(|entry| result(entry, body.include_synonyms, body.include_documentation))
-            .collect();
+        let configs = match described {
+            Ok(Described::Configs(entries)) => entries
+                .into_iter()
+                .filter(|entry| wanted(entry.name))
+                .map(|entry| result(entry, body.include_synonyms, body.include_documentation))
+                .collect(),
+            Ok(Described::Loggers(levels)) => levels
+                .into_iter()
+                .filter(|(logger, _)| wanted(logger))
+                .map(|(logger, level)| logger_result(logger, level))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         response.results.push(
             DescribeConfigsResult::default()
                 .with_error_code(code)
@@ -115,11 +140,24 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
     request.respond(&response)
 }
 
+/// What one resource describes: config entries, or loggers and levels.
+enum Described {
+    Configs(Vec<ConfigEntry>),
+    Loggers(Vec<(String, &'static str)>),
+}
+
+/// Kafka's `resourceNameToBrokerId`.
+fn broker_id(name: &str) -> Result<i32, Failure> {
+    name.parse().map_err(|_| {
+        Failure::new(
+            ResponseError::InvalidRequest,
+            format!("Broker id must be an integer, but it is: {name}"),
+        )
+    })
+}
+
 /// Every config of one resource, or why it cannot be described.
-fn entries(
-    ctx: &GatewayContext,
-    resource: &DescribeConfigsResource,
-) -> Result<Vec<ConfigEntry>, Failure> {
+fn entries(ctx: &GatewayContext, resource: &DescribeConfigsResource) -> Result<Described, Failure> {
     let name = resource.resource_name.as_str();
     match resource.resource_type {
         resource_type::TOPIC => {
@@ -129,17 +167,13 @@ fn entries(
             } else {
                 TopicConfigs::of(&admin::existing(ctx, name)?)
             };
-            Ok(describe_topic(ctx, &configs))
+            Ok(Described::Configs(describe_topic(ctx, &configs)))
         }
-        resource_type::BROKER if name.is_empty() => Ok(Vec::new()),
+        resource_type::BROKER if name.is_empty() => {
+            Ok(Described::Configs(describe_broker_defaults(ctx)))
+        }
         resource_type::BROKER => {
-            let id: i32 = name.parse().map_err(|_| {
-                Failure::new(
-                    ResponseError::InvalidRequest,
-                    format!("Broker id must be an integer, but it is: {name}"),
-                )
-            })?;
-            if id != ctx.node_id {
+            if broker_id(name)? != ctx.node_id {
                 return Err(Failure::new(
                     ResponseError::InvalidRequest,
                     format!(
@@ -148,7 +182,23 @@ fn entries(
                     ),
                 ));
             }
-            Ok(describe_broker(ctx))
+            Ok(Described::Configs(describe_broker(ctx)))
+        }
+        resource_type::BROKER_LOGGER if name.is_empty() => Err(Failure::new(
+            ResponseError::InvalidRequest,
+            "Broker id must not be empty",
+        )),
+        resource_type::BROKER_LOGGER => {
+            if broker_id(name)? != ctx.node_id {
+                return Err(Failure::new(
+                    ResponseError::InvalidRequest,
+                    format!(
+                        "Unexpected broker id, expected {} but received {name}",
+                        ctx.node_id
+                    ),
+                ));
+            }
+            Ok(Described::Loggers(ctx.loggers.levels()))
         }
         other => Err(Failure::new(
             ResponseError::InvalidRequest,
@@ -160,11 +210,21 @@ fn entries(
 /// Kafka's name of a config resource type.
 fn type_name(id: i8) -> String {
     match id {
-        resource_type::BROKER_LOGGER => "BROKER_LOGGER".to_owned(),
         16 => "CLIENT_METRICS".to_owned(),
         32 => "GROUP".to_owned(),
         other => format!("UNKNOWN ({other})"),
     }
+}
+
+/// A logger as Kafka describes it: its level, alterable, no synonyms, no
+/// type (Kafka sends UNKNOWN).
+fn logger_result(logger: String, level: &'static str) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_string(logger))
+        .with_value(Some(StrBytes::from_static_str(level)))
+        .with_read_only(false)
+        .with_config_source(source::DYNAMIC_BROKER_LOGGER_CONFIG)
+        .with_is_sensitive(false)
 }
 
 fn result(
