@@ -60,6 +60,16 @@ fn batch_bytes(index: usize) -> Vec<u8> {
 }
 
 async fn produce(log: &dyn ClusterLog, stream: u32, range: std::ops::Range<usize>) {
+    produce_held_by(log, stream, range, 1).await;
+}
+
+/// [`produce`], each batch waited for until `disks` gateway disks hold it.
+async fn produce_held_by(
+    log: &dyn ClusterLog,
+    stream: u32,
+    range: std::ops::Range<usize>,
+    disks: usize,
+) {
     for index in range {
         let payload = batch_bytes(index);
         let batch = AppendBatch {
@@ -74,7 +84,7 @@ async fn produce(log: &dyn ClusterLog, stream: u32, range: std::ops::Range<usize
         let completion = log.append(batch, TIMEOUT).await.expect("ordered");
         assert_eq!(completion.error, 0);
         assert_eq!(completion.base_offset, index as i64);
-        log.wait_durable(completion.global_sequence, 1, Instant::now() + TIMEOUT)
+        log.wait_durable(completion.global_sequence, disks, Instant::now() + TIMEOUT)
             .await
             .expect("on a disk");
     }
@@ -683,7 +693,9 @@ async fn segments_of_another_history_are_set_aside_and_copied_anew() {
         let zero = lost.join_serving(0, 100, dirs[0].path());
         let one = lost.join_serving(1, 101, dirs[1].path());
         let stream = create_topic(zero.as_ref(), "split", 2).await;
-        produce(zero.as_ref(), stream, 0..40).await;
+        // On both disks: gateway 1 alone rebuilds from them below (one disk
+        // would do for the answer, and under load it is gateway 0's alone).
+        produce_held_by(zero.as_ref(), stream, 0..40, 2).await;
         one.shutdown();
         drop(one);
         produce(zero.as_ref(), stream, 40..60).await;
