@@ -12,6 +12,8 @@ their sources change. Java 17 is on the machine (apt's openjdk-17 otherwise).
   from the earliest offset and commits.
 - JavaAdmin: describeCluster, createTopics (and TopicExistsException),
   createPartitions, describeTopics, listTopics, deleteTopics.
+- JavaBrokerConfigs: incrementalAlterConfigs and describeConfigs on BROKER
+  resources (one broker and the cluster default "") and BROKER_LOGGER.
 """
 
 from __future__ import annotations
@@ -235,3 +237,29 @@ def test_java_admin_client(java_cp, start_gateway, topic_name):
     assert "ERROR create-again TopicExistsException" in lines
     assert f"GONE {a} UnknownTopicOrPartitionException" in lines
     assert a not in md.topics and b in md.topics
+
+
+@pytest.mark.timeout(120)
+def test_java_admin_alters_broker_configs(java_cp, start_gateway):
+    """The Java AdminClient and broker configs: incrementalAlterConfigs sets
+    the cluster-wide default (resource "") and this broker's value,
+    describeConfigs shows each with its source; a read-only config is
+    InvalidRequestException; a deleted broker value falls back to the
+    default's source; a logger's level is set live (BROKER_LOGGER)."""
+    gw = start_gateway()
+    gw.require("IncrementalAlterConfigs", "DescribeConfigs")
+    md = AdminClient({"bootstrap.servers": gw.bootstrap}).list_topics(timeout=20)
+    node = next(iter(md.brokers))
+    lines = run_java(java_cp, "JavaBrokerConfigs", gw.bootstrap, node)
+    assert lines[-1] == "DONE", lines[-10:]
+    configs = {tuple(l.split()[1:3]): tuple(l.split()[3:]) for l in lines
+               if l.startswith("CONFIG ")}
+    assert configs[("set", "log.retention.ms")] == ("86400000", "DYNAMIC_DEFAULT_BROKER_CONFIG")
+    assert configs[("set", "message.max.bytes")] == ("200000", "DYNAMIC_BROKER_CONFIG")
+    assert "ERROR read-only InvalidRequestException" in lines, lines
+    assert configs[("deleted", "log.retention.ms")] == \
+        ("86400000", "DYNAMIC_DEFAULT_BROKER_CONFIG")
+    value, source = configs[("deleted", "message.max.bytes")]
+    assert source in ("STATIC_BROKER_CONFIG", "DEFAULT_CONFIG") and value != "200000", \
+        (value, source)
+    assert "LOGGER set cxlkafka_gateway DEBUG" in lines, lines
