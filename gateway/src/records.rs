@@ -743,7 +743,10 @@ fn write_be(batch: &mut [u8], at: usize, value: &[u8]) -> Result<(), ShortBuffer
 
 mod walk;
 
-pub use walk::{RecordError, RecordFault, RecordRules, TimestampWindow, MAX_DECOMPRESSED_BYTES};
+pub use walk::{
+    RecordError, RecordFault, RecordRules, TimestampWindow, MAX_DECOMPRESSED_BYTES,
+    MAX_RECORD_ERRORS,
+};
 
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@
 //!    `--message-max-bytes`);
 //!    then the topic's record rules ([`records::record_errors`], the only
 //!    case where the gateway decodes records), each refused record getting
-//!    one record error (KIP-467): on a compacted topic (`cleanup.policy` has
+//!    one record error (KIP-467; at most [`records::MAX_RECORD_ERRORS`]): on a compacted topic (`cleanup.policy` has
 //!    `compact`) every record needs a key, else INVALID_RECORD; on a
 //!    CreateTime topic with `message.timestamp.before.max.ms` or
 //!    `message.timestamp.after.max.ms`, a timestamp outside that window
@@ -501,7 +501,9 @@ async fn publish(
     if info.timestamp_type == TimestampType::LogAppend {
         // Kafka's LogValidator.validateTimestamp: only a broker stamps
         // append times.
-        let records = (0..info.record_count)
+        // One error per record, as many as a walk would list.
+        let listed = i32::try_from(records::MAX_RECORD_ERRORS).unwrap_or(i32::MAX);
+        let records = (0..info.record_count.min(listed))
             .map(|index| {
                 let reason = format!(
                     "Invalid timestamp type in message at batch index {index}. Producer should \

@@ -859,10 +859,12 @@ fn records_that_decompress_beyond_the_cap_are_refused() {
         Compression::Zstd,
         &compressed,
     );
-    let within = walk::record_errors_within(&batch[..], KEYS_REQUIRED, CAP * 2)
+    // A window that refuses nothing but makes the walk read every record.
+    let every_record = window(i64::MAX - 1, i64::MAX);
+    let within = walk::record_errors_within(&batch[..], every_record, CAP * 2)
         .expect("within twice the cap");
-    assert_eq!(within.len(), count, "every record is keyless");
-    let error = walk::record_errors_within(&batch, KEYS_REQUIRED, CAP).expect_err("beyond the cap");
+    assert_eq!(within, Vec::new());
+    let error = walk::record_errors_within(&batch, every_record, CAP).expect_err("beyond the cap");
     assert_eq!(error.error(), ResponseError::CorruptMessage);
     assert!(error.to_string().contains("more than"), "{error}");
 }
@@ -1066,4 +1068,24 @@ proptest! {
         prop_assert_eq!(crc, crc32c::crc32c(&bytes[CRC_START..]));
         prop_assert_eq!(i64::from_be_bytes(bytes[35..43].try_into().expect("8 bytes")), stamp);
     }
+}
+
+#[test]
+fn record_errors_stop_at_the_most_a_response_lists() {
+    // 150,000 keyless records in a small zstd batch: as many errors would be
+    // gigabytes of strings in the response.
+    let record = [12_u8, 0, 0, 0, 1, 1, 0];
+    let count = 150_000;
+    let compressed = zstd::encode_all(&record.repeat(count)[..], 3).expect("zstd");
+    let batch = claiming(
+        i32::try_from(count).expect("fits"),
+        Compression::Zstd,
+        &compressed,
+    );
+    let errors = record_errors(&batch, KEYS_REQUIRED).expect("decodes");
+    assert_eq!(errors.len(), MAX_RECORD_ERRORS);
+    assert_eq!(
+        errors.last().map(|e| e.index),
+        Some(MAX_RECORD_ERRORS as i32 - 1)
+    );
 }

@@ -87,6 +87,13 @@ impl TimestampWindow {
 /// Kafka's `RecordBatch.NO_TIMESTAMP`.
 const NO_TIMESTAMP: i64 = -1;
 
+/// Most record errors listed for one batch. A batch of small records
+/// decompresses to millions of them; each error becomes a string in the
+/// response, so an unbounded list would let one request cost gigabytes.
+/// Past this many the batch is refused all the same (clients fail the whole
+/// batch with the partition's error), and Kafka's message shows three.
+pub const MAX_RECORD_ERRORS: usize = 1_000;
+
 /// Why a record was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordFault {
@@ -111,7 +118,8 @@ pub struct RecordError {
     pub fault: RecordFault,
 }
 
-/// The records of the v2 batch `batch` that break `rules`, in batch order
+/// The records of the v2 batch `batch` that break `rules` (at most
+/// [`MAX_RECORD_ERRORS`]: the walk stops there), in batch order
 /// (one error per record: a missing key before a timestamp, as Kafka's
 /// `LogValidator.validateRecord` checks them). Walks the records
 /// only when `rules` could refuse one (see [`super::record_errors`]).
@@ -199,6 +207,9 @@ fn walk(stream: &mut impl Read, count: i32, checks: Checks) -> io::Result<Vec<Re
         };
         if let Some(fault) = fault {
             errors.push(RecordError { index, fault });
+            if errors.len() == MAX_RECORD_ERRORS {
+                break;
+            }
         }
         let rest = length
             .checked_sub(record.read)
