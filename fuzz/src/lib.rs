@@ -18,8 +18,9 @@ use cxlkafka_gateway::connection::FrameReader;
 use cxlkafka_gateway::context::AdvertisedListener;
 use cxlkafka_gateway::dispatch::{dispatch, DispatchTable, Reply};
 use cxlkafka_gateway::records::{
-    keyless_records, set_base_offset, set_partition_leader_epoch, validate_batch,
-    validate_produce_records, validate_record_set, ProduceCheck, LOG_OVERHEAD,
+    keyless_records, record_errors, set_base_offset, set_partition_leader_epoch,
+    stamp_log_append_time, validate_batch, validate_produce_records, validate_record_set,
+    ProduceCheck, RecordRules, TimestampWindow, LOG_OVERHEAD, MAX_RECORD_ERRORS,
 };
 use cxlkafka_gateway::GatewayContext;
 use cxlkafka_log::layout::{Superblock, SUPERBLOCK_BYTES};
@@ -120,8 +121,9 @@ fn split<'a>(data: &'a [u8], separator: &'a [u8]) -> impl Iterator<Item = &'a [u
 
 /// Bytes of a record set, as Produce carries them, through the validator
 /// the Produce path runs (`validate_produce_records`, then `keyless_records`
-/// as for a compacted topic), the stored-set validator and the header
-/// rewrites of the Fetch path.
+/// as for a compacted topic and `record_errors` with a timestamp window that
+/// reads every record, then the LogAppendTime stamp), the stored-set
+/// validator and the header rewrites of the Fetch path.
 ///
 /// `data[0]` holds flags: bit 0 repairs the CRC of every batch the bytes
 /// frame, so that the fuzzer explores what lies behind the checksum;
@@ -160,6 +162,23 @@ pub fn record_batch(data: &[u8]) {
             if let Ok(keyless) = keyless_records(&bytes) {
                 assert!(keyless.len() <= bytes.len());
             }
+            let window = RecordRules {
+                keys_required: true,
+                timestamps: Some(TimestampWindow {
+                    now: 1_700_000_000_000,
+                    before_max_ms: 3_600_000,
+                    after_max_ms: 3_600_000,
+                }),
+            };
+            if let Ok(errors) = record_errors(&bytes, window) {
+                assert!(errors.len() <= MAX_RECORD_ERRORS);
+            }
+            let mut stamped = bytes.clone();
+            stamp_log_append_time(&mut stamped, 1_700_000_000_000).expect("a whole header");
+            let stamped_info =
+                validate_batch(&stamped).expect("a log-append stamp keeps the CRC valid");
+            assert_eq!(stamped_info.max_timestamp, 1_700_000_000_000);
+            assert_eq!(stamped_info.record_count, info.record_count);
             let mut stored = bytes.clone();
             set_base_offset(&mut stored, 1_000).expect("a whole header");
             set_partition_leader_epoch(&mut stored, 7).expect("a whole header");
