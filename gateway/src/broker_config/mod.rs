@@ -20,9 +20,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::RwLock;
 
+use crate::cluster::{control_in_region, control_in_segments};
 use cxlkafka_log::layout::OrderEntry;
 use cxlkafka_log::memory::MemoryBackend;
-use cxlkafka_log::ring::read_payload;
 use cxlkafka_log::segment::{SegmentFiles, StoredEntry};
 use cxlkafka_log::Region;
 use cxlkafka_sequencer::control::{tag, ControlRecord, DEFAULT_BROKER};
@@ -167,11 +167,7 @@ impl BrokerConfigStore {
     /// Applies the broker config record of an order-log entry, reading its
     /// bytes from the region (the tailer's path).
     pub fn apply_order_entry<B: MemoryBackend>(&self, region: &Region<B>, entry: &OrderEntry) {
-        let mut payload = vec![0u8; entry.length as usize];
-        let decoded = read_payload(region, entry.gateway, entry.arena_position, &mut payload)
-            .ok()
-            .and_then(|()| ControlRecord::decode(&payload).ok());
-        match decoded {
+        match control_in_region(region, entry) {
             Some(record) => self.apply(&record),
             None => {
                 // Recycled before this gateway read it (it lagged a whole
@@ -189,12 +185,7 @@ impl BrokerConfigStore {
     /// Applies the broker config record of an entry read back from this
     /// gateway's segments at start.
     pub fn apply_stored(&self, files: &SegmentFiles, stored: &StoredEntry) {
-        let mut payload = vec![0u8; stored.header.length as usize];
-        match files
-            .read_payload(stored.location, &mut payload)
-            .ok()
-            .and_then(|()| ControlRecord::decode(&payload).ok())
-        {
+        match control_in_segments(files, stored) {
             Some(record) => self.apply(&record),
             None => tracing::warn!(
                 sequence = stored.header.sequence,

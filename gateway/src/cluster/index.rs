@@ -171,12 +171,7 @@ impl OrderIndex {
             } else if header.control_tag == u16::from(control_tag::CREATE_TOPIC) {
                 self.forget_slot(header.base_offset as u32);
             } else if header.control_tag == u16::from(control_tag::COMMIT_OFFSETS) {
-                let mut payload = vec![0u8; header.length as usize];
-                match files
-                    .read_payload(entry.location, &mut payload)
-                    .ok()
-                    .and_then(|()| ControlRecord::decode(&payload).ok())
-                {
+                match super::control_in_segments(files, entry) {
                     Some(record) => self.apply_commit(record, header.sequence),
                     None => tracing::warn!(
                         sequence = header.sequence,

@@ -30,6 +30,7 @@
 //! typed accessors.
 
 mod cluster_log;
+mod control_payload;
 mod data_dir;
 mod fence;
 mod heartbeat;
@@ -52,6 +53,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use control_payload::{control_in_region, control_in_segments};
 pub use cxlkafka_log::RegionChange;
 pub use cxlkafka_sequencer::membership::Member;
 pub use fence::EXIT_REGION_LOST;

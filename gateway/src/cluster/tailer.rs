@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use cxlkafka_log::layout::{kind, Frontier, GatewayIndex, OrderEntry};
 use cxlkafka_log::memory::MemoryBackend;
-use cxlkafka_log::ring::read_payload;
 use cxlkafka_log::RegionChange;
 use cxlkafka_sequencer::catalog::read_catalog;
 use cxlkafka_sequencer::control::{tag as control_tag, ControlRecord};
@@ -202,16 +201,7 @@ impl<B: MemoryBackend> Cluster<B> {
 
     /// Applies a consumer group's offset commit read from the order log.
     fn apply_offset_commit(&self, index: &mut OrderIndex, entry: &OrderEntry) {
-        let mut payload = vec![0u8; entry.length as usize];
-        let decoded = read_payload(
-            &self.region,
-            entry.gateway,
-            entry.arena_position,
-            &mut payload,
-        )
-        .ok()
-        .and_then(|()| ControlRecord::decode(&payload).ok());
-        match decoded {
+        match super::control_in_region(&self.region, entry) {
             Some(record) => index.apply_commit(record, entry.commit),
             None => {
                 // The bytes were recycled before this gateway read them (it
