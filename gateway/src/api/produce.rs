@@ -203,12 +203,14 @@ struct TopicOutcome {
     partitions: Vec<PartitionOutcome>,
 }
 
-/// What applies to every partition of one request.
+/// What applies to every partition of one request; the size limit and
+/// the record rules are the topic's, set once per topic.
 #[derive(Clone, Copy)]
 struct Settings {
     acks: i16,
     timeout: Duration,
     check: ProduceCheck,
+    rules: TopicRules,
 }
 
 /// The ordered part: every partition checked and published in request
@@ -224,6 +226,7 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
             produce_version: request.version,
             message_max_bytes: ctx.message_max_bytes(),
         },
+        rules: TopicRules::DEFAULT,
     };
     let mut topics = Vec::with_capacity(body.topic_data.len());
     for data in body.topic_data {
@@ -277,6 +280,7 @@ async fn produce_topic(
                 message_max_bytes: max_message_bytes(topic, settings.check.message_max_bytes),
                 ..settings.check
             },
+            rules: TopicRules::of(topic),
             ..settings
         },
         Err(_) => settings,
@@ -345,18 +349,10 @@ async fn produce_partition(
         );
     }
     let records = partition.records.as_deref().unwrap_or_default();
-    let rules = TopicRules::of(topic);
     let partition_name = || format!("{}-{}", topic.name, partition.index);
-    publish(
-        ctx.log.as_ref(),
-        stream,
-        records,
-        settings,
-        rules,
-        partition_name,
-    )
-    .await
-    .needing(disks)
+    publish(ctx.log.as_ref(), stream, records, settings, partition_name)
+        .await
+        .needing(disks)
 }
 
 /// The largest batch `topic` accepts: its own `max.message.bytes`, else
@@ -479,13 +475,13 @@ fn refused_records(
 }
 
 /// Validates and publishes one partition's records under the topic's
-/// `rules`; `partition` names it (`topic-index`) in record errors.
+/// rules (`settings.rules`); `partition` names it (`topic-index`) in record
+/// errors.
 async fn publish(
     log: &dyn ClusterLog,
     stream: u32,
     records: &[u8],
     settings: Settings,
-    rules: TopicRules,
     partition: impl Fn() -> String,
 ) -> Outcome {
     let info: BatchInfo = match records::validate_produce_records(records, settings.check) {
@@ -519,6 +515,7 @@ async fn publish(
     }
     let batch_bytes = records.get(..info.size).unwrap_or(records);
     let now = unix_millis();
+    let rules = settings.rules;
     let record_rules = rules.for_records(now);
     match records::record_errors(batch_bytes, record_rules) {
         Ok(errors) if errors.is_empty() => {}
