@@ -3,7 +3,8 @@ groups of three on a six-partition topic under steady production, one
 member killed; the time from the first JoinGroup to a stable assignment;
 kafka-python groups; kcat -G; a kafkajs group of two under production; the
 consumer lag gauge; committed offsets across a restart of every gateway; the
-coordinator moving when its gateway is SIGKILLed; KIP-848 not advertised."""
+coordinator moving when its gateway is SIGKILLed; both group protocols
+advertised."""
 
 from __future__ import annotations
 
@@ -643,21 +644,21 @@ def test_coordinator_sigkilled_group_moves_and_keeps_its_offsets(cluster, topic_
                 w.wait(10)
 
 
-# ------------------------------------------------- KIP-848 not advertised
+# ------------------------------------------- both group protocols advertised
 
 
 CONSUMER_GROUP_HEARTBEAT = 68  # KIP-848
 CONSUMER_GROUP_DESCRIBE = 69
 
 
-def test_kip848_consumer_group_heartbeat_is_not_advertised(gateway):
-    """The gateway serves the classic protocol only, so ApiVersions (v0 and
-    v3) must not list ConsumerGroupHeartbeat or ConsumerGroupDescribe: a
-    client that sees them may pick group.protocol=consumer and fail."""
+def test_both_group_protocols_are_advertised(gateway):
+    """ApiVersions (v0 and v3) lists the classic group APIs and KIP-848's
+    ConsumerGroupHeartbeat and ConsumerGroupDescribe (v0-1), so clients may
+    pick either group.protocol (test_consumer_protocol.py runs the other)."""
     with gateway.connect() as c:
         for v in (0, 3):
             av = wire.api_versions(c, v)
             assert av.error_code == 0
-            assert CONSUMER_GROUP_HEARTBEAT not in av.apis, f"ApiVersions v{v} lists ConsumerGroupHeartbeat"
-            assert CONSUMER_GROUP_DESCRIBE not in av.apis, f"ApiVersions v{v} lists ConsumerGroupDescribe"
+            assert av.apis.get(CONSUMER_GROUP_HEARTBEAT) == (0, 1), f"ApiVersions v{v}: {av.apis.get(CONSUMER_GROUP_HEARTBEAT)}"
+            assert av.apis.get(CONSUMER_GROUP_DESCRIBE) == (0, 1), f"ApiVersions v{v}: {av.apis.get(CONSUMER_GROUP_DESCRIBE)}"
             assert all(wire.API_KEYS[a] in av.apis for a in GROUP_APIS), "classic group APIs advertised"

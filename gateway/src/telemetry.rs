@@ -59,6 +59,9 @@ pub const RECORDS_OUT_TOTAL: &str = "cxlkafka_records_out_total";
 pub const CONSUMER_GROUP_LAG: &str = "cxlkafka_consumer_group_lag";
 /// Members of a consumer group, by `group`.
 pub const CONSUMER_GROUP_MEMBERS: &str = "cxlkafka_consumer_group_members";
+/// Group epoch of a consumer-protocol group (KIP-848), by `group`: it
+/// moves once per rebalance.
+pub const CONSUMER_GROUP_EPOCH: &str = "cxlkafka_consumer_group_epoch";
 /// A partition's log end offset (its high watermark), by `topic` and
 /// `partition`.
 pub const PARTITION_LOG_END_OFFSET: &str = "cxlkafka_partition_log_end_offset";
@@ -362,6 +365,11 @@ pub fn describe() {
         CONSUMER_GROUP_MEMBERS,
         Unit::Count,
         "Members of a consumer group this gateway coordinates."
+    );
+    describe_gauge!(
+        CONSUMER_GROUP_EPOCH,
+        Unit::Count,
+        "Group epoch of a consumer-protocol (KIP-848) group this gateway coordinates; it moves once per rebalance."
     );
     describe_gauge!(
         PARTITION_LOG_END_OFFSET,

@@ -220,14 +220,14 @@ async fn an_unknown_api_key_closes_only_that_connection_after_earlier_responses(
 async fn an_api_we_do_not_serve_closes_the_connection() {
     let mut gateway = TestGateway::start().await;
     let mut client = gateway.client().await;
-    // KIP-848's group heartbeat: not served, so not advertised either.
+    // KIP-932's share group heartbeat: not served, so not advertised either.
     client
         .send(&request_frame(
-            ApiKey::ConsumerGroupHeartbeat,
-            0,
-            0,
+            ApiKey::ShareGroupHeartbeat,
             1,
-            &kafka_protocol::messages::ConsumerGroupHeartbeatRequest::default(),
+            1,
+            1,
+            &kafka_protocol::messages::ShareGroupHeartbeatRequest::default(),
         ))
         .await;
     client.expect_closed().await;

@@ -250,3 +250,45 @@ fn group_admin_shapes_match_the_codec() {
         assert_walked(api, delete_groups::REQUEST, &request, version);
     }
 }
+
+#[test]
+fn consumer_group_heartbeat_shapes_match_the_codec() {
+    use cxlkafka_gateway::api::groups::consumer_group_heartbeat;
+    use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
+    use kafka_protocol::messages::ConsumerGroupHeartbeatRequest;
+    let api = ApiKey::ConsumerGroupHeartbeat;
+    for version in versions(consumer_group_heartbeat::VERSIONS) {
+        let mut owned = TopicPartitions::default();
+        owned.topic_id = uuid::Uuid::from_bytes([7; 16]);
+        owned.partitions = vec![0, 3, 7];
+        let mut request = ConsumerGroupHeartbeatRequest::default();
+        request.group_id = g("group");
+        request.member_id = s("member");
+        request.member_epoch = 4;
+        request.instance_id = Some(s("instance"));
+        request.rack_id = Some(s("rack"));
+        request.rebalance_timeout_ms = 300_000;
+        request.subscribed_topic_names = Some(vec![t("a"), t("bb")]);
+        if version >= 1 {
+            request.subscribed_topic_regex = Some(s("orders-.*"));
+        }
+        request.server_assignor = Some(s("uniform"));
+        request.topic_partitions = Some(vec![owned.clone(), owned]);
+        request.unknown_tagged_fields = tags(api, version);
+        assert_walked(api, consumer_group_heartbeat::REQUEST, &request, version);
+    }
+}
+
+#[test]
+fn consumer_group_describe_shapes_match_the_codec() {
+    use cxlkafka_gateway::api::groups::consumer_group_describe;
+    use kafka_protocol::messages::ConsumerGroupDescribeRequest;
+    let api = ApiKey::ConsumerGroupDescribe;
+    for version in versions(consumer_group_describe::VERSIONS) {
+        let mut request = ConsumerGroupDescribeRequest::default();
+        request.group_ids = vec![g("a"), g("bb")];
+        request.include_authorized_operations = true;
+        request.unknown_tagged_fields = tags(api, version);
+        assert_walked(api, consumer_group_describe::REQUEST, &request, version);
+    }
+}

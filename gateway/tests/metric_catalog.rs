@@ -48,6 +48,10 @@ const NOT_PRODUCED_HERE: &[(&str, &str)] = &[
         "the retention task starts in `cxlkafka serve` (passes: tests/durability.rs)",
     ),
     ("cxlkafka_consumer_group_members", "needs a consumer group"),
+    (
+        "cxlkafka_consumer_group_epoch",
+        "needs a consumer-protocol group (compat-tests/test_consumer_protocol.py)",
+    ),
 ];
 
 fn repo_root() -> PathBuf {

@@ -65,6 +65,8 @@ impl DispatchTable {
             .with(groups::list_groups::ENTRY)
             .with(groups::delete_groups::ENTRY)
             .with(groups::offset_delete::ENTRY)
+            .with(groups::consumer_group_heartbeat::ENTRY)
+            .with(groups::consumer_group_describe::ENTRY)
             .with(sasl::sasl_handshake::ENTRY)
             .with(sasl::sasl_authenticate::ENTRY)
             .with(acls::create_acls::ENTRY)

@@ -330,6 +330,21 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(0..=300_000))]
     pub group_initial_rebalance_delay_ms: u64,
 
+    /// How often members of a consumer-protocol group (KIP-848,
+    /// group.protocol=consumer) heartbeat; a partition moving between
+    /// members takes about two intervals (Kafka's
+    /// group.consumer.heartbeat.interval.ms).
+    #[arg(long, env = "CXLKAFKA_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(50..=300_000))]
+    pub group_consumer_heartbeat_interval_ms: u64,
+
+    /// How long a consumer-protocol group member may go without a
+    /// heartbeat before it is removed and its partitions move (Kafka's
+    /// group.consumer.session.timeout.ms).
+    #[arg(long, env = "CXLKAFKA_GROUP_CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 45_000,
+          value_parser = clap::value_parser!(u64).range(100..=1_800_000))]
+    pub group_consumer_session_timeout_ms: u64,
+
     /// TLS listener, SASL and authorizer flags.
     #[command(flatten)]
     pub security: crate::security::args::SecurityArgs,

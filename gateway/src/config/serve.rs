@@ -130,6 +130,12 @@ impl ServeArgs {
             initial_rebalance_delay: std::time::Duration::from_millis(
                 self.group_initial_rebalance_delay_ms,
             ),
+            consumer_heartbeat_interval: std::time::Duration::from_millis(
+                self.group_consumer_heartbeat_interval_ms,
+            ),
+            consumer_session_timeout: std::time::Duration::from_millis(
+                self.group_consumer_session_timeout_ms,
+            ),
             ..GroupConfig::default()
         }
     }
@@ -249,6 +255,8 @@ impl Default for ServeArgs {
             max_gateways: 8,
             lease_timeout_ms: 1000,
             group_initial_rebalance_delay_ms: 3000,
+            group_consumer_heartbeat_interval_ms: 5000,
+            group_consumer_session_timeout_ms: 45_000,
             security: crate::security::args::SecurityArgs::default(),
         }
     }
@@ -358,6 +366,16 @@ mod tests {
         assert_eq!(
             default.group_config().initial_rebalance_delay,
             std::time::Duration::from_secs(3)
+        );
+        assert_eq!(
+            (
+                parsed.group_consumer_heartbeat_interval_ms,
+                parsed.group_consumer_session_timeout_ms
+            ),
+            (
+                default.group_consumer_heartbeat_interval_ms,
+                default.group_consumer_session_timeout_ms
+            )
         );
         assert_eq!(parsed.node_id, None);
         assert_eq!(

@@ -22,6 +22,7 @@
 //! [`EMPTY_GROUP_GRACE`] (its offsets stay in the log). One task per
 //! gateway refreshes the lag gauges every [`LAG_INTERVAL`].
 
+pub mod consumer;
 mod group;
 mod outcome;
 
@@ -66,6 +67,12 @@ pub struct GroupConfig {
     pub max_session_timeout: Duration,
     /// Members per group (`group.max.size`).
     pub max_members: usize,
+    /// How often consumer-protocol members heartbeat
+    /// (`group.consumer.heartbeat.interval.ms`).
+    pub consumer_heartbeat_interval: Duration,
+    /// How long a consumer-protocol member may stay silent
+    /// (`group.consumer.session.timeout.ms`).
+    pub consumer_session_timeout: Duration,
 }
 
 impl Default for GroupConfig {
@@ -75,6 +82,8 @@ impl Default for GroupConfig {
             min_session_timeout: Duration::from_millis(6_000),
             max_session_timeout: Duration::from_millis(1_800_000),
             max_members: 1_000,
+            consumer_heartbeat_interval: consumer::HEARTBEAT_INTERVAL,
+            consumer_session_timeout: consumer::SESSION_TIMEOUT,
         }
     }
 }
@@ -85,6 +94,16 @@ pub fn fnv1a(key: &str) -> u64 {
     key.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// The member's host as Kafka's DescribeGroups shows it: the connection's
+/// IP after a slash (Java's `InetAddress.toString()`), `/127.0.0.1`.
+pub fn client_host(ip: &str) -> String {
+    if ip.is_empty() {
+        String::new()
+    } else {
+        format!("/{ip}")
+    }
 }
 
 /// The coordinator of `key` among `live` (lowest slot first).
@@ -139,6 +158,9 @@ pub struct MemberSummary {
 pub struct GroupCoordinator {
     config: GroupConfig,
     groups: Mutex<HashMap<String, Group>>,
+    /// Groups of the consumer protocol (KIP-848), see [`consumer`].
+    consumer_groups: Mutex<HashMap<String, consumer::ConsumerGroup>>,
+    consumer_config: consumer::ConsumerGroupConfig,
     ids: RandomState,
     next_id: AtomicU64,
     reporter_started: AtomicBool,
@@ -155,9 +177,16 @@ impl std::fmt::Debug for GroupCoordinator {
 impl GroupCoordinator {
     /// A coordinator with no groups.
     pub fn new(config: GroupConfig) -> Self {
+        let consumer_config = consumer::ConsumerGroupConfig {
+            heartbeat_interval: config.consumer_heartbeat_interval,
+            session_timeout: config.consumer_session_timeout,
+            max_members: config.max_members,
+        };
         Self {
             config,
             groups: Mutex::new(HashMap::new()),
+            consumer_groups: Mutex::new(HashMap::new()),
+            consumer_config,
             ids: RandomState::new(),
             next_id: AtomicU64::new(0),
             reporter_started: AtomicBool::new(false),
@@ -194,6 +223,14 @@ impl GroupCoordinator {
         log: &Arc<dyn ClusterLog>,
     ) -> Pending<JoinOutcome> {
         let now = Instant::now();
+        if self.is_consumer_group(group_id) {
+            return Pending::Now(JoinOutcome {
+                error: Some(ResponseError::InconsistentGroupProtocol),
+                generation: -1,
+                member_id: request.member_id,
+                ..JoinOutcome::default()
+            });
+        }
         let mut groups = self.lock();
         if !groups.contains_key(group_id) {
             if groups.len() >= MAX_GROUPS {
@@ -214,6 +251,20 @@ impl GroupCoordinator {
         let pending = group.join(request, now, &self.config, |client| self.member_id(client));
         record_members(group);
         pending
+    }
+
+    /// Whether `group_id` is a classic group with members here; an empty
+    /// one is forgotten, so the id can become a consumer group.
+    pub fn is_classic_group(&self, group_id: &str) -> bool {
+        let mut groups = self.lock();
+        match groups.get(group_id) {
+            Some(group) if !group.members.is_empty() => true,
+            Some(_) => {
+                groups.remove(group_id);
+                false
+            }
+            None => false,
+        }
     }
 
     /// Handles a SyncGroup.
@@ -368,6 +419,9 @@ impl GroupCoordinator {
     /// Forgets an empty group (DeleteGroups); NON_EMPTY_GROUP if it has
     /// members. Returns whether it was live here.
     pub fn remove_if_empty(&self, group_id: &str) -> Result<bool, ResponseError> {
+        if let Some(removed) = self.remove_consumer_group_if_empty(group_id) {
+            return removed.map(|()| true);
+        }
         let mut groups = self.lock();
         match groups.get(group_id) {
             None => Ok(false),
@@ -386,6 +440,9 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
     ) -> Result<Option<HashSet<String>>, ResponseError> {
+        if self.is_consumer_group(group_id) {
+            return Ok(self.consumer_subscribed_topics(group_id));
+        }
         let groups = self.lock();
         let Some(group) = groups.get(group_id).filter(|g| !g.members.is_empty()) else {
             return Ok(None);

@@ -54,6 +54,14 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
             described.error_code = ResponseError::GroupAuthorizationFailed.code();
         } else if !groups::is_coordinator(ctx.log.as_ref(), group_id) {
             described.error_code = ResponseError::NotCoordinator.code();
+        } else if ctx.groups.is_consumer_group(group_id) {
+            described.error_code = ResponseError::GroupIdNotFound.code();
+            if request.version >= 6 {
+                described.error_message = Some(StrBytes::from_string(format!(
+                    "Group {} is not a classic group.",
+                    group_id.as_str()
+                )));
+            }
         } else if let Some(summary) = ctx.groups.describe(group_id) {
             described.group_state = StrBytes::from_static_str(summary.state);
             described.protocol_type = StrBytes::from_string(summary.protocol_type);

@@ -97,7 +97,7 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
         member_id: member_id.clone(),
         instance_id: body.group_instance_id.as_ref().map(|id| id.to_string()),
         client_id: request.header.client_id.as_deref().unwrap_or("").to_owned(),
-        client_host: client_host(&request.identity.host),
+        client_host: groups::client_host(&request.identity.host),
         session_timeout,
         rebalance_timeout,
         protocol_type: body.protocol_type.to_string(),
@@ -170,14 +170,4 @@ fn answer(
         )
         .collect();
     responder.frame(&response)
-}
-
-/// The member's host as Kafka's DescribeGroups shows it: the connection's
-/// IP after a slash (Java's `InetAddress.toString()`), `/127.0.0.1`.
-fn client_host(ip: &str) -> String {
-    if ip.is_empty() {
-        String::new()
-    } else {
-        format!("/{ip}")
-    }
 }

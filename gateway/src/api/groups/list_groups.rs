@@ -45,15 +45,19 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
 
 fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReason> {
     let body: ListGroupsRequest = request.decode_bounded(REQUEST)?;
-    let mut listed: HashMap<String, (String, &'static str)> = ctx
+    // (protocol type, state, group type) by group id.
+    let mut listed: HashMap<String, (String, &'static str, &'static str)> = ctx
         .groups
         .list()
         .into_iter()
-        .map(|(id, protocol_type, state)| (id, (protocol_type, state)))
+        .map(|(id, protocol_type, state)| (id, (protocol_type, state, "classic")))
         .collect();
+    for (id, state) in ctx.groups.consumer_group_list() {
+        listed.insert(id, ("consumer".to_owned(), state, "consumer"));
+    }
     for group in ctx.log.offset_groups() {
         if !listed.contains_key(&group) && groups::is_coordinator(ctx.log.as_ref(), &group) {
-            listed.insert(group, ("consumer".to_owned(), "Empty"));
+            listed.insert(group, ("consumer".to_owned(), "Empty", "classic"));
         }
     }
     let states: Vec<String> = body
@@ -75,9 +79,11 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
         .filter(|(id, _)| {
             all_visible || request.authorized(ctx, AclOperation::Describe, Resource::Group(id))
         })
-        .filter(|(_, (_, state))| states.is_empty() || states.contains(&state.to_ascii_lowercase()))
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
-        .map(|(id, (protocol_type, state))| {
+        .filter(|(_, (_, state, _))| {
+            states.is_empty() || states.contains(&state.to_ascii_lowercase())
+        })
+        .filter(|(_, (_, _, kind))| types.is_empty() || types.iter().any(|t| t == kind))
+        .map(|(id, (protocol_type, state, kind))| {
             let mut group = ListedGroup::default();
             group.group_id = GroupId(StrBytes::from_string(id));
             group.protocol_type = StrBytes::from_string(protocol_type);
@@ -85,7 +91,7 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
                 group.group_state = StrBytes::from_static_str(state);
             }
             if request.version >= 5 {
-                group.group_type = StrBytes::from_static_str("classic");
+                group.group_type = StrBytes::from_static_str(kind);
             }
             group
         })

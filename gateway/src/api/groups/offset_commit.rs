@@ -86,6 +86,13 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
         Some(ResponseError::GroupAuthorizationFailed)
     } else if !groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
         Some(ResponseError::NotCoordinator)
+    } else if let Some(checked) = ctx.groups.check_consumer_commit(
+        &body.group_id,
+        &body.member_id,
+        body.generation_id_or_member_epoch,
+        request.version,
+    ) {
+        checked.err()
     } else {
         ctx.groups
             .check_commit(

@@ -73,7 +73,10 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
         Err(error) => return answer_error(&request, response, error),
     };
     let committed = ctx.log.committed_offsets(&body.group_id);
-    if committed.is_empty() && ctx.groups.describe(&body.group_id).is_none() {
+    if committed.is_empty()
+        && ctx.groups.describe(&body.group_id).is_none()
+        && !ctx.groups.is_consumer_group(&body.group_id)
+    {
         return answer_error(&request, response, ResponseError::GroupIdNotFound);
     }
     let mut deletions = Vec::new();

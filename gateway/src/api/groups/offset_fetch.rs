@@ -80,7 +80,18 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
                     .map(|t| (t.name.clone(), t.partition_indexes.clone()))
                     .collect::<Vec<_>>()
             });
-            let (error, topics) = fetch(ctx, request, &group.group_id, wanted);
+            let (mut error, mut topics) = fetch(ctx, request, &group.group_id, wanted);
+            // A member of a consumer-protocol group (v9+) reads its group's
+            // offsets only at its current epoch (Kafka's STALE_MEMBER_EPOCH).
+            if let (0, Some(member_id)) = (error, group.member_id.as_deref()) {
+                if let Err(stale) =
+                    ctx.groups
+                        .check_consumer_fetch(&group.group_id, member_id, group.member_epoch)
+                {
+                    error = stale.code();
+                    topics.clear();
+                }
+            }
             let mut entry = OffsetFetchResponseGroup::default();
             entry.group_id = group.group_id.clone();
             entry.error_code = error;
