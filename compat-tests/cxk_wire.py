@@ -38,6 +38,7 @@ API_NAMES = {
     21: "DeleteRecords", 22: "InitProducerId", 32: "DescribeConfigs",
     33: "AlterConfigs", 36: "SaslAuthenticate", 37: "CreatePartitions",
     44: "IncrementalAlterConfigs", 47: "OffsetDelete", 60: "DescribeCluster",
+    68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
 }
 API_KEYS = {name: key for key, name in API_NAMES.items()}
 

@@ -10,6 +10,9 @@ their sources change. Java 17 is on the machine (apt's openjdk-17 otherwise).
   InitProducerId first; acks=all), every codec.
 - JavaConsumer: a group member (classic protocol) that subscribes, reads
   from the earliest offset and commits.
+- JavaGroupMember: a member under either group protocol that consumes until
+  told to stop; three of them join and leave a KIP-848 group
+  (group.protocol=consumer) under production.
 - JavaAdmin: describeCluster, createTopics (and TopicExistsException),
   createPartitions, describeTopics, listTopics, deleteTopics.
 - JavaBrokerConfigs: incrementalAlterConfigs and describeConfigs on BROKER
@@ -25,6 +28,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -263,3 +268,128 @@ def test_java_admin_alters_broker_configs(java_cp, start_gateway):
     assert source in ("STATIC_BROKER_CONFIG", "DEFAULT_CONFIG") and value != "200000", \
         (value, source)
     assert "LOGGER set cxlkafka_gateway DEBUG" in lines, lines
+
+
+class JavaMember:
+    """A JavaGroupMember process whose output is read as it runs."""
+
+    def __init__(self, cp: str, bootstrap: str, topic: str, group: str, protocol: str,
+                 work: Path, name: str):
+        self.name = name
+        self.out = work / f"{name}.out"
+        self.stop_file = work / f"{name}.stop"
+        self.proc = subprocess.Popen(
+            ["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", cp, "JavaGroupMember",
+             bootstrap, topic, group, protocol, str(self.stop_file)],
+            stdout=open(self.out, "w"), stderr=open(work / f"{name}.err", "w"))
+
+    def lines(self) -> list[str]:
+        return self.out.read_text().splitlines() if self.out.exists() else []
+
+    def owned(self) -> set[int]:
+        owned: set[int] = set()
+        for line in self.lines():
+            kind, _, parts = line.partition(" ")
+            if kind not in ("ASSIGNED", "REVOKED"):
+                continue
+            got = {int(p) for p in parts.split(",") if p}
+            if kind == "ASSIGNED":
+                owned |= got
+            elif kind == "REVOKED":
+                owned -= got
+        return owned
+
+    def revocations(self) -> list[set[int]]:
+        return [{int(p) for p in line.split(" ", 1)[1].split(",") if p}
+                for line in self.lines() if line.startswith("REVOKED ") and line != "REVOKED "]
+
+    def records(self) -> list[tuple[int, int, str]]:
+        return [(int(r[1]), int(r[2]), r[3]) for r in
+                (line.split(" ", 3) for line in self.lines() if line.startswith("REC "))]
+
+    def leave(self) -> None:
+        self.stop_file.touch()
+        assert self.proc.wait(60) == 0, (self.name, self.proc.returncode,
+                                         (self.out.parent / f"{self.name}.err").read_text()[-2000:])
+        assert self.lines()[-1] == "CLOSED"
+
+
+def _wait(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(240)
+def test_java_members_of_a_consumer_protocol_group_join_and_leave_under_production(
+        java_cp, start_gateway, topic_name, tmp_path):
+    """Three Java consumers with group.protocol=consumer (KIP-848) join a
+    12-partition topic one by one while confluent-kafka produces, the last
+    leaves cleanly: every acknowledged record is consumed exactly once,
+    the first member only ever gives up partitions that move (never its
+    whole assignment), and each partition ends with exactly one owner."""
+    partitions = 12
+    gw = start_gateway(default_partitions=partitions, group_consumer_heartbeat_interval_ms=300)
+    gw.require("ConsumerGroupHeartbeat")
+    admin = AdminClient({"bootstrap.servers": gw.bootstrap})
+    from confluent_kafka.admin import NewTopic
+    for future in admin.create_topics([NewTopic(topic_name, partitions, 1)]).values():
+        future.result(30)
+    acked: set[str] = set()
+    failed: list = []
+    stop = threading.Event()
+
+    def produce() -> None:
+        p = Producer({"bootstrap.servers": gw.bootstrap, "linger.ms": 5, "acks": "all"})
+
+        def done(err, msg):
+            (failed.append(err) if err else acked.add(msg.value().decode()))
+        sent = 0
+        while not stop.is_set():
+            for _ in range(partitions):
+                p.produce(topic_name, value=f"v{sent}".encode(), partition=sent % partitions,
+                          on_delivery=done)
+                sent += 1
+            p.poll(0)
+            time.sleep(0.02)
+        assert p.flush(30) == 0
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    group = f"java-848-{topic_name}"
+    members: list[JavaMember] = []
+    try:
+        for name in ("m1", "m2", "m3"):
+            members.append(JavaMember(java_cp, gw.bootstrap, topic_name, group, "consumer",
+                                      tmp_path, name))
+            share = partitions // len(members)
+            _wait(lambda: [len(m.owned()) for m in members] == [share] * len(members), 90,
+                  f"{name} to take its share: {[sorted(m.owned()) for m in members]}")
+        leaving = members[2]
+        leaving.leave()
+        rest = members[:2]
+        _wait(lambda: sorted(p for m in rest for p in m.owned()) == list(range(partitions)), 60,
+              f"m3's partitions to move: {[sorted(m.owned()) for m in rest]}")
+        time.sleep(1)
+        stop.set()
+        producer.join(60)
+        assert not failed, failed[:3]
+        _wait(lambda: {v for m in members for _, _, v in m.records()} >= acked, 60,
+              "every acknowledged record to be consumed")
+        for member in rest:
+            member.leave()
+    finally:
+        stop.set()
+        for member in members:
+            if member.proc.poll() is None:
+                member.proc.kill()
+                member.proc.wait(10)
+    seen: dict[tuple[int, int], list[str]] = {}
+    for member in members:
+        for partition, offset, _ in member.records():
+            seen.setdefault((partition, offset), []).append(member.name)
+    twice = {key: names for key, names in seen.items() if len(names) > 1}
+    assert not twice, f"{len(twice)} records consumed twice, e.g. {list(twice.items())[:5]}"
+    for gone in members[0].revocations()[:-1]:  # the last one is its own leave
+        assert len(gone) < partitions, f"m1 gave up everything at once: {members[0].revocations()}"

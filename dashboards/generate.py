@@ -259,9 +259,19 @@ def groups() -> dict:
         panel("Members by group",
               [(f"sum by (group) (cxlkafka_consumer_group_members{{{g}}})", "{{group}}")],
               "short", 12, 1),
+        panel("Rebalances by group (consumer protocol)",
+              [(f"sum by (group) (delta(cxlkafka_consumer_group_epoch{{{g}}}[{RATE}]))",
+                "{{group}}")],
+              "short", 0, 9,
+              description="Group epoch moves of KIP-848 (group.protocol=consumer) groups over "
+                          "the window: one per member joining or leaving, subscription change "
+                          "or subscribed topic change."),
+        panel("Group epoch (consumer protocol)",
+              [(f"max by (group) (cxlkafka_consumer_group_epoch{{{g}}})", "{{group}}")],
+              "short", 12, 9),
         panel("Lag by partition",
               [(f"sum by (group, topic, partition) (cxlkafka_consumer_group_lag{{{g}}})", "")],
-              "short", 0, 9, w=24, kind="table"),
+              "short", 0, 17, w=24, kind="table"),
     ]
     return dashboard("cxlkafka-consumer-groups", "cxlkafka / Consumer groups",
                      "Lag and membership of the consumer groups the gateways coordinate.",
