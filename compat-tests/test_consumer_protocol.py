@@ -3,8 +3,9 @@ confluent-kafka (librdkafka 2.16): three members join and leave a
 12-partition topic under steady production, and every record is consumed
 exactly once; partitions move incrementally (a member only gives up what
 goes to another); the admin client lists and describes the group as a
-consumer group; a classic member cannot join it; a stale member epoch is
-fenced."""
+consumer group; a classic group is upgraded when a consumer-protocol member
+joins and downgraded when it leaves; a commit from outside a live consumer
+group is refused."""
 
 from __future__ import annotations
 
@@ -15,10 +16,8 @@ from collections import defaultdict
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-import cxk_wire as wire
 
 PARTITIONS = 12
-JOIN_GROUP = 11
 # A member moves a partition within about two heartbeats.
 HEARTBEAT_MS = 300
 FLAGS = {"group_consumer_heartbeat_interval_ms": HEARTBEAT_MS, "default_partitions": PARTITIONS}
@@ -40,8 +39,9 @@ def create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> No
 class SteadyProducer(threading.Thread):
     """Keyless values v0, v1, ... to every partition in turn, acks=all."""
 
-    def __init__(self, bootstrap: str, topic: str):
+    def __init__(self, bootstrap: str, topic: str, partitions: int = PARTITIONS):
         super().__init__(daemon=True)
+        self.partitions = partitions
         self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
                                   "enable.idempotence": True})
         self.topic = topic
@@ -57,9 +57,9 @@ class SteadyProducer(threading.Thread):
             else:
                 self.failed.append(err)
         while not self.stop.is_set():
-            for _ in range(PARTITIONS):
+            for _ in range(self.partitions):
                 self.producer.produce(self.topic, value=f"v{self.sent}".encode(),
-                                      partition=self.sent % PARTITIONS, on_delivery=done)
+                                      partition=self.sent % self.partitions, on_delivery=done)
                 self.sent += 1
             self.producer.poll(0)
             time.sleep(0.02)
@@ -72,20 +72,24 @@ class Member(threading.Thread):
     and committed every 100 ms and on close, so a clean leave hands its
     partitions over from exactly where it stopped."""
 
-    def __init__(self, bootstrap: str, topic: str, group: str, name: str):
+    def __init__(self, bootstrap: str, topic: str, group: str, name: str,
+                 protocol: str = "consumer"):
         super().__init__(daemon=True)
         self.name = name
-        self.consumer = Consumer({
+        conf = {
             "bootstrap.servers": bootstrap,
             "group.id": group,
-            "group.protocol": "consumer",
+            "group.protocol": protocol,
             "client.id": name,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": True,
             "auto.commit.interval.ms": 100,
             "enable.auto.offset.store": False,
             "fetch.wait.max.ms": 100,
-        })
+        }
+        if protocol == "classic":
+            conf.update({"heartbeat.interval.ms": HEARTBEAT_MS, "session.timeout.ms": 6000})
+        self.consumer = Consumer(conf)
         self.topic = topic
         self.records: list[tuple[int, int, str]] = []
         self.owned: set[int] = set()
@@ -196,29 +200,62 @@ def test_the_admin_client_lists_and_describes_a_consumer_group(start_gateway, to
         member.leave()
 
 
-def test_a_classic_member_cannot_join_a_consumer_group(start_gateway, topic_name):
+def test_a_classic_group_is_upgraded_when_a_consumer_member_joins_and_downgraded_when_it_leaves(
+        start_gateway, topic_name):
+    """Kafka's online migration: a classic confluent-kafka member (eager
+    range assignor) owns all 4 partitions; a group.protocol=consumer member
+    joins: the group becomes a consumer group (ConsumerGroupDescribe shows
+    one classic and one consumer member), the classic member is made to
+    rejoin and gives up half; when the consumer member leaves, the group is
+    classic again and the classic member owns everything. Under steady
+    production every record is consumed exactly once."""
     gw = start_gateway(**FLAGS)
-    create_topic(gw.bootstrap, topic_name, 2)
+    create_topic(gw.bootstrap, topic_name, 4)
+    producer = SteadyProducer(gw.bootstrap, topic_name, 4)
+    producer.start()
     group = f"{topic_name}-group"
-    member = Member(gw.bootstrap, topic_name, group, "m1")
-    member.start()
+    old = Member(gw.bootstrap, topic_name, group, "classic", protocol="classic")
+    old.start()
+    new = None
     try:
-        wait_for(lambda: len(member.owned) == 2, 30, "the member to own both partitions")
-        # JoinGroup v5: group, session and rebalance timeouts, member id,
-        # instance id, protocol type, one protocol.
-        body = (wire.string(group) + wire.i32(10_000) + wire.i32(10_000) + wire.string("")
-                + wire.string(None) + wire.string("consumer")
-                + wire.array([wire.string("range") + wire.nbytes(b"")]))
-        with gw.connect() as c:
-            r = c.request(JOIN_GROUP, 5, body, flexible_request=False, flexible_response=False)
-            r.i32()  # throttle
-            error_code = r.i16()
-        assert error_code == 23, f"INCONSISTENT_GROUP_PROTOCOL, got {error_code}"
+        wait_for(lambda: len(old.owned) == 4, 30, "the classic member to own all 4 partitions")
+        new = Member(gw.bootstrap, topic_name, group, "consumer")
+        new.start()
+        wait_for(lambda: len(old.owned) == 2 and len(new.owned) == 2, 60,
+                 f"the partitions to be shared: {sorted(old.owned)} {sorted(new.owned)}")
+        admin = AdminClient({"bootstrap.servers": gw.bootstrap})
+        from confluent_kafka import ConsumerGroupType
+        described = admin.describe_consumer_groups([group])[group].result(30)
+        assert described.type == ConsumerGroupType.CONSUMER
+        assert len(described.members) == 2
+        new.leave()
+        wait_for(lambda: len(old.owned) == 4, 60,
+                 f"the classic member to own everything again: {sorted(old.owned)}")
+        described = admin.describe_consumer_groups([group])[group].result(30)
+        assert described.type == ConsumerGroupType.CLASSIC, described.type
+        time.sleep(1)
+        producer.stop.set()
+        producer.join(60)
+        assert not producer.failed, producer.failed[:3]
+        assert len(producer.acked) > 100, f"only {len(producer.acked)} records acknowledged"
+        members = [old, new]
+        wait_for(lambda: {v for m in members for _, _, v in m.records} >= producer.acked, 60,
+                 "every acknowledged record to be consumed")
     finally:
-        member.leave()
+        producer.stop.set()
+        old.leave()
+        if new is not None and not new.closed.is_set():
+            new.leave()
+    seen: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for member in (old, new):
+        assert not member.errors, f"{member.name}: {member.errors[:3]}"
+        for partition, offset, _ in member.records:
+            seen[(partition, offset)].append(member.name)
+    twice = {key: names for key, names in seen.items() if len(names) > 1}
+    assert not twice, f"{len(twice)} records consumed twice, e.g. {list(twice.items())[:5]}"
 
 
-def test_commits_from_a_stale_member_epoch_are_refused(start_gateway, topic_name):
+def test_a_commit_from_outside_a_live_consumer_group_is_refused(start_gateway, topic_name):
     gw = start_gateway(**FLAGS)
     create_topic(gw.bootstrap, topic_name, 2)
     group = f"{topic_name}-group"

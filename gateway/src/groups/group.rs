@@ -91,7 +91,76 @@ pub struct Group {
     next_seq: u64,
 }
 
+/// A member a consumer group hands back when it becomes a classic group
+/// again (KIP-848's downgrade, see [`super::consumer::classic`]).
+#[derive(Clone, Debug)]
+pub struct MigratedMember {
+    /// Its id.
+    pub id: String,
+    /// Static membership.
+    pub instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Session timeout.
+    pub session_timeout: Duration,
+    /// Rebalance timeout.
+    pub rebalance_timeout: Duration,
+    /// Its protocols, in preference order.
+    pub protocols: Vec<(String, Bytes)>,
+    /// What it owns now, as `ConsumerProtocol` assignment bytes.
+    pub assignment: Bytes,
+}
+
 impl Group {
+    /// The classic group a consumer group becomes when only classic members
+    /// are left: they keep their ids, protocols and assignments at
+    /// `generation`, and a rebalance starts at once, so each one joins again
+    /// (its heartbeat answers REBALANCE_IN_PROGRESS) and the leader assigns.
+    pub fn downgraded(
+        id: String,
+        generation: i32,
+        protocol: String,
+        members: Vec<MigratedMember>,
+        now: Instant,
+        config: &GroupConfig,
+    ) -> Self {
+        let mut group = Group::new(id, now);
+        group.generation = generation;
+        group.protocol_type = Some("consumer".to_owned());
+        group.protocol = Some(protocol);
+        group.leader = members.first().map(|member| member.id.clone());
+        for member in members {
+            if let Some(instance) = &member.instance_id {
+                group
+                    .static_members
+                    .insert(instance.clone(), member.id.clone());
+            }
+            group.next_seq += 1;
+            group.members.insert(
+                member.id.clone(),
+                Member {
+                    id: member.id,
+                    instance_id: member.instance_id,
+                    client_id: member.client_id,
+                    client_host: member.client_host,
+                    session_timeout: member.session_timeout,
+                    rebalance_timeout: member.rebalance_timeout,
+                    protocols: member.protocols,
+                    assignment: member.assignment,
+                    last_seen: now,
+                    joined_seq: group.next_seq,
+                    join_waiter: None,
+                    sync_waiter: None,
+                },
+            );
+        }
+        group.state = State::Stable;
+        group.prepare_rebalance(now, config);
+        group
+    }
+
     /// A new, empty group.
     pub fn new(id: String, now: Instant) -> Self {
         Self {

@@ -37,7 +37,7 @@ use bytes::Bytes;
 use cxlkafka_sequencer::catalog::split_stream;
 use kafka_protocol::ResponseError;
 
-pub use group::{Group, JoinOutcome, JoinRequest, Pending, State, SyncOutcome};
+pub use group::{Group, JoinOutcome, JoinRequest, MigratedMember, Pending, State, SyncOutcome};
 
 use crate::cluster::{ClusterLog, Member};
 use crate::telemetry;
@@ -223,13 +223,8 @@ impl GroupCoordinator {
         log: &Arc<dyn ClusterLog>,
     ) -> Pending<JoinOutcome> {
         let now = Instant::now();
-        if self.is_consumer_group(group_id) {
-            return Pending::Now(JoinOutcome {
-                error: Some(ResponseError::InconsistentGroupProtocol),
-                generation: -1,
-                member_id: request.member_id,
-                ..JoinOutcome::default()
-            });
+        if let Some(outcome) = self.classic_join_consumer_group(group_id, &request, &log.topics()) {
+            return Pending::Now(outcome);
         }
         let mut groups = self.lock();
         if !groups.contains_key(group_id) {
@@ -279,6 +274,9 @@ impl GroupCoordinator {
         protocol: Option<&str>,
         assignments: Vec<(String, Bytes)>,
     ) -> Pending<SyncOutcome> {
+        if let Some(outcome) = self.classic_sync_consumer_group(group_id, member_id, generation) {
+            return Pending::Now(outcome);
+        }
         let mut groups = self.lock();
         match groups.get_mut(group_id) {
             Some(group) => group.sync(
@@ -318,6 +316,9 @@ impl GroupCoordinator {
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+        if let Some(answers) = self.classic_leave_consumer_group(group_id, members) {
+            return Ok(answers);
+        }
         let mut groups = self.lock();
         let group = groups
             .get_mut(group_id)
@@ -459,7 +460,7 @@ impl GroupCoordinator {
         Ok(Some(topics))
     }
 
-    fn spawn_timer(self: &Arc<Self>, group_id: String) {
+    pub(crate) fn spawn_timer(self: &Arc<Self>, group_id: String) {
         let coordinator = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(TICK);

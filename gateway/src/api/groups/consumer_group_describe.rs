@@ -2,7 +2,8 @@
 //! its coordinator holds it: group and assignment epochs, the assignor,
 //! and each member's subscription, epoch, assignment and target.
 //!
-//! Served v0 and v1 (v1 adds each member's type: 1, consumer). Per group:
+//! Served v0 and v1 (v1 adds each member's type: 0 for a classic member
+//! of a consumer group, 1 for a consumer-protocol member). Per group:
 //! GROUP_AUTHORIZATION_FAILED (30) without DESCRIBE on it; NOT_COORDINATOR
 //! (16) from a gateway that does not coordinate it; GROUP_ID_NOT_FOUND (69)
 //! for an id that is no consumer group here (a classic group, or none), as
@@ -43,7 +44,9 @@ pub const ENTRY: ApiEntry = ApiEntry {
 /// The request's layout (see [`crate::shape`]).
 pub const REQUEST: &[Field] = &[Field::always(Kind::StringArray), Field::always(BOOLEAN)];
 
-/// `member_type` of a consumer-protocol member (v1).
+/// `member_type` of a member speaking the classic protocol in a consumer
+/// group (v1), and of a consumer-protocol member.
+const CLASSIC_MEMBER: i8 = 0;
 const CONSUMER_MEMBER: i8 = 1;
 
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
@@ -143,7 +146,11 @@ fn describe(
                     .unwrap_or(&consumer::Assignment::new()),
             );
             if version >= 1 {
-                described.member_type = CONSUMER_MEMBER;
+                described.member_type = if member.classic.is_some() {
+                    CLASSIC_MEMBER
+                } else {
+                    CONSUMER_MEMBER
+                };
             }
             described
         })

@@ -52,6 +52,13 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
         Some(ResponseError::GroupAuthorizationFailed)
     } else if !groups::is_coordinator(ctx.log.as_ref(), &body.group_id) {
         Some(ResponseError::NotCoordinator)
+    } else if let Some(answer) = ctx.groups.classic_heartbeat_consumer_group(
+        &body.group_id,
+        &body.member_id,
+        body.generation_id,
+        &ctx.log.topics(),
+    ) {
+        answer
     } else {
         ctx.groups.heartbeat(
             &body.group_id,

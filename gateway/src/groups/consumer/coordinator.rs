@@ -26,14 +26,29 @@ impl GroupCoordinator {
         request: Heartbeat,
         topics: &[Topic],
     ) -> Result<HeartbeatAnswer, Refusal> {
-        if self.is_classic_group(group_id) {
-            return Err((
-                ResponseError::GroupIdNotFound,
-                format!("Group {group_id} is not a consumer group."),
-            ));
-        }
         let now = Instant::now();
+        let mut classic = self.lock();
         let mut groups = self.consumer_groups();
+        if let Some(old) = classic
+            .get(group_id)
+            .filter(|group| !group.members.is_empty())
+        {
+            if request.member_epoch != 0 {
+                return Err((
+                    ResponseError::GroupIdNotFound,
+                    format!("Group {group_id} is not a consumer group."),
+                ));
+            }
+            let upgraded = ConsumerGroup::from_classic(old, topics, &self.consumer_config, now)?;
+            tracing::info!(group = %group_id, members = upgraded.members.len(), "classic group upgraded to a consumer group: a consumer-protocol member joined");
+            classic.remove(group_id);
+            groups.insert(group_id.to_owned(), upgraded);
+            self.spawn_consumer_timer(group_id.to_owned());
+        } else {
+            // An empty classic group just gives its id up.
+            classic.remove(group_id);
+        }
+        drop(classic);
         if !groups.contains_key(group_id) {
             if request.member_epoch != 0 {
                 // Not known here (this gateway took the group over, or it
@@ -66,7 +81,88 @@ impl GroupCoordinator {
             self.member_id(&client_id)
         });
         record_consumer_group(group);
+        let downgraded = self.take_downgraded(&mut groups, group_id, now);
+        drop(groups);
+        self.install_downgraded(downgraded);
         answer
+    }
+
+    /// A JoinGroup to a consumer group from a classic member, `None` when
+    /// `group_id` is no consumer group here.
+    pub fn classic_join_consumer_group(
+        &self,
+        group_id: &str,
+        request: &crate::groups::JoinRequest,
+        topics: &[Topic],
+    ) -> Option<crate::groups::JoinOutcome> {
+        let mut groups = self.consumer_groups();
+        let group = groups.get_mut(group_id)?;
+        let outcome = group.classic_join(
+            request,
+            topics,
+            Instant::now(),
+            &self.consumer_config,
+            || self.member_id(&request.client_id),
+        );
+        record_consumer_group(group);
+        Some(outcome)
+    }
+
+    /// A SyncGroup to a consumer group from a classic member, `None` when
+    /// `group_id` is no consumer group here.
+    pub fn classic_sync_consumer_group(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+    ) -> Option<crate::groups::SyncOutcome> {
+        let groups = self.consumer_groups();
+        Some(groups.get(group_id)?.classic_sync(member_id, generation))
+    }
+
+    /// A Heartbeat to a consumer group from a classic member: `Some(error)`
+    /// (or `Some(None)`), `None` when `group_id` is no consumer group here.
+    pub fn classic_heartbeat_consumer_group(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+        topics: &[Topic],
+    ) -> Option<Option<ResponseError>> {
+        let mut groups = self.consumer_groups();
+        let group = groups.get_mut(group_id)?;
+        let answer = group.classic_heartbeat(member_id, generation, topics, Instant::now());
+        record_consumer_group(group);
+        Some(answer)
+    }
+
+    /// LeaveGroup members of a consumer group (classic members): an error
+    /// per member, `None` when `group_id` is no consumer group here.
+    pub fn classic_leave_consumer_group(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Option<Vec<Option<ResponseError>>> {
+        let mut groups = self.consumer_groups();
+        let group = groups.get_mut(group_id)?;
+        let now = Instant::now();
+        let answers = members
+            .iter()
+            .map(|(member_id, instance_id)| {
+                let member_id = match instance_id {
+                    Some(instance) if member_id.is_empty() => group
+                        .members
+                        .values()
+                        .find(|member| member.instance_id.as_ref() == Some(instance))
+                        .map(|member| member.id.clone())
+                        .unwrap_or_default(),
+                    _ => member_id.clone(),
+                };
+                group.classic_leave(&member_id, now)
+            })
+            .collect();
+        record_consumer_group(group);
+        Some(answers)
     }
 
     /// A copy of a consumer group live here (ConsumerGroupDescribe).
@@ -105,6 +201,17 @@ impl GroupCoordinator {
                 Ok(())
             } else {
                 Err(ResponseError::UnknownMemberId)
+            });
+        }
+        if group.is_classic_member(member_id) {
+            let current = group
+                .members
+                .get(member_id)
+                .map(|member| member.member_epoch);
+            return Some(if current == Some(epoch) {
+                Ok(())
+            } else {
+                Err(ResponseError::IllegalGeneration)
             });
         }
         if version < 9 {
@@ -154,6 +261,33 @@ impl GroupCoordinator {
         Some(group.subscribed_topics().cloned().collect())
     }
 
+    /// Downgrade: takes a consumer group whose members all speak the
+    /// classic protocol out of `groups`, as the classic group it becomes
+    /// (see [`super::classic`]); installed by [`Self::install_downgraded`]
+    /// once the consumer groups' lock is released (the classic groups' lock
+    /// is always taken first).
+    fn take_downgraded(
+        &self,
+        groups: &mut HashMap<String, ConsumerGroup>,
+        group_id: &str,
+        now: Instant,
+    ) -> Option<crate::groups::Group> {
+        let classic = groups.get(group_id)?.to_classic(now, &self.config)?;
+        groups.remove(group_id);
+        tracing::info!(group = %group_id, members = classic.members.len(), "consumer group downgraded to a classic group: only classic members are left");
+        metrics::gauge!(telemetry::CONSUMER_GROUP_EPOCH, "group" => group_id.to_owned()).set(0.0);
+        Some(classic)
+    }
+
+    fn install_downgraded(self: &Arc<Self>, group: Option<crate::groups::Group>) {
+        let Some(group) = group else {
+            return;
+        };
+        let id = group.id.clone();
+        self.lock().insert(id.clone(), group);
+        self.spawn_timer(id);
+    }
+
     fn spawn_consumer_timer(self: &Arc<Self>, group_id: String) {
         let coordinator = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -173,6 +307,14 @@ impl GroupCoordinator {
                     tracing::info!(group = %group_id, member = %member, "consumer group member removed: session or rebalance timeout");
                 }
                 record_consumer_group(group);
+                if let Some(downgraded) = coordinator.take_downgraded(&mut groups, &group_id, now) {
+                    drop(groups);
+                    coordinator.install_downgraded(Some(downgraded));
+                    return;
+                }
+                let Some(group) = groups.get_mut(&group_id) else {
+                    return;
+                };
                 let idle = group.members.is_empty()
                     && group.empty_since.is_some_and(|since| {
                         now.saturating_duration_since(since) > EMPTY_GROUP_GRACE

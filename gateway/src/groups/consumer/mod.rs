@@ -32,6 +32,7 @@
 //! Committed offsets travel through the order log as before.
 
 pub mod assignor;
+pub mod classic;
 mod coordinator;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,6 +111,8 @@ pub struct ConsumerMember {
     pub revoking: Assignment,
     session_deadline: Instant,
     revocation_deadline: Option<Instant>,
+    /// Set for a member that speaks the classic protocol (see [`classic`]).
+    pub classic: Option<classic::ClassicMember>,
 }
 
 impl ConsumerMember {
@@ -439,6 +442,7 @@ impl ConsumerGroup {
                         revoking: Assignment::new(),
                         session_deadline: now + config.session_timeout,
                         revocation_deadline: None,
+                        classic: None,
                     },
                 );
                 self.empty_since = None;
