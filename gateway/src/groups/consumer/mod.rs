@@ -97,6 +97,10 @@ pub struct ConsumerMember {
     /// The regular expression it subscribes with.
     pub subscribed_topic_regex: Option<String>,
     regex: Option<regex::Regex>,
+    /// Whether `regex` has been resolved against the topics yet: as in
+    /// Kafka, an expression starts matching on the coordinator's next tick,
+    /// after the heartbeat that brought it (named topics are assigned at once).
+    regex_resolved: bool,
     /// The assignor it asks for (`group.remote.assignor`).
     pub server_assignor: Option<String>,
     /// The assignment epoch it reconciled to.
@@ -119,10 +123,11 @@ impl ConsumerMember {
     /// Whether it subscribes to `topic` (by name or by its expression).
     fn subscribes_to(&self, topic: &str) -> bool {
         self.subscribed_topic_names.iter().any(|name| name == topic)
-            || self
-                .regex
-                .as_ref()
-                .is_some_and(|regex| regex.is_match(topic))
+            || (self.regex_resolved
+                && self
+                    .regex
+                    .as_ref()
+                    .is_some_and(|regex| regex.is_match(topic)))
     }
 }
 
@@ -299,6 +304,7 @@ impl ConsumerGroup {
                     None => None,
                 };
                 member.subscribed_topic_regex = regex;
+                member.regex_resolved = false;
                 changed = true;
             }
         }
@@ -434,6 +440,7 @@ impl ConsumerGroup {
                         subscribed_topic_names: Vec::new(),
                         subscribed_topic_regex: None,
                         regex: None,
+                        regex_resolved: false,
                         server_assignor: None,
                         member_epoch: 0,
                         previous_member_epoch: 0,
@@ -654,6 +661,9 @@ impl ConsumerGroup {
     /// Ends sessions that ran out and members that kept partitions past
     /// their rebalance timeout; returns their ids.
     pub fn tick(&mut self, now: Instant) -> Vec<String> {
+        for member in self.members.values_mut() {
+            member.regex_resolved = true;
+        }
         let expired: Vec<String> = self
             .members
             .values()
