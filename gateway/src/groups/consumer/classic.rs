@@ -87,29 +87,23 @@ impl ConsumerGroup {
             group.members.insert(
                 member.id.clone(),
                 ConsumerMember {
-                    id: member.id.clone(),
-                    instance_id: member.instance_id.clone(),
-                    rack_id: None,
                     client_id: member.client_id.clone(),
                     client_host: member.client_host.clone(),
-                    rebalance_timeout: member.rebalance_timeout,
                     subscribed_topic_names: names,
-                    subscribed_topic_regex: None,
-                    regex: None,
-                    regex_resolved: false,
-                    server_assignor: None,
                     member_epoch: classic.generation,
                     previous_member_epoch: classic.generation,
-                    state: MemberState::Stable,
                     assigned,
-                    revoking: Assignment::new(),
-                    session_deadline: now + member.session_timeout,
-                    revocation_deadline: None,
                     classic: Some(ClassicMember {
                         session_timeout: member.session_timeout,
                         protocol: protocol.clone(),
                         protocols: member.protocols.clone(),
                     }),
+                    ..ConsumerMember::new(
+                        member.id.clone(),
+                        member.instance_id.clone(),
+                        member.rebalance_timeout,
+                        now + member.session_timeout,
+                    )
                 },
             );
         }
@@ -179,25 +173,15 @@ impl ConsumerGroup {
                 self.members.insert(
                     member_id.clone(),
                     ConsumerMember {
-                        id: member_id.clone(),
-                        instance_id: request.instance_id.clone(),
-                        rack_id: None,
                         client_id: request.client_id.clone(),
                         client_host: request.client_host.clone(),
-                        rebalance_timeout: request.rebalance_timeout,
                         subscribed_topic_names: names,
-                        subscribed_topic_regex: None,
-                        regex: None,
-                        regex_resolved: false,
-                        server_assignor: None,
-                        member_epoch: 0,
-                        previous_member_epoch: 0,
-                        state: MemberState::Stable,
-                        assigned: Assignment::new(),
-                        revoking: Assignment::new(),
-                        session_deadline: now + request.session_timeout,
-                        revocation_deadline: None,
-                        classic: None,
+                        ..ConsumerMember::new(
+                            member_id.clone(),
+                            request.instance_id.clone(),
+                            request.rebalance_timeout,
+                            now + request.session_timeout,
+                        )
                     },
                 );
                 self.empty_since = None;

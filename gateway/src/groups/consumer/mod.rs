@@ -120,6 +120,37 @@ pub struct ConsumerMember {
 }
 
 impl ConsumerMember {
+    /// A member that just joined: nothing assigned, epoch 0, no
+    /// subscription yet (the caller sets it).
+    fn new(
+        id: String,
+        instance_id: Option<String>,
+        rebalance_timeout: Duration,
+        session_deadline: Instant,
+    ) -> Self {
+        Self {
+            id,
+            instance_id,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            rebalance_timeout,
+            subscribed_topic_names: Vec::new(),
+            subscribed_topic_regex: None,
+            regex: None,
+            regex_resolved: false,
+            server_assignor: None,
+            member_epoch: 0,
+            previous_member_epoch: 0,
+            state: MemberState::Stable,
+            assigned: Assignment::new(),
+            revoking: Assignment::new(),
+            session_deadline,
+            revocation_deadline: None,
+            classic: None,
+        }
+    }
+
     /// Whether it subscribes to `topic` (by name or by its expression).
     fn subscribes_to(&self, topic: &str) -> bool {
         self.subscribed_topic_names.iter().any(|name| name == topic)
@@ -428,29 +459,12 @@ impl ConsumerGroup {
                 }
                 self.members.insert(
                     member_id.clone(),
-                    ConsumerMember {
-                        id: member_id.clone(),
-                        instance_id: request.instance_id.clone(),
-                        rack_id: None,
-                        client_id: String::new(),
-                        client_host: String::new(),
-                        rebalance_timeout: Duration::from_millis(
-                            request.rebalance_timeout_ms.max(0) as u64,
-                        ),
-                        subscribed_topic_names: Vec::new(),
-                        subscribed_topic_regex: None,
-                        regex: None,
-                        regex_resolved: false,
-                        server_assignor: None,
-                        member_epoch: 0,
-                        previous_member_epoch: 0,
-                        state: MemberState::Stable,
-                        assigned: Assignment::new(),
-                        revoking: Assignment::new(),
-                        session_deadline: now + config.session_timeout,
-                        revocation_deadline: None,
-                        classic: None,
-                    },
+                    ConsumerMember::new(
+                        member_id.clone(),
+                        request.instance_id.clone(),
+                        Duration::from_millis(request.rebalance_timeout_ms.max(0) as u64),
+                        now + config.session_timeout,
+                    ),
                 );
                 self.empty_since = None;
                 self.group_epoch += 1;
