@@ -144,6 +144,17 @@ def run_traffic(start_gateway, topic: str):
         c.commit(asynchronous=False)
     finally:
         c.close()
+    # A KIP-848 group too (group.protocol=consumer), for its epoch gauge.
+    c = Consumer({"bootstrap.servers": gw.bootstrap, "group.id": f"{group}-848",
+                  "group.protocol": "consumer", "auto.offset.reset": "earliest"})
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while not c.assignment() and time.monotonic() < deadline:
+            c.poll(0.2)
+        assert c.assignment(), "the consumer-protocol member got no assignment"
+    finally:
+        c.close()
 
     with gw.connect() as conn:
         res = wire.fetch(conn, 4, topic, {0: 10**9})
@@ -465,6 +476,7 @@ def test_series_of_a_deleted_topic_and_group_leave_and_live_gauges_stay(start_ga
     after = {s.split("{")[0] for s in gauge_series(text, families(text))}
     gone = sorted(before - after - {"cxlkafka_consumer_group_lag",
                                     "cxlkafka_consumer_group_members",
+                                    "cxlkafka_consumer_group_epoch",
                                     "cxlkafka_partition_log_end_offset",
                                     "cxlkafka_partition_log_start_offset",
                                     "cxlkafka_partition_size_bytes"})
