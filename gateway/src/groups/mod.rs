@@ -223,7 +223,8 @@ impl GroupCoordinator {
         log: &Arc<dyn ClusterLog>,
     ) -> Pending<JoinOutcome> {
         let now = Instant::now();
-        if let Some(outcome) = self.classic_join_consumer_group(group_id, &request, &log.topics()) {
+        if let Some(outcome) = self.classic_join_consumer_group(group_id, &request, || log.topics())
+        {
             return Pending::Now(outcome);
         }
         let mut groups = self.lock();
@@ -461,6 +462,32 @@ impl GroupCoordinator {
     }
 
     pub(crate) fn spawn_timer(self: &Arc<Self>, group_id: String) {
+        self.spawn_ticker(move |coordinator, now| {
+            let mut groups = coordinator.lock();
+            let Some(group) = groups.get_mut(&group_id) else {
+                return false;
+            };
+            let expired = group.tick(now, &coordinator.config);
+            for member in &expired {
+                tracing::info!(group = %group_id, member = %member, "session expired");
+            }
+            record_members(group);
+            if idle_past_grace(group.members.is_empty(), group.empty_since, now) {
+                groups.remove(&group_id);
+                metrics::gauge!(telemetry::CONSUMER_GROUP_MEMBERS, "group" => group_id.clone())
+                    .set(0.0);
+                return false;
+            }
+            true
+        });
+    }
+
+    /// Runs `tick` every [`TICK`] until it returns false or the coordinator
+    /// is gone: the timer of one group, classic or consumer.
+    pub(crate) fn spawn_ticker(
+        self: &Arc<Self>,
+        tick: impl Fn(&Arc<Self>, Instant) -> bool + Send + 'static,
+    ) {
         let coordinator = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(TICK);
@@ -470,24 +497,7 @@ impl GroupCoordinator {
                 let Some(coordinator) = coordinator.upgrade() else {
                     return;
                 };
-                let mut groups = coordinator.lock();
-                let Some(group) = groups.get_mut(&group_id) else {
-                    return;
-                };
-                let now = Instant::now();
-                let expired = group.tick(now, &coordinator.config);
-                for member in &expired {
-                    tracing::info!(group = %group_id, member = %member, "session expired");
-                }
-                record_members(group);
-                let idle = group.members.is_empty()
-                    && group.empty_since.is_some_and(|since| {
-                        now.saturating_duration_since(since) > EMPTY_GROUP_GRACE
-                    });
-                if idle {
-                    groups.remove(&group_id);
-                    metrics::gauge!(telemetry::CONSUMER_GROUP_MEMBERS, "group" => group_id.clone())
-                        .set(0.0);
+                if !tick(&coordinator, Instant::now()) {
                     return;
                 }
             }
@@ -511,6 +521,12 @@ impl GroupCoordinator {
             }
         });
     }
+}
+
+/// Whether an empty group has stayed empty past [`EMPTY_GROUP_GRACE`].
+pub(crate) fn idle_past_grace(empty: bool, empty_since: Option<Instant>, now: Instant) -> bool {
+    empty
+        && empty_since.is_some_and(|since| now.saturating_duration_since(since) > EMPTY_GROUP_GRACE)
 }
 
 fn record_members(group: &Group) {

@@ -56,7 +56,7 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
         &body.group_id,
         &body.member_id,
         body.generation_id,
-        &ctx.log.topics(),
+        || ctx.log.topics(),
     ) {
         answer
     } else {

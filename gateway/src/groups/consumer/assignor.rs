@@ -34,23 +34,29 @@ pub fn assign(
     members: &[AssignorMember<'_>],
     partitions: &BTreeMap<Uuid, u32>,
 ) -> BTreeMap<String, Assignment> {
-    match assignor {
-        "range" => range(members, partitions),
-        _ => uniform(members, partitions),
-    }
-}
-
-/// Every subscribed partition to exactly one subscriber, member counts as
-/// even as the subscriptions allow, each member keeping what it had up to
-/// its fair share.
-fn uniform(
-    members: &[AssignorMember<'_>],
-    partitions: &BTreeMap<Uuid, u32>,
-) -> BTreeMap<String, Assignment> {
     let mut targets: BTreeMap<String, Assignment> = members
         .iter()
         .map(|member| (member.id.to_owned(), Assignment::new()))
         .collect();
+    let owners = match assignor {
+        "range" => range(members, partitions),
+        _ => uniform(members, partitions),
+    };
+    for ((topic, partition), id) in owners {
+        if let Some(target) = targets.get_mut(id) {
+            target.entry(topic).or_default().insert(partition);
+        }
+    }
+    targets
+}
+
+/// Each assigned partition's member.
+type Owners<'a> = HashMap<(Uuid, i32), &'a str>;
+
+/// Every subscribed partition to exactly one subscriber, member counts as
+/// even as the subscriptions allow, each member keeping what it had up to
+/// its fair share.
+fn uniform<'a>(members: &[AssignorMember<'a>], partitions: &BTreeMap<Uuid, u32>) -> Owners<'a> {
     let subscribers: HashMap<Uuid, Vec<&str>> = partitions
         .keys()
         .map(|topic| {
@@ -76,7 +82,7 @@ fn uniform(
         exact.floor() as usize
     };
     let mut counts: HashMap<&str, usize> = members.iter().map(|member| (member.id, 0)).collect();
-    let mut owner: HashMap<(Uuid, i32), &str> = HashMap::new();
+    let mut owner: Owners<'a> = HashMap::new();
     // Sticky pass: what a member had, while it still subscribes to the
     // topic, up to its fair share.
     for member in members {
@@ -151,26 +157,15 @@ fn uniform(
             }
         }
     }
-    for ((topic, partition), id) in owner {
-        if let Some(target) = targets.get_mut(id) {
-            target.entry(topic).or_default().insert(partition);
-        }
-    }
-    targets
+    owner
 }
 
 /// Per topic, its subscribers (by member id) each take a contiguous range
 /// of partitions; the first `partitions % subscribers` take one more.
-fn range(
-    members: &[AssignorMember<'_>],
-    partitions: &BTreeMap<Uuid, u32>,
-) -> BTreeMap<String, Assignment> {
-    let mut targets: BTreeMap<String, Assignment> = members
-        .iter()
-        .map(|member| (member.id.to_owned(), Assignment::new()))
-        .collect();
+fn range<'a>(members: &[AssignorMember<'a>], partitions: &BTreeMap<Uuid, u32>) -> Owners<'a> {
+    let mut owner: Owners<'a> = HashMap::new();
     for (topic, &count) in partitions {
-        let mut readers: Vec<&str> = members
+        let mut readers: Vec<&'a str> = members
             .iter()
             .filter(|member| member.subscribed.contains(topic))
             .map(|member| member.id)
@@ -187,15 +182,13 @@ fn range(
             if take == 0 {
                 continue;
             }
-            let target = targets.entry((*id).to_owned()).or_default();
-            target
-                .entry(*topic)
-                .or_default()
-                .extend((next..next + take).map(|p| p as i32));
+            for partition in next..next + take {
+                owner.insert((*topic, partition as i32), id);
+            }
             next += take;
         }
     }
-    targets
+    owner
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use cxlkafka_sequencer::catalog::Topic;
 use kafka_protocol::ResponseError;
 
 use super::{ConsumerGroup, Heartbeat, HeartbeatAnswer, Refusal};
-use crate::groups::{GroupCoordinator, EMPTY_GROUP_GRACE, MAX_GROUPS, TICK};
+use crate::groups::{idle_past_grace, GroupCoordinator, MAX_GROUPS};
 use crate::telemetry;
 
 impl GroupCoordinator {
@@ -93,13 +93,14 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         request: &crate::groups::JoinRequest,
-        topics: &[Topic],
+        topics: impl FnOnce() -> Vec<Topic>,
     ) -> Option<crate::groups::JoinOutcome> {
         let mut groups = self.consumer_groups();
         let group = groups.get_mut(group_id)?;
+        let topics = topics();
         let outcome = group.classic_join(
             request,
-            topics,
+            &topics,
             Instant::now(),
             &self.consumer_config,
             || self.member_id(&request.client_id),
@@ -127,11 +128,11 @@ impl GroupCoordinator {
         group_id: &str,
         member_id: &str,
         generation: i32,
-        topics: &[Topic],
+        topics: impl FnOnce() -> Vec<Topic>,
     ) -> Option<Option<ResponseError>> {
         let mut groups = self.consumer_groups();
         let group = groups.get_mut(group_id)?;
-        let answer = group.classic_heartbeat(member_id, generation, topics, Instant::now());
+        let answer = group.classic_heartbeat(member_id, generation, &topics(), Instant::now());
         record_consumer_group(group);
         Some(answer)
     }
@@ -289,45 +290,30 @@ impl GroupCoordinator {
     }
 
     fn spawn_consumer_timer(self: &Arc<Self>, group_id: String) {
-        let coordinator = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(TICK);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                let Some(coordinator) = coordinator.upgrade() else {
-                    return;
-                };
-                let mut groups = coordinator.consumer_groups();
-                let Some(group) = groups.get_mut(&group_id) else {
-                    return;
-                };
-                let now = Instant::now();
-                for member in group.tick(now) {
-                    tracing::info!(group = %group_id, member = %member, "consumer group member removed: session or rebalance timeout");
-                }
-                record_consumer_group(group);
-                if let Some(downgraded) = coordinator.take_downgraded(&mut groups, &group_id, now) {
-                    drop(groups);
-                    coordinator.install_downgraded(Some(downgraded));
-                    return;
-                }
-                let Some(group) = groups.get_mut(&group_id) else {
-                    return;
-                };
-                let idle = group.members.is_empty()
-                    && group.empty_since.is_some_and(|since| {
-                        now.saturating_duration_since(since) > EMPTY_GROUP_GRACE
-                    });
-                if idle {
-                    groups.remove(&group_id);
-                    metrics::gauge!(telemetry::CONSUMER_GROUP_MEMBERS, "group" => group_id.clone())
-                        .set(0.0);
-                    metrics::gauge!(telemetry::CONSUMER_GROUP_EPOCH, "group" => group_id.clone())
-                        .set(0.0);
-                    return;
-                }
+        self.spawn_ticker(move |coordinator, now| {
+            let mut groups = coordinator.consumer_groups();
+            let Some(group) = groups.get_mut(&group_id) else {
+                return false;
+            };
+            for member in group.tick(now) {
+                tracing::info!(group = %group_id, member = %member, "consumer group member removed: session or rebalance timeout");
             }
+            record_consumer_group(group);
+            if idle_past_grace(group.members.is_empty(), group.empty_since, now) {
+                groups.remove(&group_id);
+                metrics::gauge!(telemetry::CONSUMER_GROUP_MEMBERS, "group" => group_id.clone())
+                    .set(0.0);
+                metrics::gauge!(telemetry::CONSUMER_GROUP_EPOCH, "group" => group_id.clone())
+                    .set(0.0);
+                return false;
+            }
+            let downgraded = coordinator.take_downgraded(&mut groups, &group_id, now);
+            drop(groups);
+            if downgraded.is_some() {
+                coordinator.install_downgraded(downgraded);
+                return false;
+            }
+            true
         });
     }
 }
