@@ -16,6 +16,7 @@ use crate::broker_config::loggers::Loggers;
 use crate::cluster::ClusterLog;
 use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::security::SecurityConfig;
+use crate::transactions::TransactionCoordinator;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -193,6 +194,8 @@ pub struct GatewayContext {
     pub topics: TopicDefaults,
     /// The consumer groups this gateway coordinates.
     pub groups: Arc<GroupCoordinator>,
+    /// The transactional ids this gateway coordinates.
+    pub transactions: Arc<TransactionCoordinator>,
     /// Authorizer and TLS advertising settings (see [`crate::security`]).
     pub security: Arc<SecurityConfig>,
     /// This gateway's log levels (BROKER_LOGGER resources).
@@ -228,6 +231,7 @@ impl GatewayContext {
             limits: Limits::default(),
             topics: TopicDefaults::default(),
             groups: Arc::new(GroupCoordinator::new(GroupConfig::default())),
+            transactions: Arc::new(TransactionCoordinator::default()),
             security: Arc::new(SecurityConfig::default()),
             loggers: Arc::new(Loggers::default()),
         }
@@ -261,6 +265,13 @@ impl GatewayContext {
     /// coordinator).
     pub fn with_group_config(mut self, config: GroupConfig) -> Self {
         self.groups = Arc::new(GroupCoordinator::new(config));
+        self
+    }
+
+    /// Replaces the transaction coordinator's settings (and with them the,
+    /// still idle, coordinator).
+    pub fn with_transaction_config(mut self, config: crate::transactions::TxnConfig) -> Self {
+        self.transactions = Arc::new(TransactionCoordinator::new(config));
         self
     }
 

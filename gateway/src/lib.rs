@@ -53,6 +53,7 @@ pub mod security;
 pub mod server;
 pub mod shape;
 pub mod telemetry;
+pub mod transactions;
 
 pub use context::GatewayContext;
 pub use dispatch::DispatchTable;

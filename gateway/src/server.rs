@@ -93,6 +93,10 @@ impl Server {
         table: Arc<DispatchTable>,
         shutdown: impl Future<Output = ()>,
     ) {
+        // Transactions past their timeout, and those a dead coordinator
+        // left prepared, are ended by a tick, whether or not this gateway
+        // has served a transactional request yet.
+        ctx.transactions.ensure_ticker(&ctx.log);
         let Some(other) = self.beside.take() else {
             return self.run_one(ctx, table, shutdown).await;
         };

@@ -62,6 +62,15 @@ pub const CONSUMER_GROUP_MEMBERS: &str = "cxlkafka_consumer_group_members";
 /// Group epoch of a consumer-protocol group (KIP-848), by `group`: it
 /// moves once per rebalance.
 pub const CONSUMER_GROUP_EPOCH: &str = "cxlkafka_consumer_group_epoch";
+/// Open transactions (ongoing or being completed) among the transactional
+/// ids this gateway coordinates.
+pub const TRANSACTIONS_OPEN: &str = "cxlkafka_transactions_open";
+/// Transactions this gateway's coordinator ended, by `result` (`commit`,
+/// `abort`).
+pub const TRANSACTIONS_ENDED_TOTAL: &str = "cxlkafka_transactions_ended_total";
+/// Transactions this gateway's coordinator aborted because they passed
+/// their `transaction.timeout.ms`.
+pub const TRANSACTIONS_TIMED_OUT_TOTAL: &str = "cxlkafka_transactions_timed_out_total";
 /// A partition's log end offset (its high watermark), by `topic` and
 /// `partition`.
 pub const PARTITION_LOG_END_OFFSET: &str = "cxlkafka_partition_log_end_offset";
@@ -370,6 +379,21 @@ pub fn describe() {
         CONSUMER_GROUP_EPOCH,
         Unit::Count,
         "Group epoch of a consumer-protocol (KIP-848) group this gateway coordinates; it moves once per rebalance."
+    );
+    describe_gauge!(
+        TRANSACTIONS_OPEN,
+        Unit::Count,
+        "Open transactions (ongoing or being completed) among the transactional ids this gateway coordinates."
+    );
+    describe_counter!(
+        TRANSACTIONS_ENDED_TOTAL,
+        Unit::Count,
+        "Transactions this gateway's coordinator ended, by result (commit, abort)."
+    );
+    describe_counter!(
+        TRANSACTIONS_TIMED_OUT_TOTAL,
+        Unit::Count,
+        "Transactions this gateway's coordinator aborted because they passed their transaction.timeout.ms."
     );
     describe_gauge!(
         PARTITION_LOG_END_OFFSET,

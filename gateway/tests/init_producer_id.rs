@@ -1,5 +1,5 @@
-//! InitProducerId over a real socket: fresh ids for idempotent producers,
-//! no transactions.
+//! InitProducerId over a real socket: fresh ids for idempotent producers;
+//! one producer id per transactional id, its epoch bumped by each init.
 
 mod common;
 mod data_path;
@@ -44,16 +44,82 @@ async fn every_request_gets_a_fresh_id_at_epoch_zero() {
 }
 
 #[tokio::test]
-async fn transactional_ids_find_no_coordinator() {
+async fn a_transactional_id_keeps_its_producer_and_each_init_bumps_the_epoch() {
     let mut gateway = TestGateway::start().await;
     let mut client = gateway.client().await;
-    for (id, code) in [("my-transactions", 16), ("", 42)] {
+    let init = |id: &str, timeout_ms: i32, expected: Option<(i64, i16)>| {
         let mut request = InitProducerIdRequest::default();
         request.transactional_id = Some(TransactionalId(StrBytes::from_string(id.into())));
-        request.transaction_timeout_ms = 60_000;
-        let response: InitProducerIdResponse =
-            call(&mut client, ApiKey::InitProducerId, 4, 1, &request).await;
-        assert_eq!(response.error_code, code, "{id:?}");
+        request.transaction_timeout_ms = timeout_ms;
+        let (producer_id, epoch) = expected.unwrap_or((-1, -1));
+        request.producer_id = producer_id.into();
+        request.producer_epoch = epoch;
+        request
+    };
+    let first: InitProducerIdResponse = call(
+        &mut client,
+        ApiKey::InitProducerId,
+        4,
+        1,
+        &init("payments", 60_000, None),
+    )
+    .await;
+    assert_eq!(first.error_code, 0);
+    assert_eq!(first.producer_epoch, 0);
+    let again: InitProducerIdResponse = call(
+        &mut client,
+        ApiKey::InitProducerId,
+        4,
+        2,
+        &init("payments", 60_000, None),
+    )
+    .await;
+    assert_eq!(
+        (again.error_code, again.producer_id, again.producer_epoch),
+        (0, first.producer_id, 1)
+    );
+    // KIP-360: the epoch a client last had must still be the current one.
+    let stale: InitProducerIdResponse = call(
+        &mut client,
+        ApiKey::InitProducerId,
+        4,
+        3,
+        &init("payments", 60_000, Some((first.producer_id.0, 0))),
+    )
+    .await;
+    assert_eq!(stale.error_code, 90, "PRODUCER_FENCED");
+    let stale_v3: InitProducerIdResponse = call(
+        &mut client,
+        ApiKey::InitProducerId,
+        3,
+        4,
+        &init("payments", 60_000, Some((first.producer_id.0, 0))),
+    )
+    .await;
+    assert_eq!(stale_v3.error_code, 47, "INVALID_PRODUCER_EPOCH below v4");
+    let current: InitProducerIdResponse = call(
+        &mut client,
+        ApiKey::InitProducerId,
+        4,
+        5,
+        &init("payments", 60_000, Some((first.producer_id.0, 1))),
+    )
+    .await;
+    assert_eq!((current.error_code, current.producer_epoch), (0, 2));
+    for (id, timeout_ms, code) in [
+        ("payments", 900_001, 50),
+        ("payments", 0, 50),
+        ("", 60_000, 42),
+    ] {
+        let response: InitProducerIdResponse = call(
+            &mut client,
+            ApiKey::InitProducerId,
+            4,
+            6,
+            &init(id, timeout_ms, None),
+        )
+        .await;
+        assert_eq!(response.error_code, code, "{id:?} {timeout_ms}");
         assert_eq!(response.producer_id.0, -1);
         assert_eq!(response.producer_epoch, -1);
     }

@@ -5,6 +5,10 @@
 //! order; strings are a u16 length and UTF-8 bytes. A record that does not
 //! decode is answered with [`crate::status::INVALID_CONTROL`], never applied.
 
+mod transaction;
+
+pub use transaction::{txn_state, TransactionRecord, TxnPartition};
+
 /// A change the sequencer applies when it orders the record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ControlRecord {
@@ -88,6 +92,19 @@ pub enum ControlRecord {
         replace: bool,
         changes: Vec<BrokerConfigChange>,
     },
+    /// A transaction's state after a coordinator step (see
+    /// [`TransactionRecord`]). The sequencer only orders it.
+    Transaction(TransactionRecord),
+    /// Offsets a transaction commits for `group` if it commits (Kafka's
+    /// TxnOffsetCommit); gateways keep them with the transaction until its
+    /// end. The sequencer only orders it.
+    TxnOffsetCommit {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        group: String,
+        offsets: Vec<CommittedOffset>,
+    },
 }
 
 /// [`ControlRecord::AlterBrokerConfigs`]'s broker for the cluster-wide
@@ -143,6 +160,8 @@ pub mod tag {
     pub const CREATE_ACLS: u8 = 10;
     pub const DELETE_ACLS: u8 = 11;
     pub const ALTER_BROKER_CONFIGS: u8 = 12;
+    pub const TRANSACTION: u8 = 13;
+    pub const TXN_OFFSET_COMMIT: u8 = 14;
 }
 
 /// Partitions one offset commit may carry (bounds decoding).
@@ -168,6 +187,8 @@ impl ControlRecord {
             ControlRecord::CreateAcls { .. } => tag::CREATE_ACLS,
             ControlRecord::DeleteAcls { .. } => tag::DELETE_ACLS,
             ControlRecord::AlterBrokerConfigs { .. } => tag::ALTER_BROKER_CONFIGS,
+            ControlRecord::Transaction(_) => tag::TRANSACTION,
+            ControlRecord::TxnOffsetCommit { .. } => tag::TXN_OFFSET_COMMIT,
         }
     }
 
@@ -235,13 +256,22 @@ impl ControlRecord {
             ControlRecord::CommitOffsets { group, offsets } => {
                 out.push(tag::COMMIT_OFFSETS);
                 put_str(&mut out, group);
-                out.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
-                for committed in offsets {
-                    out.extend_from_slice(&committed.stream.to_le_bytes());
-                    out.extend_from_slice(&committed.offset.to_le_bytes());
-                    out.extend_from_slice(&committed.leader_epoch.to_le_bytes());
-                    put_str(&mut out, &committed.metadata);
-                }
+                put_offsets(&mut out, offsets);
+            }
+            ControlRecord::Transaction(record) => record.encode_into(&mut out),
+            ControlRecord::TxnOffsetCommit {
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                group,
+                offsets,
+            } => {
+                out.push(tag::TXN_OFFSET_COMMIT);
+                put_str(&mut out, transactional_id);
+                out.extend_from_slice(&producer_id.to_le_bytes());
+                out.extend_from_slice(&producer_epoch.to_le_bytes());
+                put_str(&mut out, group);
+                put_offsets(&mut out, offsets);
             }
             ControlRecord::UpsertScramCredential {
                 user,
@@ -331,23 +361,20 @@ impl ControlRecord {
                 stream: reader.u32()?,
                 offset: reader.i64()?,
             },
-            tag::COMMIT_OFFSETS => {
-                let group = reader.string()?;
-                let count = reader.u32()?;
-                if count > MAX_COMMITTED_OFFSETS {
-                    return Err(ControlDecodeError("too many committed offsets"));
-                }
-                let mut offsets = Vec::with_capacity(count.min(1024) as usize);
-                for _ in 0..count {
-                    offsets.push(CommittedOffset {
-                        stream: reader.u32()?,
-                        offset: reader.i64()?,
-                        leader_epoch: reader.i32()?,
-                        metadata: reader.string()?,
-                    });
-                }
-                ControlRecord::CommitOffsets { group, offsets }
+            tag::COMMIT_OFFSETS => ControlRecord::CommitOffsets {
+                group: reader.string()?,
+                offsets: reader.offsets()?,
+            },
+            tag::TRANSACTION => {
+                ControlRecord::Transaction(TransactionRecord::decode_from(&mut reader)?)
             }
+            tag::TXN_OFFSET_COMMIT => ControlRecord::TxnOffsetCommit {
+                transactional_id: reader.string()?,
+                producer_id: reader.i64()?,
+                producer_epoch: reader.i16()?,
+                group: reader.string()?,
+                offsets: reader.offsets()?,
+            },
             tag::UPSERT_SCRAM_CREDENTIAL => ControlRecord::UpsertScramCredential {
                 user: reader.string()?,
                 mechanism: reader.u8()?,
@@ -422,6 +449,16 @@ fn put_bytes(out: &mut Vec<u8>, value: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+fn put_offsets(out: &mut Vec<u8>, offsets: &[CommittedOffset]) {
+    out.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
+    for committed in offsets {
+        out.extend_from_slice(&committed.stream.to_le_bytes());
+        out.extend_from_slice(&committed.offset.to_le_bytes());
+        out.extend_from_slice(&committed.leader_epoch.to_le_bytes());
+        put_str(out, &committed.metadata);
+    }
+}
+
 fn put_str(out: &mut Vec<u8>, value: &str) {
     let bytes = &value.as_bytes()[..value.len().min(u16::MAX as usize)];
     out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
@@ -462,6 +499,28 @@ impl Reader<'_> {
     }
     fn u32(&mut self) -> Result<u32, ControlDecodeError> {
         Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn i16(&mut self) -> Result<i16, ControlDecodeError> {
+        Ok(i16::from_le_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, ControlDecodeError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    fn offsets(&mut self) -> Result<Vec<CommittedOffset>, ControlDecodeError> {
+        let count = self.u32()?;
+        if count > MAX_COMMITTED_OFFSETS {
+            return Err(ControlDecodeError("too many committed offsets"));
+        }
+        let mut offsets = Vec::with_capacity(count.min(1024) as usize);
+        for _ in 0..count {
+            offsets.push(CommittedOffset {
+                stream: self.u32()?,
+                offset: self.i64()?,
+                leader_epoch: self.i32()?,
+                metadata: self.string()?,
+            });
+        }
+        Ok(offsets)
     }
     fn i32(&mut self) -> Result<i32, ControlDecodeError> {
         Ok(i32::from_le_bytes(self.array()?))

@@ -1,6 +1,12 @@
 //! Kafka's idempotent-producer rules, per (producer id, stream): the last
 //! five batches are remembered so a retried batch gets its original offsets,
 //! a gap is refused, and an older epoch is fenced.
+//!
+//! A transaction marker is a batch with the producer's id and epoch and no
+//! sequence (base sequence -1, as Kafka writes it): it is refused from an
+//! older epoch, and one from a newer epoch (a coordinator that aborted a
+//! timed-out transaction bumps the epoch) fences every batch the old
+//! producer still sends there.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -52,6 +58,11 @@ pub struct ProducerTable {
     streams: HashMap<(i64, u32), ProducerStream>,
 }
 
+/// Whether a batch is a transaction marker (no sequence of its own).
+fn is_marker(base_sequence: i32) -> bool {
+    base_sequence < 0
+}
+
 fn last_sequence(first: i32, record_count: u32) -> i32 {
     // Sequences wrap from i32::MAX to 0, as in Kafka.
     ((i64::from(first) + i64::from(record_count) - 1) % (i64::from(i32::MAX) + 1)) as i32
@@ -80,6 +91,9 @@ impl ProducerTable {
         };
         if epoch < state.epoch {
             return Verdict::Reject(status::PRODUCER_FENCED);
+        }
+        if is_marker(base_sequence) {
+            return Verdict::Append;
         }
         if epoch > state.epoch {
             // A bumped epoch starts its sequences again at 0.
@@ -120,6 +134,10 @@ impl ProducerTable {
         if epoch != state.epoch {
             state.epoch = epoch;
             state.recent.clear();
+        }
+        if is_marker(base_sequence) {
+            // Sequences go on after a marker of the same epoch.
+            return;
         }
         if state.recent.len() == REMEMBERED {
             state.recent.pop_front();
@@ -190,6 +208,33 @@ mod tests {
         assert_eq!(
             table.check(batch(1, 4, 9, 7, 1)),
             Verdict::Reject(status::OUT_OF_ORDER_SEQUENCE)
+        );
+    }
+
+    #[test]
+    fn a_marker_keeps_sequences_and_a_bumped_one_fences_the_old_epoch() {
+        let mut table = ProducerTable::default();
+        table.record(batch(1, 2, 9, 0, 5), 0, 1);
+        assert_eq!(table.check(batch(1, 2, 9, -1, 1)), Verdict::Append);
+        table.record(batch(1, 2, 9, -1, 1), 5, 2);
+        // The next transaction of the same epoch goes on where it was.
+        assert_eq!(table.check(batch(1, 2, 9, 5, 1)), Verdict::Append);
+        assert_eq!(
+            table.check(batch(1, 2, 9, 0, 5)),
+            Verdict::Duplicate {
+                base_offset: 0,
+                global_sequence: 1
+            }
+        );
+        // A coordinator's abort with a bumped epoch fences the producer.
+        table.record(batch(1, 3, 9, -1, 1), 6, 3);
+        assert_eq!(
+            table.check(batch(1, 2, 9, 5, 1)),
+            Verdict::Reject(status::PRODUCER_FENCED)
+        );
+        assert_eq!(
+            table.check(batch(1, 1, 9, -1, 1)),
+            Verdict::Reject(status::PRODUCER_FENCED)
         );
     }
 

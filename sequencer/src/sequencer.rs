@@ -549,6 +549,11 @@ impl<B: MemoryBackend> Sequencer<B> {
             | ControlRecord::DeleteAcls { .. } => (status::OK, 0),
             // Dynamic broker configs: likewise kept by the gateways.
             ControlRecord::AlterBrokerConfigs { .. } => (status::OK, 0),
+            // Transactions: the coordinators' state, kept by the gateways.
+            // Markers are data batches (see `ProducerTable::check`).
+            ControlRecord::Transaction(_) | ControlRecord::TxnOffsetCommit { .. } => {
+                (status::OK, 0)
+            }
             ControlRecord::DeleteRecords { stream, offset } => self.delete_records(stream, offset),
             ControlRecord::AllocateProducerId => self.allocate_producer_id(),
             record @ ControlRecord::CreateTopic { .. } => match NewTopic::from_record(&record) {

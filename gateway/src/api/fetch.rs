@@ -30,16 +30,26 @@
 //!   encoded with a 16-byte marker in place of each multi-batch record set,
 //!   and the batches are laid in where the markers stand, so they are not
 //!   first concatenated into a record set of their own.
-//! - `last_stable_offset` is the high watermark (no transactions), aborted
-//!   transactions are empty (READ_COMMITTED) or null (READ_UNCOMMITTED), and
-//!   `preferred_read_replica` is -1.
+//! - **Isolation** (KIP-98): `last_stable_offset` is the partition's first
+//!   offset still in an open transaction, else the high watermark (see
+//!   [`crate::transactions`]). READ_COMMITTED reads stop before it and list
+//!   the aborted transactions whose records may be in what is returned
+//!   (their producer id and first offset), so the client drops them;
+//!   markers are returned as the control batches they are, and clients
+//!   skip them. READ_UNCOMMITTED reads go to the high watermark, with a
+//!   null aborted list.
+//! - `preferred_read_replica` is -1.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName,
+};
 use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::{Encodable, StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
@@ -111,6 +121,8 @@ const MAX_WAIT_MS: i32 = 300_000;
 const RECORD_COUNT_OFFSET: usize = 57;
 /// Kafka's READ_COMMITTED isolation level.
 const READ_COMMITTED: i8 = 1;
+/// Where a v2 batch header keeps its last offset delta.
+const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(async move {
@@ -317,13 +329,29 @@ fn read_all(ctx: &GatewayContext, plan: &Plan, max_bytes: usize, isolation: i8) 
                 .min(max_bytes.saturating_sub(read.bytes));
             // The first batch of the response is returned whatever its size.
             let at_least_one = read.bytes == 0;
+            let committed_only = isolation == READ_COMMITTED;
             match partition.stream.map(|stream| {
-                read_partition(ctx, stream, partition.fetch_offset, budget, at_least_one)
+                let read = Reading {
+                    stream,
+                    offset: partition.fetch_offset,
+                    budget,
+                    at_least_one,
+                    committed_only,
+                };
+                (stream, read_partition(ctx, read))
             }) {
-                Ok(Ok(found)) => {
+                Ok((stream, Ok(found))) => {
                     data.high_watermark = found.high_watermark;
-                    data.last_stable_offset = found.high_watermark;
+                    data.last_stable_offset = found.last_stable_offset;
                     data.log_start_offset = found.log_start;
+                    if committed_only {
+                        data.aborted_transactions = Some(aborted_in(
+                            ctx,
+                            stream,
+                            partition.fetch_offset,
+                            &found.batches,
+                        ));
+                    }
                     if found.bytes > 0 {
                         read.bytes += found.bytes;
                         read.fetched
@@ -338,7 +366,7 @@ fn read_all(ctx: &GatewayContext, plan: &Plan, max_bytes: usize, isolation: i8) 
                         }
                     });
                 }
-                Ok(Err(error)) | Err(error) => {
+                Ok((_, Err(error))) | Err(error) => {
                     data.error_code = error.code();
                     data.high_watermark = -1;
                     data.last_stable_offset = -1;
@@ -360,16 +388,29 @@ struct Found {
     bytes: usize,
     records: u64,
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start: i64,
 }
 
-fn read_partition(
-    ctx: &GatewayContext,
+/// One partition's read.
+struct Reading {
     stream: u32,
     offset: i64,
     budget: usize,
     at_least_one: bool,
-) -> Result<Found, ResponseError> {
+    /// READ_COMMITTED: nothing from the last stable offset on.
+    committed_only: bool,
+}
+
+fn read_partition(ctx: &GatewayContext, read: Reading) -> Result<Found, ResponseError> {
+    let Reading {
+        stream,
+        offset,
+        budget,
+        at_least_one,
+        committed_only,
+    } = read;
+    let transactions = ctx.log.transactions();
     if budget == 0 && !at_least_one {
         // Nothing may be added: report the partition's offsets only, with
         // the same range check a read makes.
@@ -382,6 +423,7 @@ fn read_partition(
             bytes: 0,
             records: 0,
             high_watermark,
+            last_stable_offset: transactions.last_stable_offset(stream, high_watermark),
             log_start,
         });
     }
@@ -392,11 +434,17 @@ fn read_partition(
             high_watermark,
             log_start,
         } => {
+            let last_stable_offset = transactions.last_stable_offset(stream, high_watermark);
             let mut taken = Vec::with_capacity(batches.len());
             let mut bytes = 0usize;
             for batch in batches {
                 let first = taken.is_empty() && at_least_one;
                 if !first && bytes + batch.len() > budget {
+                    break;
+                }
+                if committed_only
+                    && batch_span(&batch).is_none_or(|(base, _)| base >= last_stable_offset)
+                {
                     break;
                 }
                 bytes += batch.len();
@@ -408,10 +456,48 @@ fn read_partition(
                 bytes,
                 records,
                 high_watermark,
+                last_stable_offset,
                 log_start,
             })
         }
     }
+}
+
+/// The first and last offsets of a fetched batch (base offsets are
+/// rewritten by the read), or `None` for a header too short to hold them.
+fn batch_span(batch: &[u8]) -> Option<(i64, i64)> {
+    let base = i64::from_be_bytes(batch.get(0..8)?.try_into().ok()?);
+    let delta = i32::from_be_bytes(
+        batch
+            .get(LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4)?
+            .try_into()
+            .ok()?,
+    );
+    Some((base, base + i64::from(delta)))
+}
+
+/// Aborted transactions with records among `batches` (read from
+/// `fetch_offset`), as READ_COMMITTED clients need them.
+fn aborted_in(
+    ctx: &GatewayContext,
+    stream: u32,
+    fetch_offset: i64,
+    batches: &[Bytes],
+) -> Vec<AbortedTransaction> {
+    let Some((_, last)) = batches.last().and_then(|batch| batch_span(batch)) else {
+        return Vec::new();
+    };
+    ctx.log
+        .transactions()
+        .aborted_between(stream, fetch_offset, last + 1)
+        .into_iter()
+        .map(|aborted| {
+            let mut listed = AbortedTransaction::default();
+            listed.producer_id = ProducerId(aborted.producer_id);
+            listed.first_offset = aborted.first_offset;
+            listed
+        })
+        .collect()
 }
 
 /// The record count in a stored batch's header (0 if unreadable).

@@ -1,13 +1,12 @@
-//! FindCoordinator (key 10): which gateway coordinates a group.
+//! FindCoordinator (key 10): which gateway coordinates a group or a
+//! transactional id.
 //!
 //! Served v0 to v5 (v4+ batches keys in `coordinator_keys`). A GROUP key
-//! (type 0) is answered with its coordinator, chosen by a stable hash over
-//! the live gateways (see [`crate::groups`]); with no live gateway in view,
-//! COORDINATOR_NOT_AVAILABLE (15). Transactions are not supported (see
-//! InitProducerId): a TRANSACTION key (type 1) gets
-//! COORDINATOR_NOT_AVAILABLE, what Kafka answers while it cannot host the
-//! transaction log; clients retry until their own timeout. Any other key
-//! type is INVALID_REQUEST (42), as Kafka answers unknown types.
+//! (type 0) and a TRANSACTION key (type 1) are answered with their
+//! coordinator, chosen by one stable hash over the gateways that hold
+//! every entry (see [`crate::groups::coordinator`]); with none in view,
+//! COORDINATOR_NOT_AVAILABLE (15). Any other key type is INVALID_REQUEST
+//! (42), as Kafka answers unknown types.
 
 use std::sync::Arc;
 
@@ -94,7 +93,7 @@ fn answer(ctx: &GatewayContext, request: &ApiRequest, key: StrBytes, key_type: i
         {
             Some(ResponseError::TransactionalIdAuthorizationFailed)
         }
-        GROUP => match groups::coordinator(ctx.log.as_ref(), &key)
+        GROUP | TRANSACTION => match groups::coordinator(ctx.log.as_ref(), &key)
             // TLS clients reach the coordinator through its TLS listener.
             .and_then(|member| request.advertise(ctx, vec![member]).pop())
         {
@@ -106,7 +105,6 @@ fn answer(ctx: &GatewayContext, request: &ApiRequest, key: StrBytes, key_type: i
             }
             None => Some(ResponseError::CoordinatorNotAvailable),
         },
-        TRANSACTION => Some(ResponseError::CoordinatorNotAvailable),
         _ => Some(ResponseError::InvalidRequest),
     };
     answer.key = key;

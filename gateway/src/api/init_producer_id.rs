@@ -8,16 +8,16 @@
 //! is 0. As in Kafka, a request without a transactional id always gets a
 //! fresh id, whatever producer id and epoch (v3+) it carries.
 //!
-//! Transactions are not supported: there is no transaction coordinator.
-//! A request with a transactional id gets what a Kafka broker answers when
-//! it does not coordinate that id: NOT_COORDINATOR (16). A client then looks
-//! for the coordinator (FindCoordinator), finds none, and its
-//! `init_transactions` fails with a timeout, as against a Kafka cluster that
-//! cannot create its transaction log. (Redpanda, with transactions
-//! disabled, answers FindCoordinator for transactions with
-//! UNSUPPORTED_VERSION; TRANSACTIONAL_ID_AUTHORIZATION_FAILED would send the
-//! user looking for ACLs.) An empty transactional id is INVALID_REQUEST
-//! (42), as in Kafka.
+//! With a transactional id, the transaction coordinator answers
+//! ([`crate::transactions::TransactionCoordinator::init_producer`]): the
+//! id's producer id with its epoch bumped (a new id the first time), after
+//! aborting a transaction an older instance left open, which fences that
+//! instance. As Kafka: NOT_COORDINATOR (16) from a gateway that does not
+//! coordinate the id; INVALID_TRANSACTION_TIMEOUT (50) for a
+//! `transaction.timeout.ms` above `--transaction-max-timeout-ms` (or not
+//! positive); PRODUCER_FENCED (90, INVALID_PRODUCER_EPOCH 47 below v4)
+//! when the producer id and epoch a v3+ request names (KIP-360) are no
+//! longer the id's; INVALID_REQUEST (42) for an empty id.
 //!
 //! Allocation failures: COORDINATOR_LOAD_IN_PROGRESS (14) when the
 //! sequencer does not answer in time, NOT_COORDINATOR (16) when this gateway
@@ -37,6 +37,7 @@ use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy}
 use crate::security::{AclOperation, Resource, ResourceType};
 use crate::shape::{Field, Kind, INT16, INT32, INT64};
 use crate::telemetry;
+use crate::transactions::client_error;
 
 /// Versions served: all the crate decodes.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
@@ -67,10 +68,11 @@ fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
         let body: InitProducerIdRequest = request.decode_bounded(REQUEST)?;
         let denied = authorization_error(&ctx, &request, &body);
         let responder = request.responder();
+        let version = request.version;
         // Nothing to order: the id is waited for in the deferred part.
         Ok(Reply::deferred(async move {
             let response = match denied {
-                None => allocate(&ctx, &body).await,
+                None => allocate(&ctx, &body, version).await,
                 Some(error) => {
                     let mut response = InitProducerIdResponse::default();
                     response.producer_id = ProducerId(-1);
@@ -103,13 +105,42 @@ fn authorization_error(
     }
 }
 
-async fn allocate(ctx: &GatewayContext, body: &InitProducerIdRequest) -> InitProducerIdResponse {
+/// First version that carries PRODUCER_FENCED.
+const FENCED_SINCE: i16 = 4;
+
+async fn allocate(
+    ctx: &GatewayContext,
+    body: &InitProducerIdRequest,
+    version: i16,
+) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
     response.producer_id = ProducerId(-1);
     response.producer_epoch = -1;
     let outcome = match body.transactional_id.as_deref().map(|id| id.is_empty()) {
         Some(true) => Err(ResponseError::InvalidRequest),
-        Some(false) => Err(ResponseError::NotCoordinator),
+        Some(false) => {
+            let id = body
+                .transactional_id
+                .as_deref()
+                .map_or("", |id| id.as_str());
+            let expected =
+                (body.producer_id.0 >= 0).then_some((body.producer_id.0, body.producer_epoch));
+            match ctx
+                .transactions
+                .init_producer(&ctx.log, id, body.transaction_timeout_ms, expected)
+                .await
+            {
+                Ok((producer_id, producer_epoch)) => {
+                    response.producer_id = ProducerId(producer_id);
+                    response.producer_epoch = producer_epoch;
+                    return response;
+                }
+                Err(error) => {
+                    response.error_code = client_error(Some(error), version, FENCED_SINCE);
+                    return response;
+                }
+            }
+        }
         None => match ctx
             .log
             .control(&ControlRecord::AllocateProducerId, ALLOCATE_TIMEOUT)

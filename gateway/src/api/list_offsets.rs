@@ -6,7 +6,7 @@
 //! | timestamp | answer |
 //! |---|---|
 //! | -2 EARLIEST, -4 EARLIEST_LOCAL (v8+) | the log start offset, timestamp -1 |
-//! | -1 LATEST | the high watermark (also the last stable offset: no transactions), timestamp -1 |
+//! | -1 LATEST | the high watermark; with READ_COMMITTED (v2+) the last stable offset (the first offset of an open transaction); timestamp -1 |
 //! | -3 MAX_TIMESTAMP (v7+) | the first record with the partition's largest timestamp, and that timestamp |
 //! | -5 LATEST_TIERED (v9+) | offset -1, timestamp -1: nothing is tiered, as Kafka answers without remote storage |
 //! | any other | the first record whose timestamp is at least the one asked for, and its timestamp |
@@ -73,6 +73,8 @@ pub const REQUEST: &[Field] = &[
 
 /// Kafka's special timestamps.
 const LATEST: i64 = -1;
+/// Kafka's READ_COMMITTED isolation level.
+const READ_COMMITTED: i8 = 1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
@@ -124,7 +126,10 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
                 Err(ResponseError::NotLeaderOrFollower)
             } else {
                 stream
-                    .map(|stream| lookup(ctx, stream, partition.timestamp, version))
+                    .map(|stream| {
+                        let committed_only = version >= 2 && body.isolation_level == READ_COMMITTED;
+                        lookup(ctx, stream, partition.timestamp, version, committed_only)
+                    })
                     .ok_or(ResponseError::UnknownTopicOrPartition)
             };
             match result {
@@ -146,11 +151,23 @@ fn handle(ctx: &GatewayContext, request: &ApiRequest) -> Result<Reply, CloseReas
 }
 
 /// (offset, timestamp) for one partition, or `None` for "not found".
-fn lookup(ctx: &GatewayContext, stream: u32, timestamp: i64, version: i16) -> Option<(i64, i64)> {
+fn lookup(
+    ctx: &GatewayContext,
+    stream: u32,
+    timestamp: i64,
+    version: i16,
+    committed_only: bool,
+) -> Option<(i64, i64)> {
     let (log_start, high_watermark) = ctx.log.offsets(stream);
     match timestamp {
         EARLIEST => Some((log_start, -1)),
         EARLIEST_LOCAL if version >= 8 => Some((log_start, -1)),
+        LATEST if committed_only => Some((
+            ctx.log
+                .transactions()
+                .last_stable_offset(stream, high_watermark),
+            -1,
+        )),
         LATEST => Some((high_watermark, -1)),
         LATEST_TIERED if version >= 9 => None,
         MAX_TIMESTAMP if version >= 7 => {

@@ -3,7 +3,8 @@
 //!
 //! Each handler exports an `ENTRY` ([`ApiEntry`]: key, versions, handler
 //! function). APIs of one family share a folder: [`groups`], [`topics`],
-//! [`configs`], [`acls`], [`sasl`]; the others stand alone. A handler
+//! [`configs`], [`acls`], [`sasl`], [`transactions`]; the others stand
+//! alone. A handler
 //! never imports another: what handlers share is in
 //! [`crate::api_support`], the request/response machinery in
 //! [`crate::dispatch`].
@@ -34,6 +35,7 @@ pub mod metadata;
 pub mod produce;
 pub mod sasl;
 pub mod topics;
+pub mod transactions;
 
 impl DispatchTable {
     /// Every API this gateway serves. Add a handler here to serve, and
@@ -74,6 +76,12 @@ impl DispatchTable {
             .with(acls::delete_acls::ENTRY)
             .with(sasl::describe_user_scram_credentials::ENTRY)
             .with(sasl::alter_user_scram_credentials::ENTRY)
+            .with(transactions::add_partitions_to_txn::ENTRY)
+            .with(transactions::add_offsets_to_txn::ENTRY)
+            .with(transactions::end_txn::ENTRY)
+            .with(transactions::txn_offset_commit::ENTRY)
+            .with(transactions::describe_transactions::ENTRY)
+            .with(transactions::list_transactions::ENTRY)
     }
 }
 

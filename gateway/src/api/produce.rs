@@ -23,8 +23,8 @@
 //!    `message.timestamp.after.max.ms`, a timestamp outside that window
 //!    around the gateway's clock is INVALID_TIMESTAMP (32, KIP-937); a batch
 //!    a producer marked LogAppendTime is INVALID_TIMESTAMP for every record;
-//! 3. a transactional batch is refused with INVALID_TXN_STATE (48), see
-//!    below;
+//! 3. a transactional batch for a partition outside its producer's open
+//!    transaction is refused with INVALID_TXN_STATE (48), see below;
 //! 4. the batch is published to this gateway's ring
 //!    ([`ClusterLog::publish`]), waiting while the region is full up to the
 //!    request's `timeout_ms` (clamped to 1 ms..=300 s), then
@@ -55,14 +55,16 @@
 //!
 //! # Transactions
 //!
-//! There is no transaction coordinator, so no producer can have begun a
-//! transaction. Kafka 3.6+ (KIP-890 verification) answers a transactional
-//! batch for a partition outside an ongoing transaction with
-//! INVALID_TXN_STATE (48); that is the answer here. Redpanda with
-//! transactions disabled answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53)
-//! for the whole request, and Kafka does too when the request carries no
-//! transactional id at all; but 53 tells the user to fix ACLs, which would
-//! not help.
+//! A transactional batch is published like any idempotent one (the
+//! sequencer checks its sequence and fences older epochs, also those a
+//! coordinator's abort marker bumped). As Kafka 3.6+ (KIP-890's
+//! verification), it must belong to a transaction open in that partition
+//! (the producer's AddPartitionsToTxn was applied): this gateway's
+//! transaction table may lag the coordinator's by a few entries, so the
+//! check waits for the order log up to [`TXN_VERIFY_WAIT`] before it
+//! answers INVALID_TXN_STATE (48). That keeps a zombie's late batch from
+//! opening a transaction no coordinator will ever end (a hanging
+//! transaction that would hold the last stable offset forever).
 //!
 //! An acknowledged batch is also applied to this gateway's own index before
 //! the answer goes out, so a Fetch or ListOffsets sent to the same gateway
@@ -477,6 +479,28 @@ fn refused_records(
 /// Validates and publishes one partition's records under the topic's
 /// rules (`settings.rules`); `partition` names it (`topic-index`) in record
 /// errors.
+/// Longest wait for this gateway's transaction table to show a
+/// transactional batch's partition in its producer's open transaction.
+const TXN_VERIFY_WAIT: Duration = Duration::from_secs(1);
+
+/// Whether `producer_id` has a transaction open in `stream`, waiting (at
+/// most [`TXN_VERIFY_WAIT`]) for entries this gateway has yet to apply.
+async fn in_open_transaction(log: &dyn ClusterLog, stream: u32, producer_id: i64) -> bool {
+    let deadline = std::time::Instant::now() + TXN_VERIFY_WAIT;
+    loop {
+        let applied = log.applied();
+        if log.transactions().is_open_in(stream, producer_id) {
+            return true;
+        }
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        if remaining.is_zero() {
+            return false;
+        }
+        log.wait_for_order(applied, remaining.min(Duration::from_millis(50)))
+            .await;
+    }
+}
+
 async fn publish(
     log: &dyn ClusterLog,
     stream: u32,
@@ -488,10 +512,10 @@ async fn publish(
         Ok(info) => info,
         Err(error) => return Outcome::Failed(error.error(), Some(error.to_string())),
     };
-    if info.transactional {
+    if info.transactional && !in_open_transaction(log, stream, info.producer_id).await {
         return Outcome::Failed(
             ResponseError::InvalidTxnState,
-            Some("transactions are not supported: no transaction coordinator".into()),
+            Some("the partition is not in the producer's open transaction".into()),
         );
     }
     if info.timestamp_type == TimestampType::LogAppend {

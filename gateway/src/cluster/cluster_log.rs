@@ -132,6 +132,10 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
         Arc::clone(&lock_read(&self.index).security)
     }
 
+    fn transactions(&self) -> Arc<crate::transactions::TransactionStore> {
+        Arc::clone(&lock_read(&self.index).transactions)
+    }
+
     fn broker_configs(&self) -> Arc<crate::broker_config::BrokerConfigStore> {
         Arc::clone(&self.broker_configs)
     }

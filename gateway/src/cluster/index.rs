@@ -10,6 +10,18 @@ use cxlkafka_log::segment::{DiskLocation, StoredEntry};
 use cxlkafka_sequencer::catalog::Topic;
 use cxlkafka_sequencer::control::{tag as control_tag, CommittedOffset, ControlRecord};
 
+/// Whether an order entry's control record is one the index keeps in
+/// order with the data: offset commits and transaction records.
+pub fn is_ordered_state_tag(tag: u16) -> bool {
+    [
+        control_tag::COMMIT_OFFSETS,
+        control_tag::TRANSACTION,
+        control_tag::TXN_OFFSET_COMMIT,
+    ]
+    .iter()
+    .any(|&known| tag == u16::from(known))
+}
+
 /// Where one ordered batch lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchLocation {
@@ -73,10 +85,13 @@ pub struct OrderIndex {
     /// of a stream last came from: a commit applied late (see
     /// `commits_awaiting_payload`) never undoes a newer one.
     pub commit_sequences: HashMap<String, HashMap<u32, u64>>,
-    /// Offset commits the tailer applied after their payload had left the
-    /// region (this gateway was paused): applied once the disk tier copies
-    /// them from a holder, counted lost if it cannot.
+    /// Offset commits and transaction records the tailer reached after
+    /// their payload had left the region (this gateway was paused):
+    /// applied once the disk tier copies them from a holder, counted lost
+    /// if it cannot.
     pub commits_awaiting_payload: std::collections::BTreeSet<u64>,
+    /// Transaction states (applied by [`OrderIndex::apply_ordered`]).
+    pub transactions: std::sync::Arc<crate::transactions::TransactionStore>,
     /// Users and ACLs (applied by [`crate::security`]).
     pub security: std::sync::Arc<crate::security::SecurityStore>,
     /// Dynamic broker configs (applied by [`crate::broker_config`]).
@@ -170,12 +185,12 @@ impl OrderIndex {
                 self.apply_stored(entry);
             } else if header.control_tag == u16::from(control_tag::CREATE_TOPIC) {
                 self.forget_slot(header.base_offset as u32);
-            } else if header.control_tag == u16::from(control_tag::COMMIT_OFFSETS) {
+            } else if is_ordered_state_tag(header.control_tag) {
                 match super::control_in_segments(files, entry) {
-                    Some(record) => self.apply_commit(record, header.sequence),
+                    Some(record) => self.apply_ordered(record, header.sequence),
                     None => tracing::warn!(
                         sequence = header.sequence,
-                        "offset commit in the segments is unreadable"
+                        "offset commit or transaction record in the segments is unreadable"
                     ),
                 }
             } else if crate::security::is_security_tag(header.control_tag) {
@@ -183,6 +198,21 @@ impl OrderIndex {
             } else if crate::broker_config::is_broker_config_tag(header.control_tag) {
                 self.broker_configs.apply_stored(files, entry);
             }
+        }
+    }
+
+    /// Applies an offset commit or a transaction record ordered at
+    /// `sequence`: a transaction that commits hands its groups' offsets
+    /// over as a commit ordered at the same sequence.
+    pub fn apply_ordered(&mut self, record: ControlRecord, sequence: u64) {
+        match record {
+            record @ ControlRecord::CommitOffsets { .. } => self.apply_commit(record, sequence),
+            record @ (ControlRecord::Transaction(_) | ControlRecord::TxnOffsetCommit { .. }) => {
+                for (group, offsets) in self.transactions.apply(&record, sequence) {
+                    self.apply_commit(ControlRecord::CommitOffsets { group, offsets }, sequence);
+                }
+            }
+            _ => {}
         }
     }
 

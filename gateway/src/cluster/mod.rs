@@ -246,6 +246,8 @@ pub trait ClusterLog: Send + Sync + 'static {
     /// Dynamic broker configs as this gateway applied them from the order
     /// log.
     fn broker_configs(&self) -> std::sync::Arc<crate::broker_config::BrokerConfigStore>;
+    /// Transaction states as this gateway applied them from the order log.
+    fn transactions(&self) -> std::sync::Arc<crate::transactions::TransactionStore>;
     /// Waits until the order log moves past `sequence` or `timeout` passes;
     /// returns the next sequence to apply.
     async fn wait_for_order(&self, sequence: u64, timeout: Duration) -> u64;

@@ -23,7 +23,7 @@ use cxlkafka_log::segment::{
     AppendFromError, DirectIo, DiskLocation, EntryHeader, RunEntry, RunWriteError, SegmentFiles,
     SegmentLog, StoredEntry,
 };
-use cxlkafka_sequencer::control::{tag as control_tag, ControlRecord};
+use cxlkafka_sequencer::control::ControlRecord;
 use cxlkafka_sequencer::membership;
 use cxlkafka_sequencer::wait::Backoff;
 use tokio::sync::watch;
@@ -548,9 +548,7 @@ impl<B: MemoryBackend> Cluster<B> {
         };
         let filled = copying.fill_gap(segments, sequence, applied, |header, payload, location| {
             copier.copied(header, location);
-            if header.kind != kind::DATA
-                && header.control_tag == u16::from(control_tag::COMMIT_OFFSETS)
-            {
+            if header.kind != kind::DATA && super::index::is_ordered_state_tag(header.control_tag) {
                 copier
                     .late_commits
                     .push((header.sequence, payload.to_vec()));
@@ -840,7 +838,7 @@ fn apply_late_commits(
             continue;
         }
         match ControlRecord::decode(&payload) {
-            Ok(record) => index.apply_commit(record, sequence),
+            Ok(record) => index.apply_ordered(record, sequence),
             Err(error) => {
                 tracing::warn!(sequence, %error, "a copied offset commit does not decode")
             }

@@ -67,6 +67,7 @@ pub struct SinkLog {
     next_producer_id: AtomicU64,
     security: std::sync::Arc<crate::security::SecurityStore>,
     broker_configs: std::sync::Arc<crate::broker_config::BrokerConfigStore>,
+    transactions: std::sync::Arc<crate::transactions::TransactionStore>,
 }
 
 impl SinkLog {
@@ -91,6 +92,7 @@ impl SinkLog {
             next_producer_id: AtomicU64::new(1000),
             security: Default::default(),
             broker_configs: Default::default(),
+            transactions: Default::default(),
         }
     }
 
@@ -210,6 +212,10 @@ impl SinkLog {
                 self.broker_configs.apply(configs);
                 (status::OK, 0)
             }
+            // Ordered by `control`, which needs their sequence first.
+            ControlRecord::Transaction(_) | ControlRecord::TxnOffsetCommit { .. } => {
+                (status::OK, 0)
+            }
         }
     }
 }
@@ -266,6 +272,16 @@ impl ClusterLog for SinkLog {
         record: &ControlRecord,
         _timeout: Duration,
     ) -> Result<Completion, AppendError> {
+        if record.transactional_id().is_some() {
+            // Transactions live in memory too; the store needs the record's
+            // sequence, as a gateway applies it from the order log.
+            let completion = self.completion(status::OK, 0);
+            let commits = self.transactions.apply(record, completion.global_sequence);
+            for (group, offsets) in commits {
+                self.apply(&ControlRecord::CommitOffsets { group, offsets });
+            }
+            return Ok(completion);
+        }
         let (error, value) = self.apply(record);
         Ok(self.completion(error, value))
     }
@@ -320,6 +336,10 @@ impl ClusterLog for SinkLog {
 
     fn security(&self) -> std::sync::Arc<crate::security::SecurityStore> {
         std::sync::Arc::clone(&self.security)
+    }
+
+    fn transactions(&self) -> std::sync::Arc<crate::transactions::TransactionStore> {
+        std::sync::Arc::clone(&self.transactions)
     }
 
     fn broker_configs(&self) -> std::sync::Arc<crate::broker_config::BrokerConfigStore> {

@@ -185,7 +185,7 @@ impl<B: MemoryBackend> Cluster<B> {
                 return true;
             }
             _ if ControlRecord::changes_catalog(entry.control_tag) => return true,
-            _ if entry.control_tag == u16::from(control_tag::COMMIT_OFFSETS) => {
+            _ if super::index::is_ordered_state_tag(entry.control_tag) => {
                 self.apply_offset_commit(index, entry)
             }
             _ if crate::security::is_security_tag(entry.control_tag) => {
@@ -199,10 +199,11 @@ impl<B: MemoryBackend> Cluster<B> {
         false
     }
 
-    /// Applies a consumer group's offset commit read from the order log.
+    /// Applies an offset commit or a transaction record read from the
+    /// order log.
     fn apply_offset_commit(&self, index: &mut OrderIndex, entry: &OrderEntry) {
         match super::control_in_region(&self.region, entry) {
-            Some(record) => index.apply_commit(record, entry.commit),
+            Some(record) => index.apply_ordered(record, entry.commit),
             None => {
                 // The bytes were recycled before this gateway read them (it
                 // lagged a whole arena behind): the disk tier copies them

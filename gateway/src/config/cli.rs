@@ -345,6 +345,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(100..=1_800_000))]
     pub group_consumer_session_timeout_ms: u64,
 
+    /// The largest transaction.timeout.ms a transactional producer may
+    /// ask for; InitProducerId with a larger one is refused with
+    /// INVALID_TRANSACTION_TIMEOUT (Kafka's transaction.max.timeout.ms).
+    #[arg(long, env = "CXLKAFKA_TRANSACTION_MAX_TIMEOUT_MS", default_value_t = 900_000,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub transaction_max_timeout_ms: i32,
+
     /// TLS listener, SASL and authorizer flags.
     #[command(flatten)]
     pub security: crate::security::args::SecurityArgs,

@@ -210,7 +210,10 @@ impl ServeArgs {
             GatewayContext::new(log, self.cluster.clone(), self.advertised_for(bound))
                 .with_limits(self.limits()?)
                 .with_topic_defaults(self.topic_defaults())
-                .with_group_config(self.group_config()),
+                .with_group_config(self.group_config())
+                .with_transaction_config(crate::transactions::TxnConfig {
+                    max_timeout_ms: self.transaction_max_timeout_ms,
+                }),
         )
     }
 }
@@ -257,6 +260,7 @@ impl Default for ServeArgs {
             group_initial_rebalance_delay_ms: 3000,
             group_consumer_heartbeat_interval_ms: 5000,
             group_consumer_session_timeout_ms: 45_000,
+            transaction_max_timeout_ms: crate::transactions::DEFAULT_MAX_TIMEOUT_MS,
             security: crate::security::args::SecurityArgs::default(),
         }
     }
