@@ -35,9 +35,11 @@ API_NAMES = {
     11: "JoinGroup", 12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup",
     15: "DescribeGroups", 16: "ListGroups", 17: "SaslHandshake",
     18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics",
-    21: "DeleteRecords", 22: "InitProducerId", 32: "DescribeConfigs",
+    21: "DeleteRecords", 22: "InitProducerId", 24: "AddPartitionsToTxn",
+    25: "AddOffsetsToTxn", 26: "EndTxn", 28: "TxnOffsetCommit", 32: "DescribeConfigs",
     33: "AlterConfigs", 36: "SaslAuthenticate", 37: "CreatePartitions",
     44: "IncrementalAlterConfigs", 47: "OffsetDelete", 60: "DescribeCluster",
+    65: "DescribeTransactions", 66: "ListTransactions",
     68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
 }
 API_KEYS = {name: key for key, name in API_NAMES.items()}

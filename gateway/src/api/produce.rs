@@ -62,7 +62,9 @@
 //! (the producer's AddPartitionsToTxn was applied): this gateway's
 //! transaction table may lag the coordinator's by a few entries, so the
 //! check waits for the order log up to [`TXN_VERIFY_WAIT`] before it
-//! answers INVALID_TXN_STATE (48). That keeps a zombie's late batch from
+//! answers INVALID_TXN_STATE (48), or INVALID_PRODUCER_EPOCH (47) when a
+//! newer instance of the transactional id has a higher epoch (the zombie
+//! is fenced, as Kafka's verification answers it). That keeps a zombie's late batch from
 //! opening a transaction no coordinator will ever end (a hanging
 //! transaction that would hold the last stable offset forever).
 //!
@@ -513,10 +515,22 @@ async fn publish(
         Err(error) => return Outcome::Failed(error.error(), Some(error.to_string())),
     };
     if info.transactional && !in_open_transaction(log, stream, info.producer_id).await {
-        return Outcome::Failed(
-            ResponseError::InvalidTxnState,
-            Some("the partition is not in the producer's open transaction".into()),
-        );
+        let fenced = log
+            .transactions()
+            .producer_epoch(info.producer_id)
+            .is_some_and(|current| current > info.producer_epoch);
+        return if fenced {
+            // A newer instance of the transactional id took over.
+            Outcome::Failed(
+                ResponseError::InvalidProducerEpoch,
+                Some("the producer's epoch is fenced by a newer instance".into()),
+            )
+        } else {
+            Outcome::Failed(
+                ResponseError::InvalidTxnState,
+                Some("the partition is not in the producer's open transaction".into()),
+            )
+        };
     }
     if info.timestamp_type == TimestampType::LogAppend {
         // Kafka's LogValidator.validateTimestamp: only a broker stamps

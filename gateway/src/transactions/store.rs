@@ -46,6 +46,8 @@ struct Inner {
     open: HashMap<u32, HashMap<i64, i64>>,
     /// Per stream: aborted transactions in marker order.
     aborted: HashMap<u32, Vec<AbortedTxn>>,
+    /// Each producer id's latest epoch, from its transactional id's record.
+    epochs: HashMap<i64, i16>,
 }
 
 /// The table (see the module documentation).
@@ -135,6 +137,11 @@ impl TransactionStore {
             .open
             .get(&stream)
             .is_some_and(|open| open.contains_key(&producer_id))
+    }
+
+    /// The latest epoch of a transactional producer id.
+    pub fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
+        self.read().epochs.get(&producer_id).copied()
     }
 
     /// The partition's last stable offset: the first offset of its oldest
@@ -251,6 +258,7 @@ impl Inner {
             }
             _ => Vec::new(),
         };
+        self.epochs.insert(record.producer_id, record.producer_epoch);
         self.transactions.insert(
             id.clone(),
             Transaction {
