@@ -17,6 +17,9 @@ their sources change. Java 17 is on the machine (apt's openjdk-17 otherwise).
   createPartitions, describeTopics, listTopics, deleteTopics.
 - JavaBrokerConfigs: incrementalAlterConfigs and describeConfigs on BROKER
   resources (one broker and the cluster default "") and BROKER_LOGGER.
+- JavaTransactions: the transactional producer (commits and aborts), a
+  second instance fencing the first, the Admin API's listTransactions and
+  describeTransactions, read_committed and read_uncommitted consumers.
 """
 
 from __future__ import annotations
@@ -353,3 +356,24 @@ def test_java_members_of_a_consumer_protocol_group_join_and_leave_under_producti
     assert not twice, f"{len(twice)} records consumed twice, e.g. {list(twice.items())[:5]}"
     for gone in members[0].revocations()[:-1]:  # the last one is its own leave
         assert len(gone) < partitions, f"m1 gave up everything at once: {members[0].revocations()}"
+
+
+@pytest.mark.timeout(180)
+def test_java_transactions_commit_abort_fence_and_admin_listings(java_cp, start_gateway, topic_name):
+    """kafka-clients' transactional producer: 9 transactions of 50 records
+    over 3 partitions, every third aborted, then one left open. The Admin
+    API lists and describes it as Ongoing with its 3 partitions; a second
+    instance of the transactional id fences the first (its commit fails)
+    and aborts the open transaction. A read_committed consumer reads
+    exactly the committed records, a read_uncommitted one every record."""
+    gw = start_gateway(default_partitions=3)
+    gw.require("AddPartitionsToTxn", "EndTxn", "DescribeTransactions", "ListTransactions")
+    lines = run_java(java_cp, "JavaTransactions", gw.bootstrap, topic_name, 3, 9, 50, timeout=150)
+    tid = f"java-txn-{topic_name}"
+    assert f"LISTED {tid} Ongoing" in lines, lines
+    assert f"DESCRIBED {tid} Ongoing 3" in lines, lines
+    assert any(line.startswith("FENCED") for line in lines), lines
+    expected = next(line for line in lines if line.startswith("EXPECTED")).split()
+    assert f"COMMITTED {expected[1]}" in lines, lines
+    assert f"UNCOMMITTED {expected[2]}" in lines, lines
+    assert expected[1:] == ["300", "500"]

@@ -1,7 +1,8 @@
 """Transactions with confluent-kafka (librdkafka): commits and aborts
 mixed, read_committed and read_uncommitted consumers counting exactly what
 they should, a zombie fenced by its successor, a transaction left open past
-its timeout aborted by the coordinator, and a consume-transform-produce
+its timeout aborted by the coordinator, kafkajs transactions (with
+sendOffsets), and a consume-transform-produce
 loop that ends with every input record in the output exactly once after
 the coordinator's gateway is SIGKILLed mid-transaction."""
 
@@ -267,3 +268,33 @@ def test_consume_transform_produce_is_exactly_once_across_a_killed_coordinator(c
     values = sorted(v for _, _, v in out)
     assert len(values) == total, f"{len(values)} outputs for {total} inputs"
     assert values == sorted(f"RECORD-{i}".encode() for i in range(total))
+
+
+@pytest.mark.timeout(120)
+def test_kafkajs_transactions_and_read_committed(start_gateway, topic_name):
+    """kafkajs 2.2.4 (compat-tests/kafkajs_transactions.js): 9 transactions
+    of 30 messages over 3 partitions, every third aborted; sendOffsets in a
+    committed transaction reaches the group, in an aborted one it does not;
+    its read_committed consumer reads exactly the committed messages, its
+    readUncommitted one all of them."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    node = shutil.which("node")
+    assert node, "node is not installed (compat-tests/run installs it)"
+    assert (here / "node_modules" / "kafkajs").is_dir(), \
+        "kafkajs is not installed: run compat-tests/run (npm ci)"
+    gw = start_gateway()
+    run = subprocess.run([node, str(here / "kafkajs_transactions.js"), gw.bootstrap, topic_name,
+                          f"kafkajs-txn-{topic_name}", "80"], capture_output=True, timeout=100)
+    out = run.stdout.decode().strip().splitlines()
+    assert out, f"kafkajs_transactions.js printed nothing; stderr:\n{run.stderr.decode()[-3000:]}"
+    result = json.loads(out[-1])
+    assert result["ok"], f"{result}\nstderr:\n{run.stderr.decode()[-3000:]}"
+    assert result["expected"] == [180, 270]
+    assert result["committed"] == 180, result
+    assert result["uncommitted"] == 270, result
+    assert result["groupOffset"] == "5", result
