@@ -272,9 +272,28 @@ def groups() -> dict:
         panel("Lag by partition",
               [(f"sum by (group, topic, partition) (cxlkafka_consumer_group_lag{{{g}}})", "")],
               "short", 0, 17, w=24, kind="table"),
+        row("Transactions", 25),
+        panel("Open transactions",
+              [(f"sum by (instance) (cxlkafka_transactions_open{{{SEL}}})", "{{instance}}")],
+              "short", 0, 26,
+              description="Ongoing or completing transactions among the transactional ids each "
+                          "gateway coordinates. One that stays open holds back the last stable "
+                          "offset of its partitions (read_committed consumers wait): find it "
+                          "with kafka-transactions.sh list / describe."),
+        panel("Transactions ended",
+              [(f"sum by (result) (rate(cxlkafka_transactions_ended_total{{{SEL}}}[{RATE}]))",
+                "{{result}}")],
+              "ops", 8, 26),
+        panel("Transactions aborted by timeout",
+              [(f"sum by (instance) (rate(cxlkafka_transactions_timed_out_total{{{SEL}}}[{RATE}]))",
+                "{{instance}}")],
+              "ops", 16, 26,
+              description="Transactions a coordinator aborted because they passed their "
+                          "transaction.timeout.ms: a producer that died or stalled mid-transaction."),
     ]
-    return dashboard("cxlkafka-consumer-groups", "cxlkafka / Consumer groups",
-                     "Lag and membership of the consumer groups the gateways coordinate.",
+    return dashboard("cxlkafka-consumer-groups", "cxlkafka / Consumer groups and transactions",
+                     "Lag and membership of the consumer groups the gateways coordinate; "
+                     "the transactions they coordinate.",
                      [CLUSTER, INSTANCE, GROUP], panels)
 
 

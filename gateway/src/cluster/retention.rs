@@ -10,8 +10,9 @@
 //!    `log.retention.bytes` of this gateway, else Kafka's default), where retention
 //!    would move the log start, and publishes a DeleteRecords control
 //!    record for each move, so every gateway applies the same log start;
-//! 2. every gateway deletes its own segment files that nothing readable is
-//!    left in.
+//! 2. every gateway forgets the aborted transactions below each
+//!    partition's log start, and deletes its own segment files that nothing
+//!    readable is left in.
 //!
 //! Time retention looks at each batch's largest timestamp, as Kafka looks
 //! at each segment's.
@@ -110,10 +111,23 @@ pub async fn run_once(log: &dyn ClusterLog) -> RetentionReport {
             }
         }
     }
+    forget_aborted_below_log_starts(log);
     let (segments, bytes) = log.delete_expired_segments();
     report.segments_deleted = segments;
     report.bytes_deleted = bytes;
     report
+}
+
+/// Drops, on this gateway, the aborted transactions wholly below their
+/// partition's log start: no Fetch can return their records any more
+/// (every gateway does it for itself, as every gateway serves Fetch).
+fn forget_aborted_below_log_starts(log: &dyn ClusterLog) {
+    let transactions = log.transactions();
+    for topic in log.topics() {
+        for stream in (0..topic.partitions).filter_map(|partition| topic.stream(partition)) {
+            transactions.forget_below(stream, log.offsets(stream).0);
+        }
+    }
 }
 
 /// The `retention.ms` and `retention.bytes` that apply to `topic`: its

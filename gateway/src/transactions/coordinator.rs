@@ -361,6 +361,11 @@ impl TransactionCoordinator {
         if self.ticker_started.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Exported from the start, so a dashboard shows 0 rather than no data.
+        for result in ["commit", "abort"] {
+            metrics::counter!(telemetry::TRANSACTIONS_ENDED_TOTAL, "result" => result).increment(0);
+        }
+        metrics::counter!(telemetry::TRANSACTIONS_TIMED_OUT_TOTAL).increment(0);
         let coordinator = Arc::downgrade(self);
         let log = Arc::downgrade(log);
         tokio::spawn(async move {

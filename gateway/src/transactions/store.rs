@@ -258,7 +258,8 @@ impl Inner {
             }
             _ => Vec::new(),
         };
-        self.epochs.insert(record.producer_id, record.producer_epoch);
+        self.epochs
+            .insert(record.producer_id, record.producer_epoch);
         self.transactions.insert(
             id.clone(),
             Transaction {
