@@ -18,8 +18,9 @@ their sources change. Java 17 is on the machine (apt's openjdk-17 otherwise).
 - JavaBrokerConfigs: incrementalAlterConfigs and describeConfigs on BROKER
   resources (one broker and the cluster default "") and BROKER_LOGGER.
 - JavaTransactions: the transactional producer (commits and aborts), a
-  second instance fencing the first, the Admin API's listTransactions and
-  describeTransactions, read_committed and read_uncommitted consumers.
+  second instance fencing the first, the Admin API's listTransactions,
+  describeTransactions and describeProducers, read_committed and
+  read_uncommitted consumers.
 """
 
 from __future__ import annotations
@@ -362,7 +363,8 @@ def test_java_members_of_a_consumer_protocol_group_join_and_leave_under_producti
 def test_java_transactions_commit_abort_fence_and_admin_listings(java_cp, start_gateway, topic_name):
     """kafka-clients' transactional producer: 9 transactions of 50 records
     over 3 partitions, every third aborted, then one left open. The Admin
-    API lists and describes it as Ongoing with its 3 partitions; a second
+    API lists and describes it as Ongoing with its 3 partitions and
+    describeProducers shows its producer in each with an open transaction; a second
     instance of the transactional id fences the first (its commit fails)
     and aborts the open transaction. A read_committed consumer reads
     exactly the committed records, a read_uncommitted one every record."""
@@ -372,6 +374,9 @@ def test_java_transactions_commit_abort_fence_and_admin_listings(java_cp, start_
     tid = f"java-txn-{topic_name}"
     assert f"LISTED {tid} Ongoing" in lines, lines
     assert f"DESCRIBED {tid} Ongoing 3" in lines, lines
+    producers = [line.split() for line in lines if line.startswith("PRODUCER ")]
+    assert sorted(int(p[1]) for p in producers) == [0, 1, 2], lines
+    assert all(p[4] == "open" for p in producers), lines
     assert any(line.startswith("FENCED") for line in lines), lines
     expected = next(line for line in lines if line.startswith("EXPECTED")).split()
     assert f"COMMITTED {expected[1]}" in lines, lines

@@ -8,6 +8,7 @@ import java.util.Set;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ProducerState;
 import org.apache.kafka.clients.admin.TransactionDescription;
 import org.apache.kafka.clients.admin.TransactionListing;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -30,8 +31,10 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *
  * Runs TRANSACTIONS transactions of PER_TXN records spread over the
  * partitions, aborting every third (the second, fifth, ...), leaves one
- * more transaction open and prints "LISTED <id> <state>" and
- * "DESCRIBED <id> <state> <partitions>" for it as the Admin API sees it,
+ * more transaction open and prints "LISTED <id> <state>",
+ * "DESCRIBED <id> <state> <partitions>" and, per partition,
+ * "PRODUCER <partition> <producer id> <epoch> open|none" (DescribeProducers:
+ * whether its transaction there is open) as the Admin API sees them,
  * then fences that producer with a second instance of the same
  * transactional id ("FENCED" when the old one's commit fails as it must).
  * Then prints "COMMITTED <count>" and "UNCOMMITTED <count>": the records a
@@ -128,6 +131,14 @@ public class JavaTransactions {
                 admin.describeTransactions(Set.of(id)).all().get();
             TransactionDescription d = described.get(id);
             System.out.println("DESCRIBED " + id + " " + d.state() + " " + d.topicPartitions().size());
+            for (int i = 0; i < partitions; i++) {
+                TopicPartition tp = new TopicPartition(topic, i);
+                for (ProducerState s : admin.describeProducers(List.of(tp)).partitionResult(tp).get()
+                        .activeProducers()) {
+                    System.out.println("PRODUCER " + i + " " + s.producerId() + " " + s.producerEpoch()
+                        + " " + (s.currentTransactionStartOffset().isPresent() ? "open" : "none"));
+                }
+            }
         }
         // A second instance fences the first and aborts its open transaction.
         KafkaProducer<String, String> successor = new KafkaProducer<>(producerProps(bootstrap, id));

@@ -78,12 +78,32 @@ async fn a_transactional_id_keeps_its_producer_and_each_init_bumps_the_epoch() {
         (again.error_code, again.producer_id, again.producer_epoch),
         (0, first.producer_id, 1)
     );
-    // KIP-360: the epoch a client last had must still be the current one.
-    let stale: InitProducerIdResponse = call(
+    // KIP-360: a retry whose answer was lost (it names the epoch before
+    // the current one, nothing begun since) gets the current epoch again.
+    let retried: InitProducerIdResponse = call(
         &mut client,
         ApiKey::InitProducerId,
         4,
         3,
+        &init("payments", 60_000, Some((first.producer_id.0, 0))),
+    )
+    .await;
+    assert_eq!((retried.error_code, retried.producer_epoch), (0, 1));
+    let third: InitProducerIdResponse = call(
+        &mut client,
+        ApiKey::InitProducerId,
+        4,
+        4,
+        &init("payments", 60_000, None),
+    )
+    .await;
+    assert_eq!((third.error_code, third.producer_epoch), (0, 2));
+    // Otherwise the epoch a client last had must still be the current one.
+    let stale: InitProducerIdResponse = call(
+        &mut client,
+        ApiKey::InitProducerId,
+        4,
+        5,
         &init("payments", 60_000, Some((first.producer_id.0, 0))),
     )
     .await;
@@ -92,7 +112,7 @@ async fn a_transactional_id_keeps_its_producer_and_each_init_bumps_the_epoch() {
         &mut client,
         ApiKey::InitProducerId,
         3,
-        4,
+        6,
         &init("payments", 60_000, Some((first.producer_id.0, 0))),
     )
     .await;
@@ -101,11 +121,11 @@ async fn a_transactional_id_keeps_its_producer_and_each_init_bumps_the_epoch() {
         &mut client,
         ApiKey::InitProducerId,
         4,
-        5,
-        &init("payments", 60_000, Some((first.producer_id.0, 1))),
+        7,
+        &init("payments", 60_000, Some((first.producer_id.0, 2))),
     )
     .await;
-    assert_eq!((current.error_code, current.producer_epoch), (0, 2));
+    assert_eq!((current.error_code, current.producer_epoch), (0, 3));
     for (id, timeout_ms, code) in [
         ("payments", 900_001, 50),
         ("payments", 0, 50),

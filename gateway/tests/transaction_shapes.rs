@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
 use cxlkafka_gateway::api::transactions::{
-    add_offsets_to_txn, add_partitions_to_txn, describe_transactions, end_txn, list_transactions,
-    txn_offset_commit,
+    add_offsets_to_txn, add_partitions_to_txn, describe_producers, describe_transactions, end_txn,
+    list_transactions, txn_offset_commit,
 };
 use cxlkafka_gateway::shape::{self, Field};
 use kafka_protocol::messages::add_partitions_to_txn_request::{
@@ -137,6 +137,24 @@ fn txn_offset_commit_shapes_match_the_codec() {
         request.topics = vec![topic.clone(), topic];
         request.unknown_tagged_fields = unknown_tags(api, version);
         assert_walked(api, txn_offset_commit::REQUEST, &request, version);
+    }
+}
+
+#[test]
+fn describe_producers_shapes_match_the_codec() {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::DescribeProducersRequest;
+    let api = ApiKey::DescribeProducers;
+    let versions = describe_producers::VERSIONS;
+    for version in versions.min..=versions.max {
+        let mut topic = TopicRequest::default();
+        topic.name = TopicName(text("ledger"));
+        topic.partition_indexes = vec![0, 2];
+        topic.unknown_tagged_fields = unknown_tags(api, version);
+        let mut request = DescribeProducersRequest::default();
+        request.topics = vec![topic.clone(), topic];
+        request.unknown_tagged_fields = unknown_tags(api, version);
+        assert_walked(api, describe_producers::REQUEST, &request, version);
     }
 }
 

@@ -171,6 +171,9 @@ fn offset_record(stream: u32, offset: i64) -> Vec<CommittedOffset> {
 /// What a restart must find again.
 #[derive(Debug, PartialEq)]
 struct Seen {
+    /// Per stream: (producer id, epoch, last sequence) as DescribeProducers
+    /// shows them.
+    producers: Vec<Vec<(i64, i16, i32)>>,
     last_stable: Vec<i64>,
     aborted: Vec<Vec<AbortedTxn>>,
     committed: Option<i64>,
@@ -180,6 +183,15 @@ struct Seen {
 fn seen(log: &dyn ClusterLog, streams: &[u32]) -> Seen {
     let store = log.transactions();
     Seen {
+        producers: streams
+            .iter()
+            .map(|&stream| {
+                log.producers(stream)
+                    .into_iter()
+                    .map(|(id, state)| (id, state.epoch, state.last_sequence))
+                    .collect()
+            })
+            .collect(),
         last_stable: streams
             .iter()
             .map(|&stream| store.last_stable_offset(stream, log.offsets(stream).1))
@@ -396,6 +408,10 @@ async fn transactions_end_and_survive_a_restart(
     let log = open_again();
     assert_eq!(seen(log.as_ref(), &streams), before);
     assert_eq!(before.aborted[0].len(), 2);
+    // One producer id throughout: its last batch in s0 is the timed-out
+    // transaction's abort marker (epoch bumped, the sequence of its one
+    // record kept).
+    assert_eq!(before.producers[0], vec![(pid, epoch + 1, 0)]);
     assert_eq!(before.committed, Some(17));
     log.shutdown();
 }

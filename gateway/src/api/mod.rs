@@ -82,6 +82,7 @@ impl DispatchTable {
             .with(transactions::txn_offset_commit::ENTRY)
             .with(transactions::describe_transactions::ENTRY)
             .with(transactions::list_transactions::ENTRY)
+            .with(transactions::describe_producers::ENTRY)
     }
 }
 

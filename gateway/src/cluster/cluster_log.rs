@@ -120,6 +120,23 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
             .unwrap_or_default()
     }
 
+    fn producers(&self, stream: u32) -> Vec<(i64, super::ProducerState)> {
+        let index = lock_read(&self.index);
+        let mut producers: Vec<(i64, super::ProducerState)> = index
+            .partitions
+            .get(&stream)
+            .map(|partition| {
+                partition
+                    .producers
+                    .iter()
+                    .map(|(&id, &state)| (id, state))
+                    .collect()
+            })
+            .unwrap_or_default();
+        producers.sort_unstable_by_key(|&(id, _)| id);
+        producers
+    }
+
     fn offset_groups(&self) -> Vec<String> {
         lock_read(&self.index)
             .group_offsets

@@ -10,6 +10,15 @@ use cxlkafka_log::segment::{DiskLocation, StoredEntry};
 use cxlkafka_sequencer::catalog::Topic;
 use cxlkafka_sequencer::control::{tag as control_tag, CommittedOffset, ControlRecord};
 
+/// The sequence of a batch's last record (sequences wrap at i32::MAX, as in
+/// Kafka); -1 for a marker, which has none.
+fn last_sequence(base_sequence: i32, record_count: u32) -> i32 {
+    if base_sequence < 0 {
+        return -1;
+    }
+    ((i64::from(base_sequence) + i64::from(record_count) - 1) % (i64::from(i32::MAX) + 1)) as i32
+}
+
 /// Whether an order entry's control record is one the index keeps in
 /// order with the data: offset commits and transaction records.
 pub fn is_ordered_state_tag(tag: u16) -> bool {
@@ -51,6 +60,25 @@ impl BatchLocation {
     }
 }
 
+/// Producers a partition keeps state for at most; past twice this many,
+/// the least recently appended are forgotten (Kafka expires them after
+/// `producer.id.expiration.ms`).
+const MAX_PRODUCERS_PER_PARTITION: usize = 1024;
+
+/// An idempotent or transactional producer's last batch in a partition, as
+/// DescribeProducers (KIP-664) shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerState {
+    /// Epoch of its last batch.
+    pub epoch: i16,
+    /// Sequence of its last record (-1 when only a marker was written).
+    pub last_sequence: i32,
+    /// Largest timestamp of its last batch.
+    pub last_timestamp: i64,
+    /// When the sequencer ordered its last batch.
+    pub appended_ms: i64,
+}
+
 /// The batches of one partition still readable from the region.
 #[derive(Debug, Default)]
 pub struct PartitionIndex {
@@ -60,6 +88,8 @@ pub struct PartitionIndex {
     pub high_watermark: i64,
     /// First offset still readable.
     pub log_start: i64,
+    /// Producers that wrote here, by producer id.
+    pub producers: HashMap<i64, ProducerState>,
 }
 
 impl PartitionIndex {
@@ -101,6 +131,18 @@ pub struct OrderIndex {
 impl OrderIndex {
     /// Adds an ordered data batch read from the region's order log.
     pub fn apply_data(&mut self, entry: &OrderEntry) {
+        if entry.producer_id >= 0 {
+            self.note_producer(
+                entry.stream,
+                entry.producer_id,
+                ProducerState {
+                    epoch: entry.producer_epoch,
+                    last_sequence: last_sequence(entry.base_sequence, entry.record_count),
+                    last_timestamp: entry.max_timestamp,
+                    appended_ms: entry.log_append_unix_ms,
+                },
+            );
+        }
         self.push(
             entry.stream,
             BatchLocation {
@@ -120,6 +162,18 @@ impl OrderIndex {
     pub fn apply_stored(&mut self, stored: &StoredEntry) {
         let header = &stored.header;
         debug_assert_eq!(header.kind, kind::DATA);
+        if header.producer_id >= 0 {
+            self.note_producer(
+                header.stream,
+                header.producer_id,
+                ProducerState {
+                    epoch: header.producer_epoch,
+                    last_sequence: last_sequence(header.base_sequence, header.record_count),
+                    last_timestamp: header.max_timestamp,
+                    appended_ms: header.log_append_ms,
+                },
+            );
+        }
         self.push(
             header.stream,
             BatchLocation {
@@ -133,6 +187,24 @@ impl OrderIndex {
                 sequence: header.sequence,
             },
         );
+    }
+
+    /// Records a producer's latest batch in `stream`; a marker (no
+    /// sequence) keeps the last sequence its records had.
+    fn note_producer(&mut self, stream: u32, producer_id: i64, mut state: ProducerState) {
+        let producers = &mut self.partitions.entry(stream).or_default().producers;
+        if state.last_sequence < 0 {
+            state.last_sequence = producers
+                .get(&producer_id)
+                .map_or(-1, |known| known.last_sequence);
+        }
+        producers.insert(producer_id, state);
+        if producers.len() > 2 * MAX_PRODUCERS_PER_PARTITION {
+            let mut appended: Vec<i64> = producers.values().map(|p| p.appended_ms).collect();
+            let cut = appended.len() - MAX_PRODUCERS_PER_PARTITION;
+            let (_, &mut oldest_kept, _) = appended.select_nth_unstable(cut);
+            producers.retain(|_, p| p.appended_ms >= oldest_kept);
+        }
     }
 
     /// Records where the disk tier put a batch already in the index.
@@ -160,9 +232,9 @@ impl OrderIndex {
             .partitions
             .entry(stream)
             .or_insert_with(|| PartitionIndex {
-                batches: VecDeque::new(),
                 high_watermark: location.base_offset,
                 log_start: location.base_offset,
+                ..PartitionIndex::default()
             });
         debug_assert!(
             location.base_offset >= partition.high_watermark,

@@ -57,7 +57,7 @@ pub use control_payload::{control_in_region, control_in_segments};
 pub use cxlkafka_log::RegionChange;
 pub use cxlkafka_sequencer::membership::Member;
 pub use fence::EXIT_REGION_LOST;
-pub use index::{BatchLocation, OrderIndex, PartitionIndex};
+pub use index::{BatchLocation, OrderIndex, PartitionIndex, ProducerState};
 pub use open::{open_cluster, slot_for_node_id, RegionSettings};
 pub use order_topic::{ORDER_STREAM, ORDER_TOPIC};
 pub use peer_copy::decode_exchange as decode_peer_copy_exchange;
@@ -241,6 +241,9 @@ pub trait ClusterLog: Send + Sync + 'static {
     fn committed_offsets(&self, group: &str) -> std::collections::HashMap<u32, CommittedOffset>;
     /// Consumer groups with committed offsets.
     fn offset_groups(&self) -> Vec<String>;
+    /// The idempotent and transactional producers that wrote to a
+    /// partition, with their last batch there (DescribeProducers).
+    fn producers(&self, stream: u32) -> Vec<(i64, ProducerState)>;
     /// Users and ACLs as this gateway applied them from the order log.
     fn security(&self) -> std::sync::Arc<crate::security::SecurityStore>;
     /// Dynamic broker configs as this gateway applied them from the order

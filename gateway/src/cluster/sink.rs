@@ -338,6 +338,11 @@ impl ClusterLog for SinkLog {
         std::sync::Arc::clone(&self.security)
     }
 
+    fn producers(&self, _stream: u32) -> Vec<(i64, super::ProducerState)> {
+        // The sink keeps no batch, so no producer state.
+        Vec::new()
+    }
+
     fn transactions(&self) -> std::sync::Arc<crate::transactions::TransactionStore> {
         std::sync::Arc::clone(&self.transactions)
     }

@@ -143,9 +143,16 @@ impl TransactionCoordinator {
         let store = log.transactions();
         let mut current = store.get(transactional_id);
         if let (Some(current), Some((producer_id, epoch))) = (&current, expected) {
-            let matches_now =
-                current.record.producer_id == producer_id && current.record.producer_epoch == epoch;
-            if !matches_now {
+            let same_producer = current.record.producer_id == producer_id;
+            // A retry whose answer was lost: the bump it asked for is the
+            // current epoch, and nothing was begun since.
+            if same_producer
+                && current.record.state == txn_state::EMPTY
+                && epoch.checked_add(1) == Some(current.record.producer_epoch)
+            {
+                return Ok((producer_id, current.record.producer_epoch));
+            }
+            if !same_producer || current.record.producer_epoch != epoch {
                 return Err(ResponseError::ProducerFenced);
             }
         }
