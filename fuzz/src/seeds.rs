@@ -451,6 +451,96 @@ fn request_seeds(dir: &Path) {
         "seq-join-sync",
         &sequence(&[joined.clone(), joined, synced]),
     );
+    transaction_seeds(dir, &table);
+}
+
+/// Every transaction API at every version, and one transaction from
+/// InitProducerId to EndTxn with a transactional batch and offsets in it
+/// (the sink hands out producer id 1000 first).
+fn transaction_seeds(dir: &Path, table: &DispatchTable) {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let id = || TransactionalId(StrBytes::from_static_str("t"));
+    let mut init = InitProducerIdRequest::default();
+    init.transactional_id = Some(id());
+    init.transaction_timeout_ms = 60_000;
+    init.producer_id = ProducerId(-1);
+    init.producer_epoch = -1;
+    every_version!(dir, table, ApiKey::InitProducerId, "init-producer-id-txn", init);
+    let mut topic = AddPartitionsToTxnTopic::default();
+    topic.name = name("orders");
+    topic.partitions = vec![0];
+    let mut add = AddPartitionsToTxnRequest::default();
+    add.v3_and_below_transactional_id = id();
+    add.v3_and_below_producer_id = ProducerId(1000);
+    add.v3_and_below_topics = vec![topic];
+    every_version!(dir, table, ApiKey::AddPartitionsToTxn, "add-partitions-to-txn", add);
+    let mut offsets = AddOffsetsToTxnRequest::default();
+    offsets.transactional_id = id();
+    offsets.producer_id = ProducerId(1000);
+    offsets.group_id = GroupId(StrBytes::from_static_str("g"));
+    every_version!(dir, table, ApiKey::AddOffsetsToTxn, "add-offsets-to-txn", offsets);
+    let mut partition = TxnOffsetCommitRequestPartition::default();
+    partition.committed_offset = 3;
+    let mut commit_topic = TxnOffsetCommitRequestTopic::default();
+    commit_topic.name = name("orders");
+    commit_topic.partitions = vec![partition];
+    let mut commit = TxnOffsetCommitRequest::default();
+    commit.transactional_id = id();
+    commit.group_id = GroupId(StrBytes::from_static_str("g"));
+    commit.producer_id = ProducerId(1000);
+    commit.generation_id = -1;
+    commit.topics = vec![commit_topic];
+    every_version!(dir, table, ApiKey::TxnOffsetCommit, "txn-offset-commit", commit);
+    let mut end = EndTxnRequest::default();
+    end.transactional_id = id();
+    end.producer_id = ProducerId(1000);
+    end.committed = true;
+    every_version!(dir, table, ApiKey::EndTxn, "end-txn", end);
+    let mut describe = DescribeTransactionsRequest::default();
+    describe.transactional_ids = vec![id()];
+    every_version!(dir, table, ApiKey::DescribeTransactions, "describe-transactions", describe);
+    let mut list = ListTransactionsRequest::default();
+    list.state_filters = vec![StrBytes::from_static_str("Ongoing")];
+    list.duration_filter = -1;
+    every_version!(dir, table, ApiKey::ListTransactions, "list-transactions", list);
+    let mut producers_topic = TopicRequest::default();
+    producers_topic.name = name("orders");
+    producers_topic.partition_indexes = vec![0];
+    let mut producers = DescribeProducersRequest::default();
+    producers.topics = vec![producers_topic];
+    every_version!(dir, table, ApiKey::DescribeProducers, "describe-producers", producers);
+    let mut txn_records = records(Compression::None, true, true);
+    // Attributes (byte 21-22): the transactional bit; the CRC covers them.
+    let mut bytes = txn_records.to_vec();
+    bytes[22] |= 1 << 4;
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    txn_records = Bytes::from(bytes);
+    let mut produce_txn = produce("orders", txn_records, -1);
+    produce_txn.transactional_id = Some(id());
+    let mut create = CreateTopicsRequest::default();
+    let mut creatable = CreatableTopic::default();
+    creatable.name = name("orders");
+    creatable.num_partitions = 1;
+    creatable.replication_factor = 1;
+    create.topics = vec![creatable];
+    let frames = [
+        payload(ApiKey::CreateTopics, 7, &create),
+        payload(ApiKey::InitProducerId, 4, &init),
+        payload(ApiKey::AddPartitionsToTxn, 3, &add),
+        payload(ApiKey::Produce, 9, &produce_txn),
+        payload(ApiKey::AddOffsetsToTxn, 3, &offsets),
+        payload(ApiKey::TxnOffsetCommit, 3, &commit),
+        payload(ApiKey::EndTxn, 3, &end),
+        payload(ApiKey::DescribeTransactions, 0, &describe),
+        payload(ApiKey::DescribeProducers, 0, &producers),
+    ];
+    let frames: Vec<Vec<u8>> = frames.into_iter().map(|f| f.expect("encodes")).collect();
+    write(dir, "seq-transaction", &frames.join(SEPARATOR));
 }
 
 fn batch_seeds(dir: &Path) {
