@@ -150,7 +150,7 @@ impl<B: MemoryBackend> ClusterLog for Cluster<B> {
     }
 
     fn transactions(&self) -> Arc<crate::transactions::TransactionStore> {
-        Arc::clone(&lock_read(&self.index).transactions)
+        Arc::clone(&self.transactions)
     }
 
     fn broker_configs(&self) -> Arc<crate::broker_config::BrokerConfigStore> {

@@ -303,6 +303,9 @@ pub struct Cluster<B: MemoryBackend> {
     /// every produce reads them, and the tailer holds the lock while it
     /// applies a pass.
     broker_configs: Arc<crate::broker_config::BrokerConfigStore>,
+    /// The index's transaction table, likewise: every Fetch and every
+    /// transactional batch reads it.
+    transactions: Arc<crate::transactions::TransactionStore>,
     applied: tailer::Applied,
     /// Shared with the peer-copy thread, which runs from before the join.
     disk: Arc<replica::DiskTier>,

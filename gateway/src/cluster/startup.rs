@@ -183,8 +183,10 @@ fn start_once<B: MemoryBackend>(
         }
     };
     let broker_configs = Arc::new(BrokerConfigStore::new(i32::from(gateway)));
+    let transactions = Arc::new(crate::transactions::TransactionStore::default());
     let mut index = OrderIndex {
         broker_configs: Arc::clone(&broker_configs),
+        transactions: Arc::clone(&transactions),
         ..OrderIndex::default()
     };
     index.set_topics(read_catalog(region));
@@ -211,6 +213,7 @@ fn start_once<B: MemoryBackend>(
         publisher: Publisher::new(writer, recycle_from),
         index: RwLock::new(index),
         broker_configs,
+        transactions,
         applied: Applied::new(first),
         disk,
         fence: RegionFence::new(watch),
