@@ -14,6 +14,8 @@
 //! - [`config_changes`]: the checks and application of AlterConfigs and
 //!   IncrementalAlterConfigs;
 //! - [`acl_wire`]: ACL bindings and filters on the wire;
+//! - [`offset_commits`]: the partitions of OffsetCommit and
+//!   TxnOffsetCommit checked, the offsets to order;
 //! - [`timeouts`]: timeouts shared between handlers.
 //!
 //! Group coordination itself (including which gateway coordinates a group)
@@ -27,6 +29,7 @@ pub mod brokers;
 pub mod config_changes;
 pub mod config_entries;
 pub mod errors;
+pub mod offset_commits;
 pub mod timeouts;
 pub mod topic_config;
 pub mod topics;

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use cxlkafka_sequencer::control::{CommittedOffset, ControlRecord};
+use cxlkafka_sequencer::control::ControlRecord;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -27,6 +27,7 @@ use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
 use crate::api_support::errors::commit_error;
+use crate::api_support::offset_commits::{AskedOffset, CommitPlan};
 use crate::api_support::timeouts::COMMIT_TIMEOUT;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
@@ -70,9 +71,6 @@ pub const REQUEST: &[Field] = &[
     Field::always(Kind::Array(TOPIC)),
 ];
 
-/// Kafka's default `offset.metadata.max.bytes`.
-pub const MAX_METADATA_BYTES: usize = 4096;
-
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(handle(ctx, request))
 }
@@ -103,57 +101,32 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
             )
             .err()
     };
-    // (topic index, partition index, error) for every partition asked.
-    let mut answers: Vec<(usize, i32, Option<ResponseError>)> = Vec::new();
-    let mut offsets = Vec::new();
-    let mut committed_at = Vec::new();
-    for (t, topic) in body.topics.iter().enumerate() {
-        let known = ctx.log.topic(&topic.name);
-        let readable = request.authorized(&ctx, AclOperation::Read, Resource::Topic(&topic.name));
-        for partition in &topic.partitions {
-            let stream = known.as_ref().and_then(|known| {
-                u32::try_from(partition.partition_index)
-                    .ok()
-                    .and_then(|index| known.stream(index))
-            });
-            let metadata = partition.committed_metadata.as_deref().unwrap_or("");
-            let error = match (group_error, stream) {
-                (Some(error), _) => Some(error),
-                (None, _) if !readable => Some(ResponseError::TopicAuthorizationFailed),
-                (None, None) => Some(ResponseError::UnknownTopicOrPartition),
-                (None, Some(_)) if metadata.len() > MAX_METADATA_BYTES => {
-                    Some(ResponseError::OffsetMetadataTooLarge)
-                }
-                (None, Some(stream)) => {
-                    committed_at.push(answers.len());
-                    offsets.push(CommittedOffset {
-                        stream,
-                        offset: partition.committed_offset,
-                        leader_epoch: if request.version >= 6 {
-                            partition.committed_leader_epoch
-                        } else {
-                            -1
-                        },
-                        metadata: metadata.to_owned(),
-                    });
-                    None
-                }
-            };
-            answers.push((t, partition.partition_index, error));
-        }
-    }
-    if !offsets.is_empty() {
+    let asked = body.topics.iter().map(|topic| {
+        let partitions = topic
+            .partitions
+            .iter()
+            .map(|partition| AskedOffset {
+                partition_index: partition.partition_index,
+                offset: partition.committed_offset,
+                leader_epoch: if request.version >= 6 {
+                    partition.committed_leader_epoch
+                } else {
+                    -1
+                },
+                metadata: partition.committed_metadata.as_deref().unwrap_or(""),
+            })
+            .collect();
+        (&topic.name, partitions)
+    });
+    let mut plan = CommitPlan::new(&ctx, &request, group_error, asked);
+    if !plan.offsets.is_empty() {
         let record = ControlRecord::CommitOffsets {
             group: body.group_id.to_string(),
-            offsets,
+            offsets: std::mem::take(&mut plan.offsets),
         };
         let published = ctx.log.control(&record, COMMIT_TIMEOUT).await;
         if let Some(error) = commit_error(&published) {
-            for &at in &committed_at {
-                if let Some(answer) = answers.get_mut(at) {
-                    answer.2 = Some(error);
-                }
-            }
+            plan.fail_ordered(error);
         }
     }
     let mut response = OffsetCommitResponse::default();
@@ -166,7 +139,7 @@ async fn handle(ctx: Arc<GatewayContext>, request: ApiRequest) -> Result<Reply, 
             entry
         })
         .collect();
-    for (t, partition_index, error) in answers {
+    for (t, partition_index, error) in plan.answers {
         let mut answer = OffsetCommitResponsePartition::default();
         answer.partition_index = partition_index;
         answer.error_code = error.map_or(0, |e| e.code());

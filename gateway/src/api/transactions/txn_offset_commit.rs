@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use cxlkafka_sequencer::control::{CommittedOffset, ControlRecord};
+use cxlkafka_sequencer::control::ControlRecord;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
@@ -29,6 +29,7 @@ use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 
 use crate::api_support::errors::commit_error;
+use crate::api_support::offset_commits::{AskedOffset, CommitPlan};
 use crate::api_support::timeouts::COMMIT_TIMEOUT;
 use crate::context::GatewayContext;
 use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, VersionPolicy};
@@ -76,8 +77,6 @@ pub const REQUEST: &[Field] = &[
 
 /// First version that carries PRODUCER_FENCED.
 const FENCED_SINCE: i16 = 3;
-/// Kafka's default `offset.metadata.max.bytes`.
-const MAX_METADATA_BYTES: usize = 4096;
 
 fn handler(ctx: Arc<GatewayContext>, request: ApiRequest) -> HandlerFuture {
     Box::pin(handle(ctx, request))
@@ -140,59 +139,35 @@ async fn handle(
 ) -> Result<Reply, crate::error::CloseReason> {
     let body: TxnOffsetCommitRequest = request.decode_bounded(REQUEST)?;
     let request_error = request_error(&ctx, &request, &body);
-    let mut answers: Vec<(usize, i32, Option<ResponseError>)> = Vec::new();
-    let mut offsets = Vec::new();
-    let mut committed_at = Vec::new();
-    for (t, topic) in body.topics.iter().enumerate() {
-        let known = ctx.log.topic(&topic.name);
-        let readable = request.authorized(&ctx, AclOperation::Read, Resource::Topic(&topic.name));
-        for partition in &topic.partitions {
-            let stream = known.as_ref().and_then(|known| {
-                u32::try_from(partition.partition_index)
-                    .ok()
-                    .and_then(|index| known.stream(index))
-            });
-            let metadata = partition.committed_metadata.as_deref().unwrap_or("");
-            let error = match (request_error, stream) {
-                (Some(error), _) => Some(error),
-                (None, _) if !readable => Some(ResponseError::TopicAuthorizationFailed),
-                (None, None) => Some(ResponseError::UnknownTopicOrPartition),
-                (None, Some(_)) if metadata.len() > MAX_METADATA_BYTES => {
-                    Some(ResponseError::OffsetMetadataTooLarge)
-                }
-                (None, Some(stream)) => {
-                    committed_at.push(answers.len());
-                    offsets.push(CommittedOffset {
-                        stream,
-                        offset: partition.committed_offset,
-                        leader_epoch: if request.version >= 2 {
-                            partition.committed_leader_epoch
-                        } else {
-                            -1
-                        },
-                        metadata: metadata.to_owned(),
-                    });
-                    None
-                }
-            };
-            answers.push((t, partition.partition_index, error));
-        }
-    }
-    if !offsets.is_empty() {
+    let asked = body.topics.iter().map(|topic| {
+        let partitions = topic
+            .partitions
+            .iter()
+            .map(|partition| AskedOffset {
+                partition_index: partition.partition_index,
+                offset: partition.committed_offset,
+                leader_epoch: if request.version >= 2 {
+                    partition.committed_leader_epoch
+                } else {
+                    -1
+                },
+                metadata: partition.committed_metadata.as_deref().unwrap_or(""),
+            })
+            .collect();
+        (&topic.name, partitions)
+    });
+    let mut plan = CommitPlan::new(&ctx, &request, request_error, asked);
+    if !plan.offsets.is_empty() {
         let record = ControlRecord::TxnOffsetCommit {
             transactional_id: body.transactional_id.to_string(),
             producer_id: body.producer_id.0,
             producer_epoch: body.producer_epoch,
             group: body.group_id.to_string(),
-            offsets,
+            offsets: std::mem::take(&mut plan.offsets),
         };
         let published = ctx.log.control(&record, COMMIT_TIMEOUT).await;
         if let Some(error) = commit_error(&published) {
-            for &at in &committed_at {
-                if let Some(answer) = answers.get_mut(at) {
-                    answer.2 = Some(error);
-                }
-            }
+            plan.fail_ordered(error);
         }
     }
     let mut response = TxnOffsetCommitResponse::default();
@@ -205,7 +180,7 @@ async fn handle(
             entry
         })
         .collect();
-    for (t, partition_index, error) in answers {
+    for (t, partition_index, error) in plan.answers {
         let mut answer = TxnOffsetCommitResponsePartition::default();
         answer.partition_index = partition_index;
         answer.error_code = client_error(error, request.version, FENCED_SINCE);
