@@ -364,9 +364,10 @@ def test_java_transactions_commit_abort_fence_and_admin_listings(java_cp, start_
     """kafka-clients' transactional producer: 9 transactions of 50 records
     over 3 partitions, every third aborted, then one left open. The Admin
     API lists and describes it as Ongoing with its 3 partitions and
-    describeProducers shows its producer in each with an open transaction; a second
-    instance of the transactional id fences the first (its commit fails)
-    and aborts the open transaction. A read_committed consumer reads
+    describeProducers shows its producer in each with an open transaction;
+    abortTransaction (WriteTxnMarkers, as `kafka-transactions.sh abort`)
+    ends it; a second instance of the transactional id fences the first
+    (its commit fails). A read_committed consumer reads
     exactly the committed records, a read_uncommitted one every record."""
     gw = start_gateway(default_partitions=3)
     gw.require("AddPartitionsToTxn", "EndTxn", "DescribeTransactions", "ListTransactions")
@@ -377,6 +378,7 @@ def test_java_transactions_commit_abort_fence_and_admin_listings(java_cp, start_
     producers = [line.split() for line in lines if line.startswith("PRODUCER ")]
     assert sorted(int(p[1]) for p in producers) == [0, 1, 2], lines
     assert all(p[4] == "open" for p in producers), lines
+    assert f"AFTER_ABORT {tid} CompleteAbort" in lines, lines
     assert any(line.startswith("FENCED") for line in lines), lines
     expected = next(line for line in lines if line.startswith("EXPECTED")).split()
     assert f"COMMITTED {expected[1]}" in lines, lines

@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 
+import org.apache.kafka.clients.admin.AbortTransactionSpec;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.ProducerState;
@@ -34,7 +35,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * more transaction open and prints "LISTED <id> <state>",
  * "DESCRIBED <id> <state> <partitions>" and, per partition,
  * "PRODUCER <partition> <producer id> <epoch> open|none" (DescribeProducers:
- * whether its transaction there is open) as the Admin API sees them,
+ * whether its transaction there is open) as the Admin API sees them, then
+ * aborts it as `kafka-transactions.sh abort` does (abortTransaction:
+ * WriteTxnMarkers) and prints "AFTER_ABORT <id> <state>",
  * then fences that producer with a second instance of the same
  * transactional id ("FENCED" when the old one's commit fails as it must).
  * Then prints "COMMITTED <count>" and "UNCOMMITTED <count>": the records a
@@ -131,16 +134,24 @@ public class JavaTransactions {
                 admin.describeTransactions(Set.of(id)).all().get();
             TransactionDescription d = described.get(id);
             System.out.println("DESCRIBED " + id + " " + d.state() + " " + d.topicPartitions().size());
+            ProducerState hanging = null;
             for (int i = 0; i < partitions; i++) {
                 TopicPartition tp = new TopicPartition(topic, i);
                 for (ProducerState s : admin.describeProducers(List.of(tp)).partitionResult(tp).get()
                         .activeProducers()) {
                     System.out.println("PRODUCER " + i + " " + s.producerId() + " " + s.producerEpoch()
                         + " " + (s.currentTransactionStartOffset().isPresent() ? "open" : "none"));
+                    hanging = s;
                 }
             }
+            // What `kafka-transactions.sh abort` does: WriteTxnMarkers.
+            admin.abortTransaction(new AbortTransactionSpec(new TopicPartition(topic, 0),
+                hanging.producerId(), (short) hanging.producerEpoch(), 0)).all().get();
+            System.out.println("AFTER_ABORT " + id + " "
+                + admin.describeTransactions(Set.of(id)).all().get().get(id).state());
         }
-        // A second instance fences the first and aborts its open transaction.
+        // A second instance fences the first (whose open transaction the
+        // operator aborted already).
         KafkaProducer<String, String> successor = new KafkaProducer<>(producerProps(bootstrap, id));
         successor.initTransactions();
         try {

@@ -141,6 +141,34 @@ fn txn_offset_commit_shapes_match_the_codec() {
 }
 
 #[test]
+fn write_txn_markers_shapes_match_the_codec() {
+    use cxlkafka_gateway::api::transactions::write_txn_markers;
+    use kafka_protocol::messages::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic,
+    };
+    use kafka_protocol::messages::WriteTxnMarkersRequest;
+    let api = ApiKey::WriteTxnMarkers;
+    let versions = write_txn_markers::VERSIONS;
+    for version in versions.min..=versions.max {
+        let mut topic = WritableTxnMarkerTopic::default();
+        topic.name = TopicName(text("ledger"));
+        topic.partition_indexes = vec![0, 2];
+        topic.unknown_tagged_fields = unknown_tags(api, version);
+        let mut marker = WritableTxnMarker::default();
+        marker.producer_id = ProducerId(1000);
+        marker.producer_epoch = 3;
+        marker.transaction_result = false;
+        marker.topics = vec![topic.clone(), topic];
+        marker.coordinator_epoch = 0;
+        marker.unknown_tagged_fields = unknown_tags(api, version);
+        let mut request = WriteTxnMarkersRequest::default();
+        request.markers = vec![marker.clone(), marker];
+        request.unknown_tagged_fields = unknown_tags(api, version);
+        assert_walked(api, write_txn_markers::REQUEST, &request, version);
+    }
+}
+
+#[test]
 fn describe_producers_shapes_match_the_codec() {
     use kafka_protocol::messages::describe_producers_request::TopicRequest;
     use kafka_protocol::messages::DescribeProducersRequest;

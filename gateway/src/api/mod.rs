@@ -83,6 +83,7 @@ impl DispatchTable {
             .with(transactions::describe_transactions::ENTRY)
             .with(transactions::list_transactions::ENTRY)
             .with(transactions::describe_producers::ENTRY)
+            .with(transactions::write_txn_markers::ENTRY)
     }
 }
 

@@ -307,6 +307,50 @@ impl TransactionCoordinator {
         }
     }
 
+    /// An operator's WriteTxnMarkers (the Admin API's abortTransaction,
+    /// `kafka-transactions.sh abort`): ends the open transaction of
+    /// `producer_id` at `producer_epoch` in all its partitions, through
+    /// the log like any coordinator step (an abort with the epoch bumped,
+    /// so the producer is fenced). Nothing open for that producer: nothing
+    /// to do. An older epoch than the transaction's: INVALID_PRODUCER_EPOCH.
+    pub async fn end_for_operator(
+        &self,
+        log: &Arc<dyn ClusterLog>,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    ) -> Result<(), ResponseError> {
+        let open_id = log
+            .transactions()
+            .all()
+            .into_iter()
+            .find(|txn| {
+                txn.record.producer_id == producer_id && txn_state::is_open(txn.record.state)
+            })
+            .map(|txn| txn.record.transactional_id);
+        let Some(id) = open_id else {
+            return Ok(());
+        };
+        let lock = self.lock_of(&id);
+        let _held = lock.lock().await;
+        let Some(current) = log.transactions().get(&id) else {
+            return Ok(());
+        };
+        if current.record.producer_id != producer_id || !txn_state::is_open(current.record.state) {
+            return Ok(());
+        }
+        if producer_epoch < current.record.producer_epoch {
+            return Err(ResponseError::InvalidProducerEpoch);
+        }
+        tracing::info!(
+            transactional_id = %id,
+            producer_id,
+            commit,
+            "an operator ends a transaction"
+        );
+        self.finish(log, current, commit, !commit).await.map(|_| ())
+    }
+
     /// Ends an open transaction: PREPARE (unless already prepared), a
     /// marker in every partition, COMPLETE. With `bump`, the abort is
     /// written with the next epoch, fencing the producer that left it.
