@@ -5,7 +5,8 @@
 //! until it ends, aborted transactions listed, offsets committed only with
 //! the transaction, a zombie fenced by the abort of its transaction, a
 //! transaction past its timeout aborted by the coordinator's tick, and all
-//! of it rebuilt the same from the segments after a restart.
+//! of it rebuilt the same from the segments after a restart and after the
+//! region is lost.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -470,4 +471,36 @@ async fn mapped_file_transactions_end_and_survive_a_restart() {
         start_log(region, &dir.path().join("data"))
     };
     transactions_end_and_survive_a_restart(open, open).await;
+}
+
+/// The region is lost after the transactions: a gateway on a blank region
+/// rebuilds it from its segments with the same transaction table, aborted
+/// lists, last stable offsets, committed offsets and producers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_non_coherent_transactions_survive_a_lost_region() {
+    let dir = data_dir("sim-lost");
+    let geometry = geometry();
+    let bytes = geometry.layout().unwrap().total_bytes;
+    let fresh_region = |seed: u64| {
+        let memory = SimulatedMemory::new(bytes as usize);
+        drop(
+            format(
+                memory.participant(SimFaults::none(seed)),
+                geometry,
+                bytes,
+                cluster_id("txn").unwrap(),
+            )
+            .unwrap(),
+        );
+        let region = attach(
+            memory.participant(SimFaults::hostile(seed)),
+            Path::new("sim"),
+            Some(&geometry),
+            None,
+            Duration::ZERO,
+        )
+        .unwrap();
+        start_log(region, dir.path())
+    };
+    transactions_end_and_survive_a_restart(|| fresh_region(11), || fresh_region(12)).await;
 }
