@@ -224,7 +224,7 @@ class TransformApp:
 
 
 @pytest.mark.cluster
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_consume_transform_produce_is_exactly_once_across_a_killed_coordinator(cluster, topic_name):
     gws = cluster(2, default_partitions=PARTITIONS)
     source, sink = f"{topic_name}-in", f"{topic_name}-out"
@@ -240,14 +240,17 @@ def test_consume_transform_produce_is_exactly_once_across_a_killed_coordinator(c
 
     app = TransformApp(bootstrap, group, tid, source, sink)
     done = 0
+    # Inputs whose transaction committed: each counted once if the loop is
+    # exactly-once (duplicates in the output are caught below).
+    committed_inputs = 0
     killed = None
-    idle_polls = 0
-    while idle_polls < 5:
+    deadline = time.monotonic() + 180
+    while committed_inputs < total:
+        assert time.monotonic() < deadline, \
+            f"{committed_inputs} of {total} inputs committed in 180 s (killed: {killed is not None})"
         msgs = app.poll_batch()
         if not msgs:
-            idle_polls += 1
             continue
-        idle_polls = 0
         app.transform(msgs)
         if killed is None and done >= 5:
             # Mid-transaction: the coordinator's gateway dies, and so does
@@ -261,6 +264,7 @@ def test_consume_transform_produce_is_exactly_once_across_a_killed_coordinator(c
             continue
         app.commit()
         done += 1
+        committed_inputs += len(msgs)
     assert killed is not None, "the input ran out before the coordinator was killed"
     app.consumer.close()
     survivor = next(g for g in gws if g is not killed)
