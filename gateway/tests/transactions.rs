@@ -160,13 +160,27 @@ fn batches_of(log: &dyn ClusterLog, stream: u32) -> Vec<(i64, bool, Option<i16>)
         .collect()
 }
 
-fn offset_record(stream: u32, offset: i64) -> Vec<CommittedOffset> {
-    vec![CommittedOffset {
-        stream,
-        offset,
-        leader_epoch: -1,
-        metadata: String::new(),
-    }]
+/// TxnOffsetCommit of `offset` in `stream` for group "readers" within the
+/// transaction of "payments".
+async fn commit_in_transaction(
+    log: &dyn ClusterLog,
+    producer: (i64, i16),
+    stream: u32,
+    offset: i64,
+) {
+    let record = ControlRecord::TxnOffsetCommit {
+        transactional_id: "payments".into(),
+        producer_id: producer.0,
+        producer_epoch: producer.1,
+        group: "readers".into(),
+        offsets: vec![CommittedOffset {
+            stream,
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+        }],
+    };
+    log.control(&record, TIMEOUT).await.expect("ordered");
 }
 
 /// What a restart must find again.
@@ -256,18 +270,7 @@ async fn transactions_end_and_survive_a_restart(
         .add_offsets(&log, "payments", pid, epoch, "readers")
         .await
         .expect("offsets added");
-    log.control(
-        &ControlRecord::TxnOffsetCommit {
-            transactional_id: "payments".into(),
-            producer_id: pid,
-            producer_epoch: epoch,
-            group: "readers".into(),
-            offsets: offset_record(s0, 17),
-        },
-        TIMEOUT,
-    )
-    .await
-    .expect("ordered");
+    commit_in_transaction(log.as_ref(), (pid, epoch), s0, 17).await;
     assert!(
         log.committed_offsets("readers").is_empty(),
         "not before the commit"
@@ -310,18 +313,7 @@ async fn transactions_end_and_survive_a_restart(
         .add_offsets(&log, "payments", pid, epoch, "readers")
         .await
         .expect("offsets added");
-    log.control(
-        &ControlRecord::TxnOffsetCommit {
-            transactional_id: "payments".into(),
-            producer_id: pid,
-            producer_epoch: epoch,
-            group: "readers".into(),
-            offsets: offset_record(s0, 99),
-        },
-        TIMEOUT,
-    )
-    .await
-    .expect("ordered");
+    commit_in_transaction(log.as_ref(), (pid, epoch), s0, 99).await;
     coordinator
         .end(&log, "payments", pid, epoch, false)
         .await

@@ -61,6 +61,7 @@ use crate::dispatch::{ApiEntry, ApiRequest, HandlerFuture, Reply, ResponseFrame,
 use crate::error::CloseReason;
 use crate::shape::{Field, Kind, INT32, INT64, INT8, UUID};
 use crate::telemetry;
+use crate::transactions::TransactionStore;
 
 /// Versions served: all the crate decodes (v4+).
 pub const VERSIONS: VersionRange = VersionRange { min: 4, max: 18 };
@@ -311,6 +312,8 @@ fn read_all(ctx: &GatewayContext, plan: &Plan, max_bytes: usize, isolation: i8) 
         fetched: Vec::new(),
         spliced: Vec::new(),
     };
+    // One table for the whole pass, not one lookup per partition.
+    let transactions = ctx.log.transactions();
     for topic in &plan.topics {
         let mut entry = FetchableTopicResponse::default();
         if plan.by_id {
@@ -338,7 +341,7 @@ fn read_all(ctx: &GatewayContext, plan: &Plan, max_bytes: usize, isolation: i8) 
                     at_least_one,
                     committed_only,
                 };
-                (stream, read_partition(ctx, read))
+                (stream, read_partition(ctx, &transactions, read))
             }) {
                 Ok((stream, Ok(found))) => {
                     data.high_watermark = found.high_watermark;
@@ -346,7 +349,7 @@ fn read_all(ctx: &GatewayContext, plan: &Plan, max_bytes: usize, isolation: i8) 
                     data.log_start_offset = found.log_start;
                     if committed_only {
                         data.aborted_transactions = Some(aborted_in(
-                            ctx,
+                            &transactions,
                             stream,
                             partition.fetch_offset,
                             &found.batches,
@@ -402,7 +405,11 @@ struct Reading {
     committed_only: bool,
 }
 
-fn read_partition(ctx: &GatewayContext, read: Reading) -> Result<Found, ResponseError> {
+fn read_partition(
+    ctx: &GatewayContext,
+    transactions: &TransactionStore,
+    read: Reading,
+) -> Result<Found, ResponseError> {
     let Reading {
         stream,
         offset,
@@ -410,7 +417,6 @@ fn read_partition(ctx: &GatewayContext, read: Reading) -> Result<Found, Response
         at_least_one,
         committed_only,
     } = read;
-    let transactions = ctx.log.transactions();
     if budget == 0 && !at_least_one {
         // Nothing may be added: report the partition's offsets only, with
         // the same range check a read makes.
@@ -479,7 +485,7 @@ fn batch_span(batch: &[u8]) -> Option<(i64, i64)> {
 /// Aborted transactions with records among `batches` (read from
 /// `fetch_offset`), as READ_COMMITTED clients need them.
 fn aborted_in(
-    ctx: &GatewayContext,
+    transactions: &TransactionStore,
     stream: u32,
     fetch_offset: i64,
     batches: &[Bytes],
@@ -487,8 +493,7 @@ fn aborted_in(
     let Some((_, last)) = batches.last().and_then(|batch| batch_span(batch)) else {
         return Vec::new();
     };
-    ctx.log
-        .transactions()
+    transactions
         .aborted_between(stream, fetch_offset, last + 1)
         .into_iter()
         .map(|aborted| {

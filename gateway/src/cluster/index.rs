@@ -93,6 +93,24 @@ pub struct PartitionIndex {
 }
 
 impl PartitionIndex {
+    /// Records a producer's latest batch here; a marker (no sequence)
+    /// keeps the last sequence its records had.
+    fn note_producer(&mut self, producer_id: i64, mut state: ProducerState) {
+        let producers = &mut self.producers;
+        if state.last_sequence < 0 {
+            state.last_sequence = producers
+                .get(&producer_id)
+                .map_or(-1, |known| known.last_sequence);
+        }
+        producers.insert(producer_id, state);
+        if producers.len() > 2 * MAX_PRODUCERS_PER_PARTITION {
+            let mut appended: Vec<i64> = producers.values().map(|p| p.appended_ms).collect();
+            let cut = appended.len() - MAX_PRODUCERS_PER_PARTITION;
+            let (_, &mut oldest_kept, _) = appended.select_nth_unstable(cut);
+            producers.retain(|_, p| p.appended_ms >= oldest_kept);
+        }
+    }
+
     /// Index of the batch holding `offset`, or of the first batch after it.
     pub fn position(&self, offset: i64) -> usize {
         self.batches
@@ -131,9 +149,8 @@ pub struct OrderIndex {
 impl OrderIndex {
     /// Adds an ordered data batch read from the region's order log.
     pub fn apply_data(&mut self, entry: &OrderEntry) {
-        if entry.producer_id >= 0 {
-            self.note_producer(
-                entry.stream,
+        let producer = (entry.producer_id >= 0).then(|| {
+            (
                 entry.producer_id,
                 ProducerState {
                     epoch: entry.producer_epoch,
@@ -141,8 +158,8 @@ impl OrderIndex {
                     last_timestamp: entry.max_timestamp,
                     appended_ms: entry.log_append_unix_ms,
                 },
-            );
-        }
+            )
+        });
         self.push(
             entry.stream,
             BatchLocation {
@@ -155,6 +172,7 @@ impl OrderIndex {
                 log_append_ms: entry.log_append_unix_ms,
                 sequence: entry.commit,
             },
+            producer,
         );
     }
 
@@ -162,9 +180,8 @@ impl OrderIndex {
     pub fn apply_stored(&mut self, stored: &StoredEntry) {
         let header = &stored.header;
         debug_assert_eq!(header.kind, kind::DATA);
-        if header.producer_id >= 0 {
-            self.note_producer(
-                header.stream,
+        let producer = (header.producer_id >= 0).then(|| {
+            (
                 header.producer_id,
                 ProducerState {
                     epoch: header.producer_epoch,
@@ -172,8 +189,8 @@ impl OrderIndex {
                     last_timestamp: header.max_timestamp,
                     appended_ms: header.log_append_ms,
                 },
-            );
-        }
+            )
+        });
         self.push(
             header.stream,
             BatchLocation {
@@ -186,25 +203,8 @@ impl OrderIndex {
                 log_append_ms: header.log_append_ms,
                 sequence: header.sequence,
             },
+            producer,
         );
-    }
-
-    /// Records a producer's latest batch in `stream`; a marker (no
-    /// sequence) keeps the last sequence its records had.
-    fn note_producer(&mut self, stream: u32, producer_id: i64, mut state: ProducerState) {
-        let producers = &mut self.partitions.entry(stream).or_default().producers;
-        if state.last_sequence < 0 {
-            state.last_sequence = producers
-                .get(&producer_id)
-                .map_or(-1, |known| known.last_sequence);
-        }
-        producers.insert(producer_id, state);
-        if producers.len() > 2 * MAX_PRODUCERS_PER_PARTITION {
-            let mut appended: Vec<i64> = producers.values().map(|p| p.appended_ms).collect();
-            let cut = appended.len() - MAX_PRODUCERS_PER_PARTITION;
-            let (_, &mut oldest_kept, _) = appended.select_nth_unstable(cut);
-            producers.retain(|_, p| p.appended_ms >= oldest_kept);
-        }
     }
 
     /// Records where the disk tier put a batch already in the index.
@@ -227,7 +227,14 @@ impl OrderIndex {
             .retain(|stream, _| stream / MAX_PARTITIONS_PER_TOPIC != slot);
     }
 
-    fn push(&mut self, stream: u32, location: BatchLocation) {
+    /// Appends a batch to its partition, and records its producer there
+    /// (one lookup of the partition per batch: the tailer's hot path).
+    fn push(
+        &mut self,
+        stream: u32,
+        location: BatchLocation,
+        producer: Option<(i64, ProducerState)>,
+    ) {
         let partition = self
             .partitions
             .entry(stream)
@@ -245,6 +252,9 @@ impl OrderIndex {
         }
         partition.high_watermark = location.end_offset();
         partition.batches.push_back(location);
+        if let Some((producer_id, state)) = producer {
+            partition.note_producer(producer_id, state);
+        }
     }
 
     /// Rebuilds the index from the entries this gateway's segments hold:
